@@ -1,0 +1,181 @@
+//! `/api/items` (also mounted at `/items`).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+
+use crate::api::error::ApiError;
+use crate::api::extract::{JsonBody, QueryPairs};
+use crate::api::state::AppState;
+use crate::api::view::ItemView;
+use crate::db::items::{self, WriteError};
+use crate::domain::{ItemFilter, ItemId, ItemPatch, NewItem};
+
+fn raw_id(req: &HttpRequest) -> String {
+    req.match_info().query("id").trim().to_string()
+}
+
+/// An id that cannot name an item is simply not found (the original answered 500).
+fn parse_id(raw: &str) -> Result<ItemId, ApiError> {
+    ItemId::parse(raw).ok_or_else(|| ApiError::ItemNotFound(raw.to_string()))
+}
+
+fn not_found_as(id: &str) -> impl Fn(WriteError) -> ApiError + '_ {
+    move |e| match e {
+        WriteError::NotFound => ApiError::ItemNotFound(id.to_string()),
+        other => other.into(),
+    }
+}
+
+/// List items, newest first, filtered and paged in SQL.
+#[utoipa::path(
+    get, path = "/api/items", tag = "items",
+    params(
+        ("category" = Option<String>, Query, pattern = "^[a-z0-9-]+$", min_length = 1, max_length = 100),
+        ("status" = Option<crate::domain::Status>, Query),
+        ("priority" = Option<crate::domain::Priority>, Query),
+        ("search" = Option<String>, Query, description = "Case-insensitive substring of title, description or any tag"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Default 100"),
+        ("offset" = Option<i64>, Query, minimum = 0, maximum = 2147483647, description = "Default 0"),
+    ),
+    responses(
+        (status = 200, body = crate::api::view::ItemListResponse),
+        (status = 400, description = "Invalid or unknown query parameter", body = crate::api::view::ValidationErrorResponse),
+        (status = 503, description = "Database unavailable", body = crate::api::view::ErrorResponse),
+    )
+)]
+pub async fn list(state: web::Data<AppState>, query: QueryPairs) -> Result<HttpResponse, ApiError> {
+    let filter = ItemFilter::parse(&query.0)?;
+    let client = state.client().await?;
+    let page = items::list(&client, &filter).await?;
+    let data: Vec<ItemView> = page.items.into_iter().map(ItemView::from).collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "count": data.len(),
+        "total": page.total,
+        "data": data,
+        "filters": filter,
+    })))
+}
+
+/// Counts by category, status and priority.
+#[utoipa::path(
+    get, path = "/api/items/stats", tag = "items",
+    responses(
+        (status = 200, body = crate::api::view::ItemStatsResponse),
+        (status = 503, body = crate::api::view::ErrorResponse),
+    )
+)]
+pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let client = state.client().await?;
+    let s = items::stats(&client).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "data": {
+            "total": s.total,
+            "byCategory": s.by_category,
+            "byStatus": s.by_status,
+            "byPriority": s.by_priority,
+        }
+    })))
+}
+
+#[utoipa::path(
+    get, path = "/api/items/{id}", tag = "items",
+    params(("id" = String, Path, description = "Item id (a positive integer)")),
+    responses(
+        (status = 200, body = crate::api::view::ItemResponse),
+        (status = 404, body = crate::api::view::ErrorResponse),
+        (status = 503, body = crate::api::view::ErrorResponse),
+    )
+)]
+pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let raw = raw_id(&req);
+    let id = parse_id(&raw)?;
+    let client = state.client().await?;
+    let item = items::get(&client, id)
+        .await?
+        .ok_or(ApiError::ItemNotFound(raw))?;
+    Ok(HttpResponse::Ok().json(json!({"success": true, "data": ItemView::from(item)})))
+}
+
+/// Create an item; its status is always `new`.
+#[utoipa::path(
+    post, path = "/api/items", tag = "items",
+    request_body = crate::api::view::CreateItemBody,
+    responses(
+        (status = 201, body = crate::api::view::ItemWriteResponse),
+        (status = 400, description = "Validation failed, malformed JSON, or unknown category", body = crate::api::view::ValidationErrorResponse),
+        (status = 413, body = crate::api::view::ErrorResponse),
+        (status = 415, body = crate::api::view::ErrorResponse),
+        (status = 503, description = "Database unavailable or schema not migrated", body = crate::api::view::ErrorResponse),
+    )
+)]
+pub async fn create(state: web::Data<AppState>, body: JsonBody) -> Result<HttpResponse, ApiError> {
+    let item = NewItem::parse(&body.0)?;
+    let client = state.client().await?;
+    state.ensure_writable(&client).await?;
+    let row = items::create(&client, &item).await?;
+    Ok(HttpResponse::Created().json(json!({
+        "success": true,
+        "message": "Item created successfully",
+        "data": ItemView::from(row),
+    })))
+}
+
+/// Partial update: only the fields given change.
+#[utoipa::path(
+    put, path = "/api/items/{id}", tag = "items",
+    params(("id" = String, Path)),
+    request_body = crate::api::view::UpdateItemBody,
+    responses(
+        (status = 200, body = crate::api::view::ItemWriteResponse),
+        (status = 400, body = crate::api::view::ValidationErrorResponse),
+        (status = 404, body = crate::api::view::ErrorResponse),
+        (status = 413, body = crate::api::view::ErrorResponse),
+        (status = 415, body = crate::api::view::ErrorResponse),
+        (status = 503, body = crate::api::view::ErrorResponse),
+    )
+)]
+pub async fn update(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    let raw = raw_id(&req);
+    // Validation comes first, as before: a bad body is a 400 whatever the id.
+    let patch = ItemPatch::parse(&body.0)?;
+    let id = parse_id(&raw)?;
+    let client = state.client().await?;
+    state.ensure_writable(&client).await?;
+    let row = items::update(&client, id, &patch)
+        .await
+        .map_err(not_found_as(&raw))?;
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "message": "Item updated successfully",
+        "data": ItemView::from(row),
+    })))
+}
+
+#[utoipa::path(
+    delete, path = "/api/items/{id}", tag = "items",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = crate::api::view::MessageResponse),
+        (status = 404, body = crate::api::view::ErrorResponse),
+        (status = 503, body = crate::api::view::ErrorResponse),
+    )
+)]
+pub async fn delete(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let raw = raw_id(&req);
+    let id = parse_id(&raw)?;
+    let client = state.client().await?;
+    state.ensure_writable(&client).await?;
+    if !items::delete(&client, id).await? {
+        return Err(ApiError::ItemNotFound(raw));
+    }
+    Ok(HttpResponse::Ok().json(json!({"success": true, "message": "Item deleted successfully"})))
+}

@@ -1,0 +1,316 @@
+//! Queries on `workspace.workspace_items`. Filtering, search and paging all happen in SQL, on
+//! indexes; statements are prepared once per connection.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row};
+
+use super::like_pattern;
+use crate::domain::{CategoryName, ItemFilter, ItemId, ItemPatch, NewItem};
+
+const COLUMNS: &str = "id, title, description, category, priority, status, tags, created_at, \
+                       updated_at, created_by, updated_by, metadata";
+
+/// An item as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemRow {
+    pub id: i32,
+    pub title: String,
+    pub description: Option<String>,
+    pub category: String,
+    pub priority: String,
+    pub status: String,
+    pub tags: Vec<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub created_by: Option<String>,
+    pub updated_by: Option<String>,
+    pub metadata: Map<String, Value>,
+}
+
+impl From<&Row> for ItemRow {
+    fn from(r: &Row) -> Self {
+        ItemRow {
+            id: r.get(0),
+            title: r.get(1),
+            description: r.get(2),
+            category: r.get(3),
+            priority: r.get(4),
+            status: r.get(5),
+            tags: r.get::<_, Option<Vec<String>>>(6).unwrap_or_default(),
+            created_at: r.get(7),
+            updated_at: r.get(8),
+            created_by: r.get(9),
+            updated_by: r.get(10),
+            metadata: match r.get::<_, Option<Value>>(11) {
+                Some(Value::Object(m)) => m,
+                _ => Map::new(),
+            },
+        }
+    }
+}
+
+/// Why a write did not happen, when it is the caller's fault.
+#[derive(Debug)]
+pub enum WriteError {
+    /// The category is not an active category; `valid` lists those that are.
+    UnknownCategory {
+        category: String,
+        valid: Vec<String>,
+    },
+    NotFound,
+    Db(tokio_postgres::Error),
+}
+
+impl From<tokio_postgres::Error> for WriteError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        WriteError::Db(e)
+    }
+}
+
+/// One page of items and how many match in total.
+pub struct Page {
+    pub items: Vec<ItemRow>,
+    pub total: i64,
+}
+
+fn where_clause(filter: &ItemFilter) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
+    let mut conditions = Vec::new();
+    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+    let mut add = |condition: &str, value: String| {
+        params.push(Box::new(value));
+        conditions.push(condition.replace("$?", &format!("${}", params.len())));
+    };
+    if let Some(c) = &filter.category {
+        add("category = $?", c.clone());
+    }
+    if let Some(s) = filter.status {
+        add("status = $?", s.as_str().to_string());
+    }
+    if let Some(p) = filter.priority {
+        add("priority = $?", p.as_str().to_string());
+    }
+    if let Some(search) = &filter.search {
+        add(
+            "(title ILIKE $? OR description ILIKE $? OR workspace.tags_text(tags) ILIKE $?)",
+            like_pattern(search),
+        );
+    }
+    let clause = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    (clause, params)
+}
+
+pub async fn list(
+    client: &deadpool_postgres::Client,
+    filter: &ItemFilter,
+) -> Result<Page, tokio_postgres::Error> {
+    let (clause, mut params) = where_clause(filter);
+    let n = params.len();
+    let list_sql = format!(
+        "SELECT {COLUMNS} FROM workspace.workspace_items{clause}
+         ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    );
+    let count_sql = format!("SELECT count(*) FROM workspace.workspace_items{clause}");
+    let (list_stmt, count_stmt) = tokio::try_join!(
+        client.prepare_cached(&list_sql),
+        client.prepare_cached(&count_sql)
+    )?;
+    let count_params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
+    let count_fut = client.query_one(&count_stmt, &count_params);
+    let mut list_params = count_params.clone();
+    list_params.push(&filter.limit);
+    list_params.push(&filter.offset);
+    // Both statements go out on the same connection without waiting for each other.
+    let (rows, count) = tokio::try_join!(client.query(&list_stmt, &list_params), count_fut)?;
+    params.clear();
+    Ok(Page {
+        items: rows.iter().map(ItemRow::from).collect(),
+        total: count.get(0),
+    })
+}
+
+pub async fn get(client: &Client, id: ItemId) -> Result<Option<ItemRow>, tokio_postgres::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM workspace.workspace_items WHERE id = $1");
+    Ok(client
+        .query_opt(&sql, &[&id.0])
+        .await?
+        .as_ref()
+        .map(ItemRow::from))
+}
+
+pub async fn active_category_names(client: &Client) -> Result<Vec<String>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT name FROM workspace.workspace_categories WHERE is_active ORDER BY sort_order, name",
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+async fn unknown_category(client: &Client, category: &CategoryName) -> WriteError {
+    match active_category_names(client).await {
+        Ok(valid) => WriteError::UnknownCategory {
+            category: category.to_string(),
+            valid,
+        },
+        Err(e) => WriteError::Db(e),
+    }
+}
+
+fn is_fk_violation(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION)
+}
+
+pub async fn create(client: &Client, item: &NewItem) -> Result<ItemRow, WriteError> {
+    // The category check and the insert are one statement: no cache to go stale, no race
+    // with a concurrent deactivation.
+    let sql = format!(
+        "INSERT INTO workspace.workspace_items
+             (title, description, category, priority, status, tags, metadata, created_at, updated_at)
+         SELECT $1, $2, $3, $4, 'new', $5, $6, now(), now()
+          WHERE EXISTS (SELECT 1 FROM workspace.workspace_categories WHERE name = $3 AND is_active)
+         RETURNING {COLUMNS}"
+    );
+    let metadata = Value::Object(item.metadata.clone());
+    let result = client
+        .query_opt(
+            &sql,
+            &[
+                &item.title,
+                &item.description,
+                &item.category.as_str(),
+                &item.priority.as_str(),
+                &item.tags,
+                &metadata,
+            ],
+        )
+        .await;
+    match result {
+        Ok(Some(row)) => Ok(ItemRow::from(&row)),
+        Ok(None) => Err(unknown_category(client, &item.category).await),
+        Err(e) if is_fk_violation(&e) => Err(unknown_category(client, &item.category).await),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn update(client: &Client, id: ItemId, patch: &ItemPatch) -> Result<ItemRow, WriteError> {
+    // Order as before: a bad category is a 400 even when the id does not exist.
+    if let Some(category) = &patch.category {
+        let ok = client
+            .query_opt(
+                "SELECT 1 FROM workspace.workspace_categories WHERE name = $1 AND is_active",
+                &[&category.as_str()],
+            )
+            .await?
+            .is_some();
+        if !ok {
+            return Err(unknown_category(client, category).await);
+        }
+    }
+    let mut sets = vec![
+        "updated_at = now()".to_string(),
+        "updated_by = NULL".to_string(),
+    ];
+    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(id.0)];
+    let mut set = |column: &str, value: Box<dyn ToSql + Sync + Send>| {
+        params.push(value);
+        sets.push(format!("{column} = ${}", params.len()));
+    };
+    if let Some(v) = &patch.title {
+        set("title", Box::new(v.clone()));
+    }
+    if let Some(v) = &patch.description {
+        set("description", Box::new(v.clone()));
+    }
+    if let Some(v) = &patch.category {
+        set("category", Box::new(v.as_str().to_string()));
+    }
+    if let Some(v) = patch.priority {
+        set("priority", Box::new(v.as_str()));
+    }
+    if let Some(v) = patch.status {
+        set("status", Box::new(v.as_str()));
+    }
+    if let Some(v) = &patch.tags {
+        set("tags", Box::new(v.clone()));
+    }
+    if let Some(v) = &patch.metadata {
+        set("metadata", Box::new(Value::Object(v.clone())));
+    }
+    let sql = format!(
+        "UPDATE workspace.workspace_items SET {} WHERE id = $1 RETURNING {COLUMNS}",
+        sets.join(", ")
+    );
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
+    match client.query_opt(&sql, &refs).await {
+        Ok(Some(row)) => Ok(ItemRow::from(&row)),
+        Ok(None) => Err(WriteError::NotFound),
+        Err(e) if is_fk_violation(&e) => match &patch.category {
+            Some(c) => Err(unknown_category(client, c).await),
+            None => Err(e.into()),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Hard delete, as before. `false` when there was no such item.
+pub async fn delete(client: &Client, id: ItemId) -> Result<bool, tokio_postgres::Error> {
+    Ok(client
+        .execute(
+            "DELETE FROM workspace.workspace_items WHERE id = $1",
+            &[&id.0],
+        )
+        .await?
+        == 1)
+}
+
+/// Counts by category, status and priority in one pass.
+pub struct Stats {
+    pub total: i64,
+    pub by_category: Map<String, Value>,
+    pub by_status: Map<String, Value>,
+    pub by_priority: Map<String, Value>,
+}
+
+pub async fn stats(client: &Client) -> Result<Stats, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT category, status, priority, count(*), GROUPING(category, status, priority)
+               FROM workspace.workspace_items
+              GROUP BY GROUPING SETS ((category), (status), (priority), ())
+              ORDER BY 1, 2, 3",
+            &[],
+        )
+        .await?;
+    let mut stats = Stats {
+        total: 0,
+        by_category: Map::new(),
+        by_status: Map::new(),
+        by_priority: Map::new(),
+    };
+    for r in &rows {
+        let count: i64 = r.get(3);
+        // GROUPING() has a bit set for each column that is *not* grouped in this row.
+        match r.get::<_, i32>(4) {
+            0b011 => {
+                stats.by_category.insert(r.get(0), count.into());
+            }
+            0b101 => {
+                stats.by_status.insert(r.get(1), count.into());
+            }
+            0b110 => {
+                stats.by_priority.insert(r.get(2), count.into());
+            }
+            _ => stats.total = count,
+        }
+    }
+    Ok(stats)
+}

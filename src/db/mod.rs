@@ -1,0 +1,123 @@
+//! Database access: the connection pool, queries per table, and embedded migrations. Used by
+//! both the API and `wsctl`.
+
+pub mod categories;
+pub mod items;
+pub mod migrations;
+
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
+use tokio_postgres::NoTls;
+
+pub use deadpool_postgres::Pool as PgPool;
+
+/// How to reach the database and how hard to lean on it.
+#[derive(Clone)]
+pub struct DatabaseSettings {
+    pub config: tokio_postgres::Config,
+    pub pool_max: usize,
+    pub connect_timeout: Duration,
+    /// How long a request waits for a free connection before it is told the database is busy.
+    pub wait_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+impl DatabaseSettings {
+    /// `host:port/dbname as user`, never the password: safe to log.
+    pub fn describe(&self) -> String {
+        describe(&self.config)
+    }
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("target", &self.describe())
+            .field("pool_max", &self.pool_max)
+            .finish()
+    }
+}
+
+pub fn describe(config: &tokio_postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(s) => s.clone(),
+            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "{host}:{port}/{} as {}",
+        config.get_dbname().unwrap_or("postgres"),
+        config.get_user().unwrap_or("postgres")
+    )
+}
+
+/// Builds the pool. No connection is made here: the API must start (and answer `/healthz`)
+/// even while the database is down, and connects on first use.
+pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<Pool> {
+    let mut config = settings.config.clone();
+    config.connect_timeout(settings.connect_timeout);
+    let options = format!(
+        "-c statement_timeout={} -c search_path=workspace,public",
+        settings.statement_timeout.as_millis()
+    );
+    config.options(&options);
+    if config.get_application_name().is_none() {
+        config.application_name("workspace-api");
+    }
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Ok(Pool::builder(manager)
+        .max_size(settings.pool_max)
+        .runtime(Runtime::Tokio1)
+        .timeouts(Timeouts {
+            wait: Some(settings.wait_timeout),
+            create: Some(settings.connect_timeout),
+            recycle: Some(settings.connect_timeout),
+        })
+        .build()?)
+}
+
+/// A single connection outside the pool (migrations, admin work), with its driver task.
+pub async fn connect(config: &tokio_postgres::Config) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| {
+        anyhow::anyhow!("cannot connect to PostgreSQL at {}: {e}", describe(config))
+    })?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "database connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// Escapes `%`, `_` and `\` so user text is matched literally inside an ILIKE pattern.
+pub fn like_pattern(needle: &str) -> String {
+    let mut out = String::with_capacity(needle.len() + 2);
+    out.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_pattern_is_literal() {
+        assert_eq!(super::like_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+    }
+}

@@ -1,0 +1,11 @@
+//! API integration tests: real HTTP against a real PostgreSQL (see helpers.rs).
+
+mod categories;
+mod contract;
+mod health;
+mod helpers;
+mod hostile;
+mod items;
+mod middleware;
+mod openapi;
+mod schema;
