@@ -259,7 +259,7 @@ pub fn database_settings(args: &ApiArgs, env: &Env<'_>) -> anyhow::Result<Databa
         None => {
             let mut c = tokio_postgres::Config::new();
             c.host(
-                &env.first(&[&var("HOST")])
+                env.first(&[&var("HOST")])
                     .map_or("localhost".into(), |(_, v)| v),
             );
             c.port(
@@ -267,11 +267,11 @@ pub fn database_settings(args: &ApiArgs, env: &Env<'_>) -> anyhow::Result<Databa
                     .unwrap_or(if neon { 5433 } else { 5432 }),
             );
             c.dbname(
-                &env.first(&[&var("DATABASE")])
+                env.first(&[&var("DATABASE")])
                     .map_or("workspace".into(), |(_, v)| v),
             );
             c.user(
-                &env.first(&[&var("USER")])
+                env.first(&[&var("USER")])
                     .map_or("postgres".into(), |(_, v)| v),
             );
             if let Some((_, password)) = env.first(&[&var("PASSWORD")]) {

@@ -41,7 +41,7 @@ pub fn latest_version() -> i32 {
 }
 
 /// Arbitrary but fixed: "wsstack" in ASCII, so it is recognisable in `pg_locks`.
-const LOCK_KEY: i64 = 0x7773_7374_6163_6b;
+const LOCK_KEY: i64 = 0x0077_7373_7461_636b;
 
 const META: &str = "
     CREATE SCHEMA IF NOT EXISTS workspace_stack;

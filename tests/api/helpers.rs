@@ -62,6 +62,34 @@ pub fn cluster() -> &'static TestCluster {
     })
 }
 
+/// Outlives this process: once it is gone, stops PostgreSQL (SIGINT, a fast shutdown; then
+/// SIGKILL) using the pid in postmaster.pid, and removes the directory.
+// Both children outlive this process by design; the watchdog reaps PostgreSQL.
+#[allow(clippy::zombie_processes)]
+fn spawn_watchdog(dir: &std::path::Path) {
+    Command::new("sh")
+        .arg("-c")
+        .arg(
+            r#"while kill -0 "$1" 2>/dev/null; do sleep 0.3; done
+               pid=$(head -n 1 "$2/data/postmaster.pid" 2>/dev/null)
+               if [ -n "$pid" ]; then
+                 kill -INT "$pid" 2>/dev/null; i=0
+                 while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+                 kill -KILL "$pid" 2>/dev/null
+               fi
+               rm -rf "$2""#,
+        )
+        .arg("watchdog")
+        .arg(std::process::id().to_string())
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn watchdog");
+}
+
+#[allow(clippy::zombie_processes)]
 fn start_cluster() -> TestCluster {
     let bins = PgBinaries::discover(
         std::env::var_os("WSCTL_PG_BIN")
@@ -78,6 +106,7 @@ fn start_cluster() -> TestCluster {
     if let Some(user) = run_as {
         user.chown(&dir).unwrap();
     }
+    spawn_watchdog(&dir);
     let data = dir.join("data");
     let password = postgres::generate_password();
     postgres::initdb(&bins, &data, "postgres", &password, run_as, true).expect("initdb");
@@ -93,26 +122,10 @@ fn start_cluster() -> TestCluster {
         },
         run_as,
     );
-    let child = cmd
-        .stdout(log.try_clone().unwrap())
+    cmd.stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
         .expect("spawn postgres");
-    // Watchdog: outlives us, stops PostgreSQL (SIGINT = fast shutdown) and removes the files.
-    Command::new("sh")
-        .arg("-c")
-        .arg(
-            "while kill -0 \"$1\" 2>/dev/null; do sleep 0.3; done; kill -INT \"$2\" 2>/dev/null; \
-             i=0; while kill -0 \"$2\" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; \
-             kill -KILL \"$2\" 2>/dev/null; rm -rf \"$3\"",
-        )
-        .args(["watchdog", &std::process::id().to_string(), &child.id().to_string()])
-        .arg(&dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn watchdog");
     let cluster = TestCluster {
         port,
         password,

@@ -8,4 +8,5 @@ mod hostile;
 mod items;
 mod middleware;
 mod openapi;
+mod process;
 mod schema;
