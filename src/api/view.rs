@@ -16,7 +16,9 @@ use crate::domain::FieldError;
 
 /// Timestamps as JavaScript's `toISOString()` wrote them: UTC with milliseconds.
 pub fn iso(t: Option<DateTime<Utc>>) -> Option<String> {
-    t.map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+    // to_rfc3339_opts writes the same text as a "%Y-%m-%dT%H:%M:%S%.3fZ" format string but
+    // several times faster, which shows on 100-item pages.
+    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
 /// An item with both the snake_case columns and the camelCase aliases the original emitted.
@@ -52,7 +54,8 @@ pub struct ItemView {
 impl From<ItemRow> for ItemView {
     fn from(r: ItemRow) -> Self {
         let created = iso(r.created_at);
-        let updated = iso(r.updated_at).or_else(|| created.clone());
+        let updated_raw = iso(r.updated_at);
+        let updated = updated_raw.clone().or_else(|| created.clone());
         ItemView {
             id: r.id.to_string(),
             title: r.title,
@@ -62,7 +65,7 @@ impl From<ItemRow> for ItemView {
             status: r.status,
             tags: r.tags,
             created_at: created.clone(),
-            updated_at: iso(r.updated_at),
+            updated_at: updated_raw,
             created_by: r.created_by.clone(),
             updated_by: r.updated_by.clone(),
             metadata: r.metadata,

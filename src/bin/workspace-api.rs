@@ -1,6 +1,11 @@
 //! `workspace-api`: serve the Workspace API, or migrate its database.
 
 use clap::{Parser, Subcommand};
+
+// Responses are built from many small strings; glibc's malloc showed as a quarter of the
+// CPU time of a 100-item list under load, mimalloc cuts most of that.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use workspace_stack::api::Application;
 use workspace_stack::config::{ApiArgs, ApiSettings, Env, LogFormat};
 use workspace_stack::{db, telemetry};

@@ -1,8 +1,9 @@
 //! Queries on `workspace.workspace_categories`.
 
 use chrono::{DateTime, Utc};
+use deadpool_postgres::ClientWrapper as Client;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Row};
+use tokio_postgres::Row;
 
 use crate::domain::{CategoryName, CategoryPatch, Change, NewCategory};
 

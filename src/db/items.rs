@@ -2,9 +2,10 @@
 //! indexes; statements are prepared once per connection.
 
 use chrono::{DateTime, Utc};
+use deadpool_postgres::ClientWrapper as Client;
 use serde_json::{Map, Value};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Row};
+use tokio_postgres::Row;
 
 use super::like_pattern;
 use crate::domain::{CategoryName, ItemFilter, ItemId, ItemPatch, NewItem};
@@ -105,11 +106,8 @@ fn where_clause(filter: &ItemFilter) -> (String, Vec<Box<dyn ToSql + Sync + Send
     (clause, params)
 }
 
-pub async fn list(
-    client: &deadpool_postgres::Client,
-    filter: &ItemFilter,
-) -> Result<Page, tokio_postgres::Error> {
-    let (clause, mut params) = where_clause(filter);
+pub async fn list(client: &Client, filter: &ItemFilter) -> Result<Page, tokio_postgres::Error> {
+    let (clause, params) = where_clause(filter);
     let n = params.len();
     let list_sql = format!(
         "SELECT {COLUMNS} FROM workspace.workspace_items{clause}
@@ -129,7 +127,6 @@ pub async fn list(
     list_params.push(&filter.offset);
     // Both statements go out on the same connection without waiting for each other.
     let (rows, count) = tokio::try_join!(client.query(&list_stmt, &list_params), count_fut)?;
-    params.clear();
     Ok(Page {
         items: rows.iter().map(ItemRow::from).collect(),
         total: count.get(0),
@@ -138,8 +135,9 @@ pub async fn list(
 
 pub async fn get(client: &Client, id: ItemId) -> Result<Option<ItemRow>, tokio_postgres::Error> {
     let sql = format!("SELECT {COLUMNS} FROM workspace.workspace_items WHERE id = $1");
+    let stmt = client.prepare_cached(&sql).await?;
     Ok(client
-        .query_opt(&sql, &[&id.0])
+        .query_opt(&stmt, &[&id.0])
         .await?
         .as_ref()
         .map(ItemRow::from))
@@ -180,9 +178,10 @@ pub async fn create(client: &Client, item: &NewItem) -> Result<ItemRow, WriteErr
          RETURNING {COLUMNS}"
     );
     let metadata = Value::Object(item.metadata.clone());
+    let stmt = client.prepare_cached(&sql).await?;
     let result = client
         .query_opt(
-            &sql,
+            &stmt,
             &[
                 &item.title,
                 &item.description,
@@ -250,7 +249,8 @@ pub async fn update(client: &Client, id: ItemId, patch: &ItemPatch) -> Result<It
         sets.join(", ")
     );
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
-    match client.query_opt(&sql, &refs).await {
+    let stmt = client.prepare_cached(&sql).await?;
+    match client.query_opt(&stmt, &refs).await {
         Ok(Some(row)) => Ok(ItemRow::from(&row)),
         Ok(None) => Err(WriteError::NotFound),
         Err(e) if is_fk_violation(&e) => match &patch.category {

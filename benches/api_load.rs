@@ -1,0 +1,335 @@
+//! Load benchmark of the Workspace API: `cargo bench --bench api_load`.
+//!
+//! Starts its own PostgreSQL (durable settings, as in production), seeds 1,000 items, starts
+//! the release `workspace-api`, and drives it with `wrk` (32 connections, 2 threads) through
+//! four scenarios: list (limit=100), get by id, create, and a 60/30/10 mix of the three.
+//! Prints requests/s and p50/p99 per scenario and writes `target/bench/api_load.json`.
+//!
+//! Options (environment):
+//! - `BENCH_SECONDS` (default 10): duration of each scenario.
+//! - `BENCH_ONLY`: run only the scenarios whose name contains this text.
+//! - `BENCH_COMPARE_CMD` + `BENCH_COMPARE_DIR`: another implementation of the same API to run
+//!   against the same database for a side-by-side number (for example the original Node
+//!   service: `BENCH_COMPARE_CMD="node src/server.js"` in its directory). It gets the database
+//!   through the original's `POSTGRES_*` variables and must listen on `$PORT`.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use workspace_stack::db;
+use workspace_stack::stack::postgres::{self, PgBinaries, RunAs, ServerOptions};
+
+const CONNECTIONS: u32 = 32;
+const ITEMS: i64 = 1000;
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        // SIGINT: a fast shutdown for PostgreSQL, a graceful one for the API.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Scenario {
+    name: &'static str,
+    path: &'static str,
+    script: &'static str,
+}
+
+const POST_BODY: &str = r#"{"title":"bench item","description":"created by the load benchmark","category":"dashboard","priority":"low","tags":["bench"]}"#;
+
+fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "GET /api/items?limit=100",
+            path: "/api/items?limit=100",
+            script: "",
+        },
+        Scenario {
+            name: "GET /api/items/{id}",
+            path: "/",
+            script: r#"
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/api/items/" .. (n % 1000 + 1))
+end"#,
+        },
+        Scenario {
+            name: "POST /api/items",
+            path: "/api/items",
+            script: r#"
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = BODY"#,
+        },
+        Scenario {
+            name: "mix 60% get / 30% list / 10% create",
+            path: "/",
+            script: r#"
+local n = 0
+request = function()
+  n = n + 1
+  local r = n % 10
+  if r < 6 then
+    return wrk.format("GET", "/api/items/" .. (n % 1000 + 1))
+  elseif r < 9 then
+    return wrk.format("GET", "/api/items?limit=100")
+  else
+    return wrk.format("POST", "/api/items", {["Content-Type"] = "application/json"}, BODY)
+  end
+end"#,
+        },
+    ]
+}
+
+/// wrk prints latencies like `1.23ms`, `850.00us`, `1.02s`.
+fn parse_duration_ms(s: &str) -> Option<f64> {
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic())?);
+    let n: f64 = num.parse().ok()?;
+    Some(match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        _ => return None,
+    })
+}
+
+fn run_wrk(base: &str, scenario: &Scenario, seconds: u64, dir: &Path) -> anyhow::Result<Value> {
+    let script_path = dir.join(format!("{}.lua", scenario.name.len()));
+    let script = scenario.script.replace("BODY", &format!("'{POST_BODY}'"));
+    std::fs::write(&script_path, script)?;
+    let mut args = vec![
+        "-t2".to_string(),
+        format!("-c{CONNECTIONS}"),
+        format!("-d{seconds}s"),
+        "--latency".into(),
+        "--timeout".into(),
+        "5s".into(),
+    ];
+    if !scenario.script.is_empty() {
+        args.push("-s".into());
+        args.push(script_path.display().to_string());
+    }
+    args.push(format!("{base}{}", scenario.path));
+    let out = duct::cmd("wrk", &args).stderr_to_stdout().read()?;
+    let field = |prefix: &str| -> Option<String> {
+        out.lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+    };
+    let rps: f64 = field("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    let p50 = field("50%").and_then(|v| parse_duration_ms(&v));
+    let p99 = field("99%").and_then(|v| parse_duration_ms(&v));
+    let errors = out
+        .lines()
+        .find(|l| l.contains("Non-2xx") || l.contains("Socket errors"))
+        .map(str::trim);
+    Ok(json!({
+        "scenario": scenario.name,
+        "requests_per_second": rps,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "errors": errors,
+    }))
+}
+
+fn wait_http(base: &str, path: &str) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+            let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+            let mut reply = String::new();
+            let _ = s.read_to_string(&mut reply);
+            if reply.starts_with("HTTP/1.") && reply.contains(" 200 ") {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    anyhow::bail!("{base}{path} did not answer 200 within 60 s")
+}
+
+fn main() -> anyhow::Result<()> {
+    if std::env::args().any(|a| a == "--list") {
+        return Ok(()); // `cargo bench -- --list` and `cargo test --benches` probe this.
+    }
+    duct::cmd!("wrk", "--version")
+        .stdout_null()
+        .stderr_null()
+        .unchecked()
+        .run()
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "wrk is not installed — `apt-get install wrk` (it is in Debian and nixpkgs)"
+            )
+        })?;
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let bins = PgBinaries::discover(None)?;
+    let run_as = RunAs::unprivileged()?;
+    let dir = tempfile::Builder::new().prefix("ws-bench-").tempdir()?;
+    if let Some(u) = run_as {
+        u.chown(dir.path())?;
+    }
+    let data = dir.path().join("data");
+    let password = postgres::generate_password();
+    postgres::initdb(&bins, &data, "postgres", &password, run_as, false)?;
+    let pg_port = free_port();
+    let log = std::fs::File::create(dir.path().join("postgres.log"))?;
+    let _pg = Killed(
+        postgres::server_command(
+            &bins,
+            &data,
+            &ServerOptions {
+                port: pg_port,
+                socket_dir: dir.path(),
+                fast: false,
+            },
+            run_as,
+        )
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()?,
+    );
+    let url = format!("postgres://postgres:{password}@127.0.0.1:{pg_port}/workspace");
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let mut admin = tokio_postgres::Config::new();
+        admin.host("127.0.0.1").port(pg_port).user("postgres").password(&password).dbname("postgres");
+        postgres::wait_ready(&admin, Duration::from_secs(30)).await?;
+        db::connect(&admin).await?.batch_execute("CREATE DATABASE workspace").await?;
+        let mut client = db::connect(&url.parse()?).await?;
+        db::migrations::migrate(&mut client).await?;
+        client
+            .execute(
+                "INSERT INTO workspace.workspace_items (title, description, category, priority, status, tags, metadata)
+                 SELECT 'Seeded item ' || g, 'Description of item ' || g,
+                        (ARRAY['documentacao','coleta-dados','banco-dados','analise-dados','gestao-riscos','dashboard'])[1 + g % 6],
+                        (ARRAY['low','medium','high','critical'])[1 + g % 4],
+                        (ARRAY['new','review','in-progress','completed','rejected'])[1 + g % 5],
+                        ARRAY['tag' || (g % 10)], jsonb_build_object('seq', g)
+                   FROM generate_series(1, $1::int) g",
+                &[&(ITEMS as i32)],
+            )
+            .await?;
+        client.batch_execute("VACUUM ANALYZE workspace.workspace_items").await?;
+        anyhow::Ok(())
+    })?;
+
+    let mut results = Vec::new();
+    let mut targets = vec![("workspace-api (this project)".to_string(), None)];
+    if let (Ok(cmd), Ok(cdir)) = (
+        std::env::var("BENCH_COMPARE_CMD"),
+        std::env::var("BENCH_COMPARE_DIR"),
+    ) {
+        targets.push((format!("compare: {cmd}"), Some((cmd, cdir))));
+    }
+    for (label, compare) in targets {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let child = match &compare {
+            None => Command::new(env!("CARGO_BIN_EXE_workspace-api"))
+                .args([
+                    "serve",
+                    "--port",
+                    &port.to_string(),
+                    "--database-url",
+                    &url,
+                    "--rate-limit-max",
+                    "0",
+                ])
+                .env("LOG_LEVEL", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?,
+            Some((cmd, cdir)) => Command::new("sh")
+                .args(["-c", cmd])
+                .current_dir(cdir)
+                .env("PORT", port.to_string())
+                .env("WORKSPACE_PORT", port.to_string())
+                .env("LIBRARY_DB_STRATEGY", "postgresql")
+                .env("POSTGRES_HOST", "127.0.0.1")
+                .env("POSTGRES_PORT", pg_port.to_string())
+                .env("POSTGRES_DATABASE", "workspace")
+                .env("POSTGRES_USER", "postgres")
+                .env("POSTGRES_PASSWORD", &password)
+                .env("REDIS_CACHE_ENABLED", "false")
+                .env("RATE_LIMIT_MAX", "100000000")
+                .env("NODE_ENV", "production")
+                .env("LOG_LEVEL", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?,
+        };
+        let _server = Killed(child);
+        wait_http(&base, "/healthz")?;
+        // Warm up connections and caches.
+        let warm = Scenario {
+            name: "warm-up",
+            path: "/api/items?limit=100",
+            script: "",
+        };
+        run_wrk(&base, &warm, 2, dir.path())?;
+        let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+        for scenario in scenarios()
+            .into_iter()
+            .filter(|s| s.name.contains(only.as_str()))
+        {
+            let mut r = run_wrk(&base, &scenario, seconds, dir.path())?;
+            r["target"] = json!(label);
+            eprintln!(
+                "{label:32} {:40} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms {}",
+                scenario.name,
+                r["requests_per_second"].as_f64().unwrap_or(0.0),
+                r["p50_ms"].as_f64().unwrap_or(f64::NAN),
+                r["p99_ms"].as_f64().unwrap_or(f64::NAN),
+                r["errors"].as_str().unwrap_or("")
+            );
+            results.push(r);
+        }
+    }
+    let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    let report = json!({
+        "connections": CONNECTIONS,
+        "seconds_per_scenario": seconds,
+        "seeded_items": ITEMS,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "results": results,
+    });
+    std::fs::write(
+        out_dir.join("api_load.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
