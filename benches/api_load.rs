@@ -106,7 +106,10 @@ end"#,
 
 /// wrk's own threads compete with the server for these machines' two cores.
 fn wrk_threads() -> u32 {
-    std::env::var("BENCH_WRK_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(2)
+    std::env::var("BENCH_WRK_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2)
 }
 
 /// wrk prints latencies like `1.23ms`, `850.00us`, `1.02s`.
@@ -131,8 +134,9 @@ fn run_wrk(base: &str, scenario: &Scenario, seconds: u64, dir: &Path) -> anyhow:
         format!("-c{CONNECTIONS}"),
         format!("-d{seconds}s"),
         "--latency".into(),
+        // Generous, so that a slow implementation is measured as slow rather than as silent.
         "--timeout".into(),
-        "5s".into(),
+        "30s".into(),
     ];
     if !scenario.script.is_empty() {
         args.push("-s".into());
@@ -151,10 +155,14 @@ fn run_wrk(base: &str, scenario: &Scenario, seconds: u64, dir: &Path) -> anyhow:
         .unwrap_or(0.0);
     let p50 = field("50%").and_then(|v| parse_duration_ms(&v));
     let p99 = field("99%").and_then(|v| parse_duration_ms(&v));
-    let errors = out
-        .lines()
-        .find(|l| l.contains("Non-2xx") || l.contains("Socket errors"))
-        .map(str::trim);
+    // With nothing completed there are no numbers to parse: keep wrk's whole output instead.
+    let errors = if rps == 0.0 {
+        Some(out.trim())
+    } else {
+        out.lines()
+            .find(|l| l.contains("Non-2xx") || l.contains("Socket errors"))
+            .map(str::trim)
+    };
     Ok(json!({
         "scenario": scenario.name,
         "requests_per_second": rps,
@@ -297,12 +305,15 @@ fn main() -> anyhow::Result<()> {
                 .env("POSTGRES_DATABASE", "workspace")
                 .env("POSTGRES_USER", "postgres")
                 .env("POSTGRES_PASSWORD", &password)
+                .env("POSTGRES_POOL_MAX", "16")
                 .env("REDIS_CACHE_ENABLED", "false")
                 .env("RATE_LIMIT_MAX", "100000000")
                 .env("NODE_ENV", "production")
                 .env("LOG_LEVEL", "warn")
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(std::fs::File::create(
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench/compare.log"),
+                )?)
                 .spawn()?,
         };
         let _server = Killed(child);

@@ -5,8 +5,10 @@
 //! depends on the runner.
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod health;
 pub mod stack;
 pub mod telemetry;

@@ -1,1 +1,9 @@
+//! Running the stack: the state directory, ports, processes, the supervisor, and the
+//! backends (plain PostgreSQL, and Neon's state).
+
+pub mod neon;
+pub mod ports;
 pub mod postgres;
+pub mod process;
+pub mod state;
+pub mod supervisor;

@@ -1,0 +1,109 @@
+//! `wsctl`'s commands. Each command is a function over the parsed flags; output is a table or
+//! text on a terminal and JSON with `--json`.
+
+mod stack_cmds;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::stack::state::BackendKind;
+
+#[derive(Parser)]
+#[command(version, about = "Run the Workspace stack: database + Workspace API")]
+pub struct Cli {
+    /// State directory [env: WSCTL_STATE_DIR] [default: .workspace-stack beside
+    /// workspace-stack.toml, or in the current directory]
+    #[arg(long, global = true)]
+    pub state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct UpArgs {
+    /// Stay attached and stop everything on Ctrl-C
+    #[arg(long)]
+    pub foreground: bool,
+    /// PostgreSQL port [default: 5433, or the port used before]
+    #[arg(long)]
+    pub pg_port: Option<u16>,
+    /// Workspace API port [default: 3200, or the port used before]
+    #[arg(long)]
+    pub api_port: Option<u16>,
+    /// Backend [default: postgres]
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendKind>,
+    /// PostgreSQL's bin directory [env: WSCTL_PG_BIN] [default: found on PATH, via pg_config,
+    /// or in /usr/lib/postgresql/*/bin]
+    #[arg(long)]
+    pub pg_bin: Option<PathBuf>,
+    /// Seconds to wait for the stack to become healthy
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Start the stack (detached unless --foreground) and run the health suite
+    Up(UpArgs),
+    /// Stop the stack, API first, database last
+    Down {
+        /// Also delete all data and state (asks first unless --yes)
+        #[arg(long)]
+        purge: bool,
+        /// Do not ask
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Show the stack's processes, restarts and URLs
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a service's log (all logs without SERVICE)
+    Logs {
+        service: Option<String>,
+        /// Keep printing as the log grows
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Apply pending schema migrations (to the stack's database, or --database-url)
+    Init {
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Open psql on the stack's database (extra arguments go to psql)
+    Psql {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Print the stack's connection string (or the API's URL with --api)
+    Url {
+        #[arg(long)]
+        api: bool,
+    },
+    /// Run the health suite
+    Test {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the supervisor in this process (used by `up`)
+    #[command(hide = true)]
+    Supervise,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let dir = crate::stack::state::StateDir::resolve(cli.state_dir.as_deref())?;
+    match cli.command {
+        Command::Up(args) => stack_cmds::up(&dir, args).await,
+        Command::Down { purge, yes } => stack_cmds::down(&dir, purge, yes).await,
+        Command::Status { json } => stack_cmds::status(&dir, json),
+        Command::Logs { service, follow } => stack_cmds::logs(&dir, service, follow).await,
+        Command::Init { database_url } => stack_cmds::init(&dir, database_url).await,
+        Command::Psql { args } => stack_cmds::psql(&dir, args),
+        Command::Url { api } => stack_cmds::url(&dir, api),
+        Command::Test { json } => stack_cmds::test(&dir, json).await,
+        Command::Supervise => stack_cmds::supervise(&dir).await,
+    }
+}

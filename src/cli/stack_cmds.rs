@@ -1,0 +1,493 @@
+//! up, down, status, logs, init, psql, url, test, and the hidden supervise.
+
+use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+use super::UpArgs;
+use crate::stack::state::{BackendKind, Lock, Phase, StackState, StateDir, CONFIG_FILE};
+use crate::stack::supervisor::{self, Supervisor};
+use crate::stack::{ports, postgres, process};
+
+/// `workspace-stack.toml`: optional defaults; flags win over it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    backend: Option<BackendKind>,
+    pg_port: Option<u16>,
+    api_port: Option<u16>,
+    pg_bin: Option<PathBuf>,
+}
+
+fn file_config(dir: &StateDir) -> anyhow::Result<FileConfig> {
+    let Some(path) = dir.root.parent().map(|p| p.join(CONFIG_FILE)) else {
+        return Ok(FileConfig::default());
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            toml::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FileConfig::default()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn require_state(dir: &StateDir) -> anyhow::Result<StackState> {
+    dir.load()?.with_context(|| {
+        format!(
+            "no stack in {} — run `wsctl up` first (or pass --state-dir)",
+            dir.root.display()
+        )
+    })
+}
+
+fn print_urls(dir: &StateDir, state: &StackState) {
+    println!(
+        "Workspace API  http://127.0.0.1:{}  (health: /health, docs: /openapi.json)",
+        state.api_port
+    );
+    println!(
+        "PostgreSQL     postgres://{}@127.0.0.1:{}/{}  (password in {}; `wsctl url` prints the full URL, `wsctl psql` connects)",
+        state.superuser,
+        state.pg_port,
+        state.database,
+        dir.secrets_dir().join("pg-password").display()
+    );
+    println!("State          {}", dir.root.display());
+}
+
+/// Decides ports and binaries (flags > config file > previous state > defaults), checks them,
+/// and writes state.json.
+fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<StackState> {
+    let file = file_config(dir)?;
+    let previous = dir.load()?;
+    let backend = args
+        .backend
+        .or(file.backend)
+        .or(previous.as_ref().map(|p| p.backend))
+        .unwrap_or(BackendKind::Postgres);
+    if backend == BackendKind::Neon {
+        bail!("the neon backend is not available in this build yet — use the default postgres backend");
+    }
+    let pg_bin = args
+        .pg_bin
+        .clone()
+        .or_else(|| std::env::var_os("WSCTL_PG_BIN").map(PathBuf::from))
+        .or(file.pg_bin);
+    let bins = postgres::PgBinaries::discover(pg_bin.as_deref())?;
+    supervisor::api_binary()?;
+    let state = StackState {
+        version: 1,
+        backend,
+        pg_port: args
+            .pg_port
+            .or(file.pg_port)
+            .or(previous.as_ref().map(|p| p.pg_port))
+            .unwrap_or(5433),
+        api_port: args
+            .api_port
+            .or(file.api_port)
+            .or(previous.as_ref().map(|p| p.api_port))
+            .unwrap_or(3200),
+        database: "workspace".into(),
+        superuser: previous
+            .as_ref()
+            .map_or_else(|| "postgres".into(), |p| p.superuser.clone()),
+        pg_bin: Some(bins.bindir),
+        neon: None,
+    };
+    ports::ensure_free(state.pg_port, "postgres", "--pg-port")?;
+    ports::ensure_free(state.api_port, "workspace-api", "--api-port")?;
+    if let Some(user) = postgres::RunAs::unprivileged()? {
+        check_reachable(&dir.root, user)?;
+    }
+    dir.create()?;
+    dir.secret("pg-password")?;
+    dir.save(&state)?;
+    Ok(state)
+}
+
+/// PostgreSQL runs as another account when we are root; every directory above its data must
+/// let that account through.
+fn check_reachable(root: &Path, user: postgres::RunAs) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for dir in root.ancestors().skip(1) {
+        let Ok(meta) = std::fs::metadata(dir) else {
+            continue;
+        };
+        let mode = meta.mode();
+        let ok = mode & 0o001 != 0
+            || (meta.uid() == user.uid && mode & 0o100 != 0)
+            || (meta.gid() == user.gid && mode & 0o010 != 0);
+        if !ok {
+            bail!(
+                "PostgreSQL runs as uid {} (it refuses root) and cannot enter {} — pass --state-dir \
+                 under a directory it can reach (for example /var/tmp/workspace-stack)",
+                user.uid,
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+pub async fn up(dir: &StateDir, args: UpArgs) -> anyhow::Result<i32> {
+    if Lock::is_held(&dir.lock_file())? {
+        let state = require_state(dir)?;
+        let phase = wait_for_phase(dir, Duration::from_secs(args.timeout)).await?;
+        if phase == Phase::Ready {
+            println!("The stack is already running; nothing changed.");
+            print_urls(dir, &state);
+            return Ok(0);
+        }
+        bail!(
+            "another `wsctl up` is starting the stack and it ended in {phase:?} — see `wsctl logs`"
+        );
+    }
+    let state = prepare(dir, &args)?;
+    if args.foreground {
+        return foreground(dir, state).await;
+    }
+    let started = Instant::now();
+    spawn_supervisor(dir)?;
+    let phase = wait_for_phase(dir, Duration::from_secs(args.timeout)).await?;
+    if phase != Phase::Ready {
+        let status = dir.load_status();
+        let why = status
+            .and_then(|s| s.error)
+            .unwrap_or_else(|| "unknown".into());
+        bail!(
+            "the stack did not start: {why}\n(supervisor log: {})",
+            dir.log("supervisor").display()
+        );
+    }
+    let report = crate::health::run(dir, &state).await;
+    print!("{}", report.to_table());
+    println!("Stack up in {:.1} s.", started.elapsed().as_secs_f64());
+    print_urls(dir, &state);
+    Ok(if report.passed() { 0 } else { 1 })
+}
+
+async fn foreground(dir: &StateDir, state: StackState) -> anyhow::Result<i32> {
+    let sup = Supervisor::new(dir.clone(), state.clone())?;
+    let reporter = {
+        let dir = dir.clone();
+        tokio::spawn(async move {
+            if wait_for_phase(&dir, Duration::from_secs(300)).await.ok() == Some(Phase::Ready) {
+                let report = crate::health::run(&dir, &state).await;
+                print!("{}", report.to_table());
+                print_urls(&dir, &state);
+                println!("Press Ctrl-C to stop.");
+            }
+        })
+    };
+    let result = sup.run().await;
+    reporter.abort();
+    result.map(|()| 0)
+}
+
+/// Starts `wsctl supervise` in its own session, detached from this terminal.
+fn spawn_supervisor(dir: &StateDir) -> anyhow::Result<()> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.log("supervisor"))?;
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.arg("--state-dir")
+        .arg(&dir.root)
+        .arg("supervise")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .env("LOG_FORMAT", "json");
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe; a new session outlives this terminal.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().context("starting the supervisor")?;
+    Ok(())
+}
+
+/// Waits until status.json leaves the starting phase (or the supervisor dies).
+async fn wait_for_phase(dir: &StateDir, timeout: Duration) -> anyhow::Result<Phase> {
+    let deadline = Instant::now() + timeout;
+    // The new supervisor needs a moment to take the lock and write its first status.
+    let grace = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = dir.load_status();
+        let phase = status.as_ref().map(|s| s.phase);
+        let held = Lock::is_held(&dir.lock_file())?;
+        match phase {
+            Some(Phase::Ready) if held => return Ok(Phase::Ready),
+            Some(Phase::Failed) => return Ok(Phase::Failed),
+            _ if !held && Instant::now() > grace => return Ok(phase.unwrap_or(Phase::Failed)),
+            _ => {}
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the stack was not healthy within {}s — see `wsctl logs`",
+                timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn supervise(dir: &StateDir) -> anyhow::Result<i32> {
+    let state = require_state(dir)?;
+    crate::telemetry::init(crate::config::LogFormat::Json);
+    Supervisor::new(dir.clone(), state)?.run().await?;
+    Ok(0)
+}
+
+pub async fn down(dir: &StateDir, purge: bool, yes: bool) -> anyhow::Result<i32> {
+    if purge && !yes {
+        if !std::io::stdin().is_terminal() {
+            bail!("--purge deletes every database and file of this stack; pass --yes to confirm when not on a terminal");
+        }
+        print!("Delete all data in {}? Type 'yes': ", dir.root.display());
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            println!("Nothing deleted.");
+            return Ok(1);
+        }
+    }
+    let started = Instant::now();
+    if Lock::is_held(&dir.lock_file())? {
+        let pid: u32 = std::fs::read_to_string(dir.pid_file())?
+            .trim()
+            .parse()
+            .context("supervisor.pid is corrupt")?;
+        process::signal(pid, libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while Lock::is_held(&dir.lock_file())? {
+            if Instant::now() > deadline {
+                bail!("the supervisor (pid {pid}) did not stop within 40 s — see `wsctl logs supervisor`");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        println!("Stopped in {:.1} s.", started.elapsed().as_secs_f64());
+    } else {
+        // Nothing supervises; a PostgreSQL may still be left from a crash.
+        if let Some(pid) = process::postmaster_pid(&dir.pg_data()) {
+            process::signal(pid, libc::SIGINT);
+            process::wait_gone(pid, Duration::from_secs(15));
+            println!("Stopped a PostgreSQL (pid {pid}) left without a supervisor.");
+        } else {
+            println!("The stack is not running.");
+        }
+    }
+    if purge && dir.root.exists() {
+        std::fs::remove_dir_all(&dir.root)
+            .with_context(|| format!("removing {}", dir.root.display()))?;
+        println!("Deleted {}.", dir.root.display());
+    }
+    Ok(0)
+}
+
+pub fn status(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
+    let state = dir.load()?;
+    let running = Lock::is_held(&dir.lock_file())?;
+    let status = dir.load_status();
+    if json {
+        let services: Vec<serde_json::Value> = status
+            .iter()
+            .flat_map(|s| s.services.iter())
+            .map(|s| {
+                serde_json::json!({
+                    "name": s.name, "pid": s.pid, "alive": s.pid.is_some_and(process::alive),
+                    "restarts": s.restarts, "last_exit": s.last_exit, "log": s.log,
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "running": running,
+            "phase": if running { status.as_ref().map(|s| s.phase) } else { Some(Phase::Stopped) },
+            "state_dir": dir.root,
+            "backend": state.as_ref().map(|s| s.backend),
+            "api_url": state.as_ref().map(|s| format!("http://127.0.0.1:{}", s.api_port)),
+            "pg_port": state.as_ref().map(|s| s.pg_port),
+            "services": if running { services } else { Vec::new() },
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(if running { 0 } else { 3 });
+    }
+    let Some(state) = state else {
+        println!("No stack in {}.", dir.root.display());
+        return Ok(3);
+    };
+    if !running {
+        println!("The stack is stopped ({}).", dir.root.display());
+        return Ok(3);
+    }
+    let status = status.unwrap_or_default();
+    println!(
+        "Stack {:?} (supervisor pid {})",
+        status.phase, status.supervisor_pid
+    );
+    for s in &status.services {
+        let alive = s.pid.is_some_and(process::alive);
+        println!(
+            "  {:14} {:8} pid {:>7}  restarts {}{}",
+            s.name,
+            if alive { "running" } else { "down" },
+            s.pid.map_or("-".into(), |p| p.to_string()),
+            s.restarts,
+            s.last_exit
+                .as_ref()
+                .map_or(String::new(), |e| format!("  (last exit: {e})"))
+        );
+    }
+    print_urls(dir, &state);
+    Ok(0)
+}
+
+pub async fn logs(dir: &StateDir, service: Option<String>, follow: bool) -> anyhow::Result<i32> {
+    let files: Vec<PathBuf> = match &service {
+        Some(name) => {
+            let path = dir.log(name);
+            if !path.exists() {
+                let known: Vec<String> = std::fs::read_dir(dir.logs())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .filter_map(|e| {
+                        e.file_name()
+                            .to_str()?
+                            .strip_suffix(".log")
+                            .map(str::to_string)
+                    })
+                    .collect();
+                bail!(
+                    "no log for {name:?}; services with logs: {}",
+                    known.join(", ")
+                );
+            }
+            vec![path]
+        }
+        None => {
+            let mut all: Vec<PathBuf> = std::fs::read_dir(dir.logs())
+                .with_context(|| format!("no logs in {}", dir.logs().display()))?
+                .flatten()
+                .map(|e| e.path())
+                .collect();
+            all.sort();
+            all
+        }
+    };
+    let mut offsets = Vec::new();
+    for f in &files {
+        let mut file = std::fs::File::open(f)?;
+        if files.len() > 1 {
+            println!("==> {} <==", f.display());
+        }
+        let mut text = Vec::new();
+        file.read_to_end(&mut text)?;
+        std::io::stdout().write_all(&text)?;
+        offsets.push(text.len() as u64);
+    }
+    if !follow {
+        return Ok(0);
+    }
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for (f, offset) in files.iter().zip(offsets.iter_mut()) {
+            let mut file = std::fs::File::open(f)?;
+            let len = file.metadata()?.len();
+            if len < *offset {
+                *offset = 0; // truncated or replaced
+            }
+            if len > *offset {
+                file.seek(SeekFrom::Start(*offset))?;
+                let mut text = Vec::new();
+                file.read_to_end(&mut text)?;
+                std::io::stdout().write_all(&text)?;
+                std::io::stdout().flush()?;
+                *offset = len;
+            }
+        }
+    }
+}
+
+pub async fn init(dir: &StateDir, database_url: Option<String>) -> anyhow::Result<i32> {
+    let config: tokio_postgres::Config = match database_url {
+        Some(url) => url
+            .parse()
+            .context("--database-url is not a valid PostgreSQL connection string")?,
+        None => match dir.load()? {
+            Some(state) => supervisor::pg_config(dir, &state, &state.database)?,
+            None => {
+                let args = crate::config::ApiArgs::default();
+                crate::config::database_settings(&args, &crate::config::Env::process())?.config
+            }
+        },
+    };
+    let mut client = crate::db::connect(&config).await?;
+    let applied = crate::db::migrations::migrate(&mut client).await?;
+    println!(
+        "Schema at migration {} on {} ({} applied now).",
+        crate::db::migrations::latest_version(),
+        crate::db::describe(&config),
+        applied.len()
+    );
+    Ok(0)
+}
+
+pub fn psql(dir: &StateDir, args: Vec<String>) -> anyhow::Result<i32> {
+    let state = require_state(dir)?;
+    let psql = state
+        .pg_bin
+        .as_ref()
+        .map(|b| b.join("psql"))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("psql"));
+    // The password goes through the environment, never the command line.
+    let status = std::process::Command::new(&psql)
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &state.pg_port.to_string(),
+            "-U",
+            &state.superuser,
+            &state.database,
+        ])
+        .args(args)
+        .env("PGPASSWORD", dir.read_secret("pg-password")?)
+        .status()
+        .with_context(|| format!("running {} — install PostgreSQL's client", psql.display()))?;
+    Ok(status.code().unwrap_or(1))
+}
+
+pub fn url(dir: &StateDir, api: bool) -> anyhow::Result<i32> {
+    let state = require_state(dir)?;
+    if api {
+        println!("http://127.0.0.1:{}", state.api_port);
+    } else {
+        println!("{}", supervisor::database_url(dir, &state)?);
+    }
+    Ok(0)
+}
+
+pub async fn test(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
+    let state = require_state(dir)?;
+    let report = crate::health::run(dir, &state).await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    } else {
+        print!("{}", report.to_table());
+    }
+    Ok(if report.passed() { 0 } else { 1 })
+}

@@ -1,0 +1,374 @@
+//! The health suite behind `wsctl test` and the last step of `wsctl up`: real checks, each of
+//! which can fail, each with a name, a status, a detail and a duration. Rendering is separate
+//! from running.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::db::migrations::{self, SchemaState};
+use crate::stack::process;
+use crate::stack::state::{Lock, Phase, StackState, StateDir};
+use crate::stack::supervisor::pg_config;
+
+/// The budget for one create/read/update/delete round trip through the API.
+pub const CRUD_BUDGET: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    Fail,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub status: Outcome,
+    pub detail: String,
+    pub duration_ms: f64,
+}
+
+pub struct Report {
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.status == Outcome::Pass)
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let failed = self
+            .checks
+            .iter()
+            .filter(|c| c.status == Outcome::Fail)
+            .count();
+        json!({
+            "passed": self.passed(),
+            "total": self.checks.len(),
+            "failed": failed,
+            "checks": self.checks,
+        })
+    }
+
+    pub fn to_table(&self) -> String {
+        let width = self.checks.iter().map(|c| c.name.len()).max().unwrap_or(10);
+        let mut out = String::new();
+        for c in &self.checks {
+            let mark = match c.status {
+                Outcome::Pass => "PASS",
+                Outcome::Fail => "FAIL",
+            };
+            out.push_str(&format!(
+                "{mark}  {:width$}  {:>8.1} ms  {}\n",
+                c.name, c.duration_ms, c.detail
+            ));
+        }
+        let failed = self
+            .checks
+            .iter()
+            .filter(|c| c.status == Outcome::Fail)
+            .count();
+        out.push_str(&format!(
+            "{} passed, {failed} failed\n",
+            self.checks.len() - failed
+        ));
+        out
+    }
+}
+
+struct Suite {
+    checks: Vec<Check>,
+}
+
+impl Suite {
+    async fn check<F, Fut>(&mut self, name: &str, f: F)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = anyhow::Result<String>>,
+    {
+        let started = Instant::now();
+        let result = tokio::time::timeout(Duration::from_secs(10), f()).await;
+        let (status, detail) = match result {
+            Ok(Ok(detail)) => (Outcome::Pass, detail),
+            Ok(Err(e)) => (Outcome::Fail, format!("{e:#}")),
+            Err(_) => (Outcome::Fail, "timed out after 10 s".into()),
+        };
+        self.checks.push(Check {
+            name: name.to_string(),
+            status,
+            detail,
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        });
+    }
+}
+
+fn ensure(cond: bool, msg: impl Into<String>) -> anyhow::Result<()> {
+    if cond {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!(msg.into()))
+    }
+}
+
+/// Runs every check against the stack in `dir`.
+pub async fn run(dir: &StateDir, state: &StackState) -> Report {
+    let mut s = Suite { checks: Vec::new() };
+    let status = dir.load_status();
+
+    s.check("supervisor running", || async {
+        ensure(
+            Lock::is_held(&dir.lock_file())?,
+            "no supervisor holds the state directory — run `wsctl up`",
+        )?;
+        let st = status
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("status.json is missing"))?;
+        ensure(st.phase == Phase::Ready, format!("phase is {:?}", st.phase))?;
+        Ok(format!("pid {}", st.supervisor_pid))
+    })
+    .await;
+
+    for service in ["postgres", "workspace-api"] {
+        s.check(&format!("process alive: {service}"), || async {
+            let st = status
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("status.json is missing"))?;
+            let svc = st
+                .services
+                .iter()
+                .find(|x| x.name == service)
+                .ok_or_else(|| anyhow::anyhow!("{service} is not managed"))?;
+            let pid = svc
+                .pid
+                .ok_or_else(|| anyhow::anyhow!("{service} is not running (restarting?)"))?;
+            ensure(
+                process::alive(pid),
+                format!("pid {pid} is gone — see {}", svc.log.display()),
+            )?;
+            Ok(format!("pid {pid}, {} restarts", svc.restarts))
+        })
+        .await;
+    }
+
+    let admin = pg_config(dir, state, "postgres");
+    let workspace = pg_config(dir, state, &state.database);
+
+    s.check("database reachable", || async {
+        let client = crate::db::connect(
+            &admin
+                .as_ref()
+                .map_err(|e| anyhow::anyhow!("{e:#}"))?
+                .clone(),
+        )
+        .await?;
+        client.query_one("SELECT 1", &[]).await?;
+        Ok(format!("127.0.0.1:{}", state.pg_port))
+    })
+    .await;
+
+    s.check("database version", || async {
+        let client = crate::db::connect(&admin.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?.clone()).await?;
+        let row = client
+            .query_one("SELECT current_setting('server_version_num')::int, current_setting('server_version')", &[])
+            .await?;
+        let num: i32 = row.get(0);
+        ensure(num >= 150000, format!("PostgreSQL {} is older than 15", row.get::<_, String>(1)))?;
+        Ok(format!("PostgreSQL {}", row.get::<_, String>(1)))
+    })
+    .await;
+
+    s.check("database exists", || async {
+        let client = crate::db::connect(
+            &admin
+                .as_ref()
+                .map_err(|e| anyhow::anyhow!("{e:#}"))?
+                .clone(),
+        )
+        .await?;
+        let found = client
+            .query_opt(
+                "SELECT 1 FROM pg_database WHERE datname = $1",
+                &[&state.database],
+            )
+            .await?
+            .is_some();
+        ensure(
+            found,
+            format!("database {} is missing — run `wsctl init`", state.database),
+        )?;
+        Ok(state.database.clone())
+    })
+    .await;
+
+    let connect = || async {
+        crate::db::connect(
+            &workspace
+                .as_ref()
+                .map_err(|e| anyhow::anyhow!("{e:#}"))?
+                .clone(),
+        )
+        .await
+    };
+
+    s.check("schema and tables present", || async {
+        let client = connect().await?;
+        let tables: Vec<String> = client
+            .query(
+                "SELECT table_name::text FROM information_schema.tables
+                  WHERE table_schema = 'workspace' AND table_type = 'BASE TABLE' ORDER BY 1",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for t in ["workspace_categories", "workspace_items"] {
+            ensure(
+                tables.iter().any(|x| x == t),
+                format!("workspace.{t} is missing — run `wsctl init`"),
+            )?;
+        }
+        Ok(tables.join(", "))
+    })
+    .await;
+
+    s.check("schema at latest migration", || async {
+        let client = connect().await?;
+        match migrations::state(&client).await? {
+            SchemaState::Current => Ok(format!("migration {}", migrations::latest_version())),
+            SchemaState::Behind { applied, latest } => Err(anyhow::anyhow!(
+                "at migration {applied} of {latest} — run `wsctl init`"
+            )),
+            SchemaState::Ahead { applied, latest } => Err(anyhow::anyhow!(
+                "at migration {applied}, newer than this wsctl ({latest})"
+            )),
+        }
+    })
+    .await;
+
+    s.check("seeded categories present", || async {
+        let client = connect().await?;
+        let expected = [
+            "documentacao",
+            "coleta-dados",
+            "banco-dados",
+            "analise-dados",
+            "gestao-riscos",
+            "dashboard",
+        ];
+        let rows = client
+            .query("SELECT name FROM workspace.workspace_categories", &[])
+            .await?;
+        let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        let missing: Vec<&str> = expected
+            .iter()
+            .copied()
+            .filter(|e| !names.iter().any(|n| n == e))
+            .collect();
+        ensure(
+            missing.is_empty(),
+            format!("missing: {}", missing.join(", ")),
+        )?;
+        Ok(format!("{} categories", names.len()))
+    })
+    .await;
+
+    s.check("write/read/delete in a transaction", || async {
+        let mut client = connect().await?;
+        let tx = client.transaction().await?;
+        let id: i32 = tx
+            .query_one(
+                "INSERT INTO workspace.workspace_items (title, description, category, priority, status)
+                 VALUES ('health check', 'wsctl test', 'documentacao', 'low', 'new') RETURNING id",
+                &[],
+            )
+            .await?
+            .get(0);
+        let title: String = tx
+            .query_one("SELECT title FROM workspace.workspace_items WHERE id = $1", &[&id])
+            .await?
+            .get(0);
+        ensure(title == "health check", "read back a different row")?;
+        let deleted = tx
+            .execute("DELETE FROM workspace.workspace_items WHERE id = $1", &[&id])
+            .await?;
+        ensure(deleted == 1, "delete did not find the row")?;
+        tx.rollback().await?;
+        Ok(format!("item {id}, rolled back"))
+    })
+    .await;
+
+    let api = format!("http://127.0.0.1:{}", state.api_port);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build();
+
+    s.check("API /health healthy", || async {
+        let http = http.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let r = http.get(format!("{api}/health")).send().await?;
+        let code = r.status();
+        let body: serde_json::Value = r.json().await?;
+        ensure(
+            code.is_success() && body["checks"]["database"]["status"] == "healthy",
+            format!("{code}: {body}"),
+        )?;
+        Ok(format!("{api}/health"))
+    })
+    .await;
+
+    let mut crud_ms = None;
+    s.check("API item create/read/update/delete", || async {
+        let http = http.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let started = Instant::now();
+        let created: serde_json::Value = http
+            .post(format!("{api}/api/items"))
+            .json(&json!({"title": "wsctl health check", "description": "created by wsctl test", "category": "documentacao", "priority": "low"}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let id = created["data"]["id"].as_str().ok_or_else(|| anyhow::anyhow!("no id in {created}"))?.to_string();
+        let read: serde_json::Value = http.get(format!("{api}/api/items/{id}")).send().await?.error_for_status()?.json().await?;
+        ensure(read["data"]["title"] == "wsctl health check", format!("read back {read}"))?;
+        let updated: serde_json::Value = http
+            .put(format!("{api}/api/items/{id}"))
+            .json(&json!({"status": "completed"}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        ensure(updated["data"]["status"] == "completed", format!("update gave {updated}"))?;
+        http.delete(format!("{api}/api/items/{id}")).send().await?.error_for_status()?;
+        let gone = http.get(format!("{api}/api/items/{id}")).send().await?.status();
+        ensure(gone == reqwest::StatusCode::NOT_FOUND, format!("after delete: {gone}"))?;
+        crud_ms = Some(started.elapsed());
+        Ok(format!("item {id}"))
+    })
+    .await;
+
+    s.check("API round trip within budget", || async {
+        let took = crud_ms.ok_or_else(|| anyhow::anyhow!("the round trip did not complete"))?;
+        ensure(
+            took <= CRUD_BUDGET,
+            format!(
+                "{:.1} ms, budget {} ms",
+                took.as_secs_f64() * 1000.0,
+                CRUD_BUDGET.as_millis()
+            ),
+        )?;
+        Ok(format!(
+            "{:.1} ms of {} ms",
+            took.as_secs_f64() * 1000.0,
+            CRUD_BUDGET.as_millis()
+        ))
+    })
+    .await;
+
+    Report { checks: s.checks }
+}

@@ -1,0 +1,327 @@
+//! The state directory: one place for everything a stack owns.
+//!
+//! ```text
+//! .workspace-stack/
+//!   state.json          backend, ports, ids — no secrets (written atomically)
+//!   secrets/            0700; pg-password (0600)
+//!   supervisor.lock     flock held by the running supervisor; free = nothing running
+//!   supervisor.pid
+//!   status.json         written by the supervisor: phase, services, restarts
+//!   logs/<service>.log  one log per service, appended across restarts
+//!   postgres/data/      the cluster (postgres backend)
+//! ```
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_DIR: &str = ".workspace-stack";
+pub const CONFIG_FILE: &str = "workspace-stack.toml";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Postgres,
+    Neon,
+}
+
+/// What `up` decided once and later commands reuse: ports, ids, binaries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackState {
+    pub version: u32,
+    pub backend: BackendKind,
+    pub pg_port: u16,
+    pub api_port: u16,
+    pub database: String,
+    pub superuser: String,
+    /// PostgreSQL's bin directory, when the postgres backend found one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pg_bin: Option<PathBuf>,
+    /// Neon: generated once so that `up` after `down` reattaches the same data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neon: Option<crate::stack::neon::NeonState>,
+}
+
+/// A stack's directory and the paths inside it.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    pub root: PathBuf,
+}
+
+impl StateDir {
+    /// `--state-dir`, else `WSCTL_STATE_DIR`, else `.workspace-stack/` beside the config file
+    /// found in the current directory or an ancestor, else in the current directory.
+    pub fn resolve(flag: Option<&Path>) -> anyhow::Result<Self> {
+        if let Some(dir) = flag {
+            return Ok(StateDir {
+                root: absolute(dir)?,
+            });
+        }
+        if let Some(dir) = std::env::var_os("WSCTL_STATE_DIR").filter(|v| !v.is_empty()) {
+            return Ok(StateDir {
+                root: absolute(Path::new(&dir))?,
+            });
+        }
+        let cwd = std::env::current_dir()?;
+        let base = cwd
+            .ancestors()
+            .find(|d| d.join(CONFIG_FILE).is_file())
+            .unwrap_or(&cwd)
+            .to_path_buf();
+        Ok(StateDir {
+            root: base.join(DEFAULT_DIR),
+        })
+    }
+
+    pub fn create(&self) -> anyhow::Result<()> {
+        for dir in [self.root.clone(), self.logs(), self.secrets_dir()] {
+            fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        fs::set_permissions(self.secrets_dir(), fs::Permissions::from_mode(0o700))?;
+        Ok(())
+    }
+
+    pub fn state_file(&self) -> PathBuf {
+        self.root.join("state.json")
+    }
+    pub fn status_file(&self) -> PathBuf {
+        self.root.join("status.json")
+    }
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join("supervisor.lock")
+    }
+    pub fn pid_file(&self) -> PathBuf {
+        self.root.join("supervisor.pid")
+    }
+    pub fn logs(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+    pub fn log(&self, service: &str) -> PathBuf {
+        self.logs().join(format!("{service}.log"))
+    }
+    pub fn secrets_dir(&self) -> PathBuf {
+        self.root.join("secrets")
+    }
+    pub fn pg_dir(&self) -> PathBuf {
+        self.root.join("postgres")
+    }
+    pub fn pg_data(&self) -> PathBuf {
+        self.pg_dir().join("data")
+    }
+
+    pub fn load(&self) -> anyhow::Result<Option<StackState>> {
+        let path = self.state_file();
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        serde_json::from_str(&text).map(Some).with_context(|| {
+            format!(
+                "{} is corrupt — fix or delete it (`wsctl down --purge` starts over; the data \
+                 directory next to it is kept unless purged)",
+                path.display()
+            )
+        })
+    }
+
+    pub fn save(&self, state: &StackState) -> anyhow::Result<()> {
+        write_atomic(
+            &self.state_file(),
+            &serde_json::to_vec_pretty(state)?,
+            0o644,
+        )
+    }
+
+    /// A secret by name, generated on first use and stored 0600.
+    pub fn secret(&self, name: &str) -> anyhow::Result<String> {
+        let path = self.secrets_dir().join(name);
+        match fs::read_to_string(&path) {
+            Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_string()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+        let value = crate::stack::postgres::generate_password();
+        write_atomic(&path, value.as_bytes(), 0o600)?;
+        Ok(value)
+    }
+
+    pub fn read_secret(&self, name: &str) -> anyhow::Result<String> {
+        let path = self.secrets_dir().join(name);
+        fs::read_to_string(&path)
+            .map(|s| s.trim().to_string())
+            .with_context(|| {
+                format!(
+                    "reading {} — was the stack ever started here?",
+                    path.display()
+                )
+            })
+    }
+}
+
+fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
+    Ok(if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(p)
+    })
+}
+
+/// Write to a temporary file, fsync, rename: readers see the old or the new file, never half.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+    let dir = path.parent().context("path has no parent")?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("state"),
+        std::process::id()
+    ));
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    Ok(())
+}
+
+/// The supervisor's exclusive lock. Held for the supervisor's lifetime; the kernel releases
+/// it when the process dies, however it dies, so a stale lock cannot exist.
+pub struct Lock {
+    _file: fs::File,
+}
+
+impl Lock {
+    /// `Ok(None)` when another process holds it.
+    pub fn try_acquire(path: &Path) -> anyhow::Result<Option<Lock>> {
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a file descriptor we own.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(Some(Lock { _file: file }));
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            Ok(None)
+        } else {
+            bail!("locking {}: {err}", path.display())
+        }
+    }
+
+    /// Whether some process holds the lock right now.
+    pub fn is_held(path: &Path) -> anyhow::Result<bool> {
+        if !path.exists() {
+            return Ok(false);
+        }
+        Ok(Self::try_acquire(path)?.is_none())
+    }
+}
+
+/// The supervisor's view of the stack, for `status`, `up` (waiting) and the health suite.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub phase: Phase,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub supervisor_pid: u32,
+    pub services: Vec<ServiceStatus>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    #[default]
+    Starting,
+    Ready,
+    Failed,
+    Stopping,
+    Stopped,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub name: String,
+    pub pid: Option<u32>,
+    pub restarts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_exit: Option<String>,
+    pub log: PathBuf,
+}
+
+impl StateDir {
+    pub fn load_status(&self) -> Option<Status> {
+        fs::read(self.status_file())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    }
+
+    pub fn save_status(&self, status: &Status) -> anyhow::Result<()> {
+        write_atomic(
+            &self.status_file(),
+            &serde_json::to_vec_pretty(status)?,
+            0o644,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_generated_once_and_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StateDir {
+            root: dir.path().join("st"),
+        };
+        s.create().unwrap();
+        let a = s.secret("pg-password").unwrap();
+        assert_eq!(a, s.secret("pg-password").unwrap());
+        let mode = fs::metadata(s.secrets_dir().join("pg-password"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn corrupt_state_names_the_file_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StateDir {
+            root: dir.path().to_path_buf(),
+        };
+        fs::write(s.state_file(), "{not json").unwrap();
+        let err = format!("{:#}", s.load().unwrap_err());
+        assert!(
+            err.contains("state.json is corrupt") && err.contains("--purge"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn lock_is_exclusive_and_released_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l");
+        let held = Lock::try_acquire(&path).unwrap().unwrap();
+        assert!(Lock::is_held(&path).unwrap());
+        drop(held);
+        assert!(!Lock::is_held(&path).unwrap());
+    }
+}

@@ -1,0 +1,412 @@
+//! The supervisor: owns the stack's processes for as long as the stack is up.
+//!
+//! It holds the state directory's lock, starts the services in dependency order and waits for
+//! each to be ready (real probes, one deadline per service), applies migrations, then watches
+//! the children: a service that exits is restarted with exponential backoff and the restart is
+//! recorded in `status.json`. SIGTERM or SIGINT stops everything in reverse order.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use tokio::process::Child;
+
+use super::postgres::{self, PgBinaries, RunAs, ServerOptions};
+use super::process::{self, ServiceSpec};
+use super::state::{Lock, Phase, ServiceStatus, StackState, StateDir, Status};
+use crate::db;
+
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A service that stayed up this long is considered healthy again: its backoff resets.
+const STABLE_AFTER: Duration = Duration::from_secs(60);
+
+struct Managed {
+    spec: ServiceSpec,
+    child: Option<Child>,
+    restarts: u32,
+    last_exit: Option<String>,
+    started: Instant,
+    next_start: Option<Instant>,
+    backoff: Duration,
+}
+
+pub struct Supervisor {
+    dir: StateDir,
+    state: StackState,
+    services: Vec<Managed>,
+    status: Status,
+    _lock: Lock,
+}
+
+/// The connection URL of the stack's database (contains the password).
+pub fn database_url(dir: &StateDir, state: &StackState) -> anyhow::Result<String> {
+    let password = dir.read_secret("pg-password")?;
+    Ok(format!(
+        "postgres://{}:{password}@127.0.0.1:{}/{}",
+        state.superuser, state.pg_port, state.database
+    ))
+}
+
+pub fn pg_config(
+    dir: &StateDir,
+    state: &StackState,
+    dbname: &str,
+) -> anyhow::Result<tokio_postgres::Config> {
+    let mut c = tokio_postgres::Config::new();
+    c.host("127.0.0.1")
+        .port(state.pg_port)
+        .user(&state.superuser)
+        .password(dir.read_secret("pg-password")?)
+        .dbname(dbname)
+        .connect_timeout(Duration::from_secs(5));
+    Ok(c)
+}
+
+/// The `workspace-api` binary shipped next to `wsctl`.
+pub fn api_binary() -> anyhow::Result<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("WSCTL_API_BIN") {
+        return Ok(p.into());
+    }
+    let exe = std::env::current_exe()?;
+    let api = exe.with_file_name("workspace-api");
+    if api.is_file() {
+        return Ok(api);
+    }
+    bail!(
+        "workspace-api was not found next to {} — build both binaries (`cargo build --bins`) or set WSCTL_API_BIN",
+        exe.display()
+    )
+}
+
+impl Supervisor {
+    /// Takes the lock; fails if another supervisor runs on this state directory.
+    pub fn new(dir: StateDir, state: StackState) -> anyhow::Result<Self> {
+        let lock = Lock::try_acquire(&dir.lock_file())?.with_context(|| {
+            format!(
+                "another wsctl supervisor already runs on {}",
+                dir.root.display()
+            )
+        })?;
+        std::fs::write(dir.pid_file(), std::process::id().to_string())?;
+        let status = Status {
+            phase: Phase::Starting,
+            error: None,
+            supervisor_pid: std::process::id(),
+            services: Vec::new(),
+        };
+        dir.save_status(&status)?;
+        Ok(Supervisor {
+            dir,
+            state,
+            services: Vec::new(),
+            status,
+            _lock: lock,
+        })
+    }
+
+    fn save(&mut self) {
+        self.status.services = self
+            .services
+            .iter()
+            .map(|m| ServiceStatus {
+                name: m.spec.name.clone(),
+                pid: m.child.as_ref().and_then(Child::id),
+                restarts: m.restarts,
+                last_exit: m.last_exit.clone(),
+                log: m.spec.log.clone(),
+            })
+            .collect();
+        if let Err(e) = self.dir.save_status(&self.status) {
+            tracing::warn!(error = %e, "could not write status.json");
+        }
+    }
+
+    /// Starts everything and supervises until a stop signal. Errors during start are written
+    /// to status.json (so a detached `up` can report them) and returned.
+    pub async fn run(mut self) -> anyhow::Result<()> {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        let started = tokio::select! {
+            r = self.start_all() => r,
+            _ = term.recv() => Err(anyhow::anyhow!("stopped by SIGTERM while starting")),
+            _ = int.recv() => Err(anyhow::anyhow!("stopped by SIGINT while starting")),
+        };
+        if let Err(e) = started {
+            self.status.phase = Phase::Failed;
+            self.status.error = Some(format!("{e:#}"));
+            self.save();
+            self.stop_all().await;
+            self.status.phase = Phase::Failed;
+            self.save();
+            return Err(e);
+        }
+        self.status.phase = Phase::Ready;
+        self.save();
+        tracing::info!("stack ready");
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = tokio::time::sleep(Duration::from_millis(200)) => self.watch().await,
+            }
+        }
+        self.status.phase = Phase::Stopping;
+        self.save();
+        self.stop_all().await;
+        self.status.phase = Phase::Stopped;
+        self.save();
+        Ok(())
+    }
+
+    async fn start_all(&mut self) -> anyhow::Result<()> {
+        self.start_postgres().await?;
+        self.prepare_database().await?;
+        self.start_api().await?;
+        Ok(())
+    }
+
+    fn pg_spec(&self) -> anyhow::Result<(ServiceSpec, PgBinaries, Option<RunAs>)> {
+        let bins = PgBinaries::discover(self.state.pg_bin.as_deref())?;
+        let run_as = RunAs::unprivileged()?;
+        let socket_dir = self.dir.pg_dir();
+        let cmd = postgres::server_command(
+            &bins,
+            &self.dir.pg_data(),
+            &ServerOptions {
+                port: self.state.pg_port,
+                socket_dir: &socket_dir,
+                fast: false,
+            },
+            run_as,
+        );
+        let spec = ServiceSpec {
+            name: "postgres".into(),
+            program: cmd.get_program().into(),
+            args: cmd
+                .get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            env: Vec::new(),
+            cwd: None,
+            run_as,
+            log: self.dir.log("postgres"),
+            // SIGINT is PostgreSQL's "fast" shutdown; on supervisor death it must stop at once.
+            stop_signal: libc::SIGINT,
+            death_signal: libc::SIGQUIT,
+        };
+        Ok((spec, bins, run_as))
+    }
+
+    async fn start_postgres(&mut self) -> anyhow::Result<()> {
+        let (spec, bins, run_as) = self.pg_spec()?;
+        std::fs::create_dir_all(self.dir.pg_dir())?;
+        if let Some(user) = run_as {
+            user.chown(&self.dir.pg_dir())?;
+            user.chown(&self.dir.logs())?;
+            if self.dir.log("postgres").exists() {
+                user.chown(&self.dir.log("postgres"))?;
+            }
+        }
+        if !self.dir.pg_data().join("PG_VERSION").exists() {
+            let password = self.dir.secret("pg-password")?;
+            // A half-made cluster from an interrupted initdb is not worth keeping.
+            let _ = std::fs::remove_dir_all(self.dir.pg_data());
+            postgres::initdb(
+                &bins,
+                &self.dir.pg_data(),
+                &self.state.superuser,
+                &password,
+                run_as,
+                false,
+            )?;
+        }
+        // A postmaster left from a killed supervisor would refuse a second one; stop it.
+        if let Some(pid) = process::postmaster_pid(&self.dir.pg_data()) {
+            tracing::warn!(
+                pid,
+                "stopping a PostgreSQL left running by an earlier supervisor"
+            );
+            process::signal(pid, libc::SIGINT);
+            if !process::wait_gone(pid, Duration::from_secs(15)) {
+                process::signal(pid, libc::SIGKILL);
+            }
+        }
+        self.spawn(spec)?;
+        let config = pg_config(&self.dir, &self.state, "postgres")?;
+        self.wait_ready("postgres", || {
+            let config = config.clone();
+            async move { Ok(config.connect(tokio_postgres::NoTls).await.is_ok()) }
+        })
+        .await
+    }
+
+    async fn prepare_database(&mut self) -> anyhow::Result<()> {
+        let admin = db::connect(&pg_config(&self.dir, &self.state, "postgres")?).await?;
+        let exists = admin
+            .query_opt(
+                "SELECT 1 FROM pg_database WHERE datname = $1",
+                &[&self.state.database],
+            )
+            .await?
+            .is_some();
+        if !exists {
+            admin
+                .batch_execute(&format!(
+                    "CREATE DATABASE \"{}\"",
+                    self.state.database.replace('"', "")
+                ))
+                .await?;
+        }
+        let mut client =
+            db::connect(&pg_config(&self.dir, &self.state, &self.state.database)?).await?;
+        let applied = db::migrations::migrate(&mut client).await?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "migrations applied");
+        }
+        Ok(())
+    }
+
+    async fn start_api(&mut self) -> anyhow::Result<()> {
+        let spec = ServiceSpec {
+            name: "workspace-api".into(),
+            program: api_binary()?,
+            args: vec![
+                "serve".into(),
+                "--host".into(),
+                "127.0.0.1".into(),
+                "--port".into(),
+                self.state.api_port.to_string(),
+            ],
+            env: vec![
+                ("DATABASE_URL".into(), database_url(&self.dir, &self.state)?),
+                ("LOG_FORMAT".into(), "json".into()),
+            ],
+            cwd: None,
+            run_as: None,
+            log: self.dir.log("workspace-api"),
+            stop_signal: libc::SIGTERM,
+            death_signal: libc::SIGTERM,
+        };
+        self.spawn(spec)?;
+        let url = format!("http://127.0.0.1:{}/health", self.state.api_port);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()?;
+        self.wait_ready("workspace-api", || {
+            let http = http.clone();
+            let url = url.clone();
+            async move {
+                Ok(http
+                    .get(&url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success()))
+            }
+        })
+        .await
+    }
+
+    fn spawn(&mut self, spec: ServiceSpec) -> anyhow::Result<()> {
+        let child = spec.spawn()?;
+        tracing::info!(service = %spec.name, pid = child.id(), "started");
+        self.services.push(Managed {
+            spec,
+            child: Some(child),
+            restarts: 0,
+            last_exit: None,
+            started: Instant::now(),
+            next_start: None,
+            backoff: Duration::from_millis(500),
+        });
+        self.save();
+        Ok(())
+    }
+
+    /// Polls `probe` every 100 ms until it says ready, the service exits, or the deadline.
+    async fn wait_ready<F, Fut>(&mut self, name: &str, probe: F) -> anyhow::Result<()>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<bool>>,
+    {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if probe().await? {
+                return Ok(());
+            }
+            let m = self
+                .services
+                .iter_mut()
+                .find(|m| m.spec.name == name)
+                .expect("service was spawned");
+            if let Some(status) = m.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                bail!(
+                    "{name} exited during start ({status}); its log {} ends with:\n{}",
+                    m.spec.log.display(),
+                    process::tail(&m.spec.log, 15)
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{name} was not ready within {}s — see {}",
+                    READY_TIMEOUT.as_secs(),
+                    m.spec.log.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// One pass over the children: reap exits, restart due ones.
+    async fn watch(&mut self) {
+        let mut changed = false;
+        for m in &mut self.services {
+            if let Some(child) = &mut m.child {
+                if let Ok(Some(status)) = child.try_wait() {
+                    if m.started.elapsed() > STABLE_AFTER {
+                        m.backoff = Duration::from_millis(500);
+                    }
+                    tracing::warn!(service = %m.spec.name, %status, backoff_ms = m.backoff.as_millis() as u64, "service exited; restarting");
+                    m.last_exit = Some(status.to_string());
+                    m.child = None;
+                    m.next_start = Some(Instant::now() + m.backoff);
+                    m.backoff = (m.backoff * 2).min(MAX_BACKOFF);
+                    changed = true;
+                }
+            }
+            if m.child.is_none() && m.next_start.is_some_and(|t| Instant::now() >= t) {
+                // PostgreSQL killed with -9 leaves its shared memory and pid file; the new
+                // postmaster cleans both up itself once the old backends are gone.
+                match m.spec.spawn() {
+                    Ok(child) => {
+                        tracing::info!(service = %m.spec.name, pid = child.id(), "restarted");
+                        m.child = Some(child);
+                        m.restarts += 1;
+                        m.started = Instant::now();
+                        m.next_start = None;
+                    }
+                    Err(e) => {
+                        tracing::error!(service = %m.spec.name, error = %e, "restart failed");
+                        m.next_start = Some(Instant::now() + m.backoff);
+                        m.backoff = (m.backoff * 2).min(MAX_BACKOFF);
+                    }
+                }
+                changed = true;
+            }
+        }
+        if changed {
+            self.save();
+        }
+    }
+
+    /// Reverse start order: the API first, the database last.
+    async fn stop_all(&mut self) {
+        while let Some(mut m) = self.services.pop() {
+            if let Some(child) = &mut m.child {
+                let status =
+                    process::stop_child(child, m.spec.stop_signal, Duration::from_secs(15)).await;
+                tracing::info!(service = %m.spec.name, ?status, "stopped");
+            }
+            self.save();
+        }
+    }
+}

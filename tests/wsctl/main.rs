@@ -1,0 +1,409 @@
+//! End-to-end tests of `wsctl` on the postgres backend: real PostgreSQL, the real API binary,
+//! real signals. Each test has its own state directory and ports.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn wsctl_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_wsctl")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Stack {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    pg_port: u16,
+    api_port: u16,
+}
+
+impl Stack {
+    fn new() -> Stack {
+        let tmp = tempfile::Builder::new()
+            .prefix("wsctl-test-")
+            .tempdir()
+            .unwrap();
+        // PostgreSQL runs as another account when the tests run as root: let it in.
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let dir = tmp.path().join("state");
+        Stack {
+            _tmp: tmp,
+            dir,
+            pg_port: free_port(),
+            api_port: free_port(),
+        }
+    }
+
+    fn wsctl(&self, args: &[&str]) -> Output {
+        Command::new(wsctl_bin())
+            .arg("--state-dir")
+            .arg(&self.dir)
+            .args(args)
+            .env_remove("WSCTL_STATE_DIR")
+            .output()
+            .unwrap()
+    }
+
+    fn up(&self) -> Output {
+        self.wsctl(&[
+            "up",
+            "--pg-port",
+            &self.pg_port.to_string(),
+            "--api-port",
+            &self.api_port.to_string(),
+        ])
+    }
+
+    fn api(&self) -> String {
+        format!("http://127.0.0.1:{}", self.api_port)
+    }
+
+    fn status(&self) -> Value {
+        serde_json::from_slice(&self.wsctl(&["status", "--json"]).stdout).unwrap()
+    }
+
+    fn pid_of(&self, service: &str) -> u32 {
+        self.status()["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == service)
+            .and_then(|s| s["pid"].as_u64())
+            .unwrap_or_else(|| panic!("{service} has no pid: {}", self.status())) as u32
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.wsctl(&["down", "--purge", "--yes"]);
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn up_test_down_up_keeps_data() {
+    let s = Stack::new();
+    let o = s.up();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("0 failed"), "{out}");
+    assert!(
+        out.contains(&format!("http://127.0.0.1:{}", s.api_port)),
+        "{out}"
+    );
+    let password = std::fs::read_to_string(s.dir.join("secrets/pg-password")).unwrap();
+    assert!(
+        !out.contains(password.trim()),
+        "up must not print the password"
+    );
+    let mode = std::fs::metadata(s.dir.join("secrets/pg-password"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let o = s.wsctl(&["test", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(report["total"].as_u64().unwrap() >= 12, "{report}");
+    assert_eq!(report["failed"], 0);
+
+    let created: Value = http()
+        .post(format!("{}/api/items", s.api()))
+        .json(&serde_json::json!({"title": "survives restart", "description": "d", "category": "dashboard", "priority": "high"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let id = created["data"]["id"].as_str().unwrap().to_string();
+
+    // Idempotent: a second up changes nothing.
+    let before = s.pid_of("postgres");
+    let o = s.up();
+    assert!(
+        o.status.success() && text(&o).contains("already running"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(s.pid_of("postgres"), before);
+
+    let started = Instant::now();
+    let o = s.wsctl(&["down"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(s.status()["running"], false);
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", s.pg_port)).is_err(),
+        "postgres still listening"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", s.api_port)).is_err(),
+        "api still listening"
+    );
+
+    let o = s.up();
+    assert!(o.status.success(), "{}", text(&o));
+    let got: Value = http()
+        .get(format!("{}/api/items/{id}", s.api()))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(got["data"]["title"], "survives restart");
+    let url = String::from_utf8(s.wsctl(&["url"]).stdout).unwrap();
+    assert!(
+        url.starts_with("postgres://postgres:")
+            && url.contains(&format!(":{}/workspace", s.pg_port)),
+        "{url}"
+    );
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn killed_services_are_restarted_and_recorded() {
+    let s = Stack::new();
+    assert!(s.up().status.success());
+    for service in ["workspace-api", "postgres"] {
+        let pid = s.pid_of(service);
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        wait_until(
+            &format!("{service} restarted"),
+            Duration::from_secs(30),
+            || {
+                let st = s.status();
+                st["services"].as_array().unwrap().iter().any(|x| {
+                    x["name"] == service
+                        && x["restarts"].as_u64() >= Some(1)
+                        && x["alive"] == true
+                        && x["pid"].as_u64() != Some(pid as u64)
+                })
+            },
+        );
+        wait_until(
+            "health suite passing again",
+            Duration::from_secs(30),
+            || s.wsctl(&["test"]).status.success(),
+        );
+    }
+    let st = s.status();
+    let api = st["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "workspace-api")
+        .unwrap();
+    assert!(
+        api["last_exit"].as_str().unwrap().contains("signal: 9"),
+        "{st}"
+    );
+}
+
+#[test]
+fn killing_the_supervisor_takes_its_children_and_up_recovers() {
+    let s = Stack::new();
+    assert!(s.up().status.success());
+    let pg = s.pid_of("postgres");
+    let api = s.pid_of("workspace-api");
+    let sup: u32 = std::fs::read_to_string(s.dir.join("supervisor.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    unsafe { libc::kill(sup as i32, libc::SIGKILL) };
+    let gone = |pid: u32| unsafe { libc::kill(pid as i32, 0) } != 0;
+    wait_until(
+        "children stopped with their supervisor",
+        Duration::from_secs(20),
+        || gone(pg) && gone(api),
+    );
+    assert_eq!(s.status()["running"], false);
+    let o = s.up();
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn a_busy_port_is_reported_before_anything_starts() {
+    let s = Stack::new();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let o = s.wsctl(&[
+        "up",
+        "--pg-port",
+        &port.to_string(),
+        "--api-port",
+        &s.api_port.to_string(),
+    ]);
+    assert!(!o.status.success());
+    let err = text(&o);
+    assert!(
+        err.contains(&format!(
+            "port {port} (wanted by postgres) is in use by pid {}",
+            std::process::id()
+        )) && err.contains("--pg-port"),
+        "{err}"
+    );
+    assert!(!s.dir.join("postgres").exists(), "nothing may start");
+}
+
+#[test]
+fn missing_postgres_binaries_say_how_to_get_them() {
+    let s = Stack::new();
+    let empty = tempfile::tempdir().unwrap();
+    let o = s.wsctl(&["up", "--pg-bin", empty.path().to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("no initdb in"), "{}", text(&o));
+    // With nothing on PATH and no Debian layout override, the message names the fixes.
+    let o = Command::new(wsctl_bin())
+        .args(["--state-dir", s.dir.to_str().unwrap(), "up"])
+        .env("PATH", empty.path())
+        .env("WSCTL_PG_BIN", empty.path())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+}
+
+#[test]
+fn a_corrupt_state_file_is_named_with_the_fix() {
+    let s = Stack::new();
+    std::fs::create_dir_all(&s.dir).unwrap();
+    std::fs::write(s.dir.join("state.json"), "{\"version\": 1, \"backend\":").unwrap();
+    let o = s.up();
+    assert!(!o.status.success());
+    let err = text(&o);
+    assert!(
+        err.contains("state.json is corrupt") && err.contains("--purge"),
+        "{err}"
+    );
+    let o = s.wsctl(&["down", "--purge", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(s.up().status.success());
+}
+
+#[test]
+fn two_concurrent_ups_start_one_stack() {
+    let s = Stack::new();
+    let args = [
+        "up",
+        "--pg-port",
+        &s.pg_port.to_string(),
+        "--api-port",
+        &s.api_port.to_string(),
+    ]
+    .map(str::to_string);
+    let spawn = || {
+        Command::new(wsctl_bin())
+            .arg("--state-dir")
+            .arg(&s.dir)
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let ok = [&a, &b].iter().filter(|o| o.status.success()).count();
+    assert!(ok >= 1, "{}\n---\n{}", text(&a), text(&b));
+    // Whichever lost the race either waited for the winner or was told a port was taken;
+    // never two supervisors.
+    let supervisors = Command::new("pgrep")
+        .args(["-f", &format!("{} supervise", s.dir.display())])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&supervisors.stdout).lines().count(),
+        1
+    );
+    assert!(s.wsctl(&["test"]).status.success());
+}
+
+#[test]
+fn commands_on_a_stopped_or_missing_stack_explain_themselves() {
+    let s = Stack::new();
+    let o = s.wsctl(&["down"]);
+    assert!(
+        o.status.success() && text(&o).contains("not running"),
+        "{}",
+        text(&o)
+    );
+    let o = s.wsctl(&["test"]);
+    assert!(
+        !o.status.success() && text(&o).contains("wsctl up"),
+        "{}",
+        text(&o)
+    );
+    let o = s.wsctl(&["down", "--purge"]);
+    assert!(
+        !o.status.success() && text(&o).contains("--yes"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(s.wsctl(&["status"]).status.code(), Some(3));
+}
+
+#[test]
+fn logs_and_status_show_each_service() {
+    let s = Stack::new();
+    assert!(s.up().status.success());
+    let o = s.wsctl(&["logs", "workspace-api"]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("workspace-api listening"));
+    let o = s.wsctl(&["logs", "nope"]);
+    assert!(
+        !o.status.success() && text(&o).contains("services with logs"),
+        "{}",
+        text(&o)
+    );
+    let o = s.wsctl(&["status"]);
+    let out = text(&o);
+    assert!(
+        out.contains("postgres") && out.contains("workspace-api") && out.contains("running"),
+        "{out}"
+    );
+    let o = s.wsctl(&[
+        "psql",
+        "-At",
+        "-c",
+        "SELECT count(*) FROM workspace.workspace_categories",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "6",
+        "{}",
+        text(&o)
+    );
+}
