@@ -91,6 +91,10 @@ pub enum Command {
     /// Run the supervisor in this process (used by `up`)
     #[command(hide = true)]
     Supervise,
+    /// Serve the Workspace API from this binary (used when workspace-api is not installed
+    /// next to wsctl, e.g. after `cargo run --bin wsctl`)
+    #[command(hide = true)]
+    Api(crate::config::ApiArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -105,5 +109,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Url { api } => stack_cmds::url(&dir, api),
         Command::Test { json } => stack_cmds::test(&dir, json).await,
         Command::Supervise => stack_cmds::supervise(&dir).await,
+        Command::Api(args) => {
+            let settings = crate::config::ApiSettings::from_env(&args)?;
+            crate::telemetry::init(settings.log_format);
+            crate::api::Application::build(settings)?
+                .run_until_stopped()
+                .await?;
+            Ok(0)
+        }
     }
 }

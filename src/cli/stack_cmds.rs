@@ -79,7 +79,6 @@ fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<StackState> {
         .or_else(|| std::env::var_os("WSCTL_PG_BIN").map(PathBuf::from))
         .or(file.pg_bin);
     let bins = postgres::PgBinaries::discover(pg_bin.as_deref())?;
-    supervisor::api_binary()?;
     let state = StackState {
         version: 1,
         backend,

@@ -62,20 +62,18 @@ pub fn pg_config(
     Ok(c)
 }
 
-/// The `workspace-api` binary shipped next to `wsctl`.
-pub fn api_binary() -> anyhow::Result<std::path::PathBuf> {
+/// How to run the API: the `workspace-api` binary next to `wsctl` (or `WSCTL_API_BIN`), else
+/// `wsctl api`, which serves the same code from this binary.
+pub fn api_command() -> anyhow::Result<(std::path::PathBuf, Vec<String>)> {
     if let Some(p) = std::env::var_os("WSCTL_API_BIN") {
-        return Ok(p.into());
+        return Ok((p.into(), vec!["serve".into()]));
     }
     let exe = std::env::current_exe()?;
     let api = exe.with_file_name("workspace-api");
     if api.is_file() {
-        return Ok(api);
+        return Ok((api, vec!["serve".into()]));
     }
-    bail!(
-        "workspace-api was not found next to {} — build both binaries (`cargo build --bins`) or set WSCTL_API_BIN",
-        exe.display()
-    )
+    Ok((exe, vec!["api".into()]))
 }
 
 impl Supervisor {
@@ -267,16 +265,17 @@ impl Supervisor {
     }
 
     async fn start_api(&mut self) -> anyhow::Result<()> {
+        let (program, mut args) = api_command()?;
+        args.extend([
+            "--host".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            self.state.api_port.to_string(),
+        ]);
         let spec = ServiceSpec {
             name: "workspace-api".into(),
-            program: api_binary()?,
-            args: vec![
-                "serve".into(),
-                "--host".into(),
-                "127.0.0.1".into(),
-                "--port".into(),
-                self.state.api_port.to_string(),
-            ],
+            program,
+            args,
             env: vec![
                 ("DATABASE_URL".into(), database_url(&self.dir, &self.state)?),
                 ("LOG_FORMAT".into(), "json".into()),
