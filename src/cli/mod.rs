@@ -5,6 +5,7 @@ mod stack_cmds;
 
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 
 use crate::stack::state::BackendKind;
@@ -38,6 +39,13 @@ pub struct UpArgs {
     /// or in /usr/lib/postgresql/*/bin]
     #[arg(long)]
     pub pg_bin: Option<PathBuf>,
+    /// Neon: one or three safekeepers
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["1", "3"]).map(|s: String| s.parse::<u8>().expect("1 or 3")))]
+    pub safekeepers: Option<u8>,
+    /// Neon: directory with bin/ (pageserver, safekeeper, storage_broker, compute_ctl) and
+    /// pg_install/ [env: WSCTL_NEON_DIR] [default: found through pageserver on PATH]
+    #[arg(long)]
+    pub neon_dir: Option<PathBuf>,
     /// Seconds to wait for the stack to become healthy
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,

@@ -70,34 +70,77 @@ fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<StackState> {
         .or(file.backend)
         .or(previous.as_ref().map(|p| p.backend))
         .unwrap_or(BackendKind::Postgres);
-    if backend == BackendKind::Neon {
-        bail!("the neon backend is not available in this build yet — use the default postgres backend");
-    }
-    let pg_bin = args
-        .pg_bin
-        .clone()
-        .or_else(|| std::env::var_os("WSCTL_PG_BIN").map(PathBuf::from))
-        .or(file.pg_bin);
-    let bins = postgres::PgBinaries::discover(pg_bin.as_deref())?;
-    let state = StackState {
-        version: 1,
-        backend,
-        pg_port: args
-            .pg_port
-            .or(file.pg_port)
-            .or(previous.as_ref().map(|p| p.pg_port))
-            .unwrap_or(5433),
-        api_port: args
-            .api_port
-            .or(file.api_port)
-            .or(previous.as_ref().map(|p| p.api_port))
-            .unwrap_or(3200),
-        database: "workspace".into(),
-        superuser: previous
-            .as_ref()
-            .map_or_else(|| "postgres".into(), |p| p.superuser.clone()),
-        pg_bin: Some(bins.bindir),
-        neon: None,
+    let pg_port = args
+        .pg_port
+        .or(file.pg_port)
+        .or(previous.as_ref().map(|p| p.pg_port))
+        .unwrap_or(5433);
+    let api_port = args
+        .api_port
+        .or(file.api_port)
+        .or(previous.as_ref().map(|p| p.api_port))
+        .unwrap_or(3200);
+    let state = match backend {
+        BackendKind::Postgres => {
+            let pg_bin = args
+                .pg_bin
+                .clone()
+                .or_else(|| std::env::var_os("WSCTL_PG_BIN").map(PathBuf::from))
+                .or(file.pg_bin);
+            let bins = postgres::PgBinaries::discover(pg_bin.as_deref())?;
+            StackState {
+                version: 1,
+                backend,
+                pg_port,
+                api_port,
+                database: "workspace".into(),
+                superuser: "postgres".into(),
+                pg_bin: Some(bins.bindir),
+                neon_dir: None,
+                neon: None,
+            }
+        }
+        BackendKind::Neon => {
+            let neon_dir = args
+                .neon_dir
+                .clone()
+                .or(previous.as_ref().and_then(|p| p.neon_dir.clone()));
+            let bins = crate::stack::neon::NeonBinaries::discover(neon_dir.as_deref())?;
+            let neon = match previous.as_ref().and_then(|p| p.neon.clone()) {
+                Some(n) => {
+                    if args.safekeepers.is_some_and(|k| k != n.safekeepers) {
+                        bail!(
+                            "this stack was created with {} safekeeper(s); the count cannot change \
+                             in place — `wsctl down --purge` first to start over",
+                            n.safekeepers
+                        );
+                    }
+                    n
+                }
+                None if std::env::var("WSCTL_NEON_PORTS").as_deref() == Ok("auto") => {
+                    crate::stack::neon::NeonState::with_free_ports(args.safekeepers.unwrap_or(1))?
+                }
+                None => crate::stack::neon::NeonState::new(args.safekeepers.unwrap_or(1)),
+            };
+            for (port, service) in neon.ports() {
+                ports::ensure_free(port, &service, "a different port in state.json")?;
+            }
+            StackState {
+                version: 1,
+                backend,
+                pg_port,
+                api_port,
+                database: "workspace".into(),
+                superuser: "cloud_admin".into(),
+                pg_bin: None,
+                neon_dir: Some(
+                    bins.bin
+                        .parent()
+                        .map_or(bins.bin.clone(), |p| p.to_path_buf()),
+                ),
+                neon: Some(neon),
+            }
+        }
     };
     ports::ensure_free(state.pg_port, "postgres", "--pg-port")?;
     ports::ensure_free(state.api_port, "workspace-api", "--api-port")?;

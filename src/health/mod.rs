@@ -132,7 +132,20 @@ pub async fn run(dir: &StateDir, state: &StackState) -> Report {
     })
     .await;
 
-    for service in ["postgres", "workspace-api"] {
+    let services: Vec<String> = match &state.neon {
+        None => vec!["postgres".into(), "workspace-api".into()],
+        Some(n) => ["storage_broker".to_string()]
+            .into_iter()
+            .chain((1..=n.safekeepers).map(|k| format!("safekeeper-{k}")))
+            .chain([
+                "pageserver".into(),
+                "compute".into(),
+                "workspace-api".into(),
+            ])
+            .collect(),
+    };
+    for service in &services {
+        let service = service.as_str();
         s.check(&format!("process alive: {service}"), || async {
             let st = status
                 .as_ref()
@@ -152,6 +165,10 @@ pub async fn run(dir: &StateDir, state: &StackState) -> Report {
             Ok(format!("pid {pid}, {} restarts", svc.restarts))
         })
         .await;
+    }
+
+    if let Some(neon) = &state.neon {
+        neon_checks(&mut s, neon).await;
     }
 
     let admin = pg_config(dir, state, "postgres");
@@ -370,5 +387,63 @@ pub async fn run(dir: &StateDir, state: &StackState) -> Report {
     })
     .await;
 
+    if let Some(neon) = &state.neon {
+        s.check("compute on the stack's tenant and timeline", || async {
+            let client = connect().await?;
+            let row = client
+                .query_one(
+                    "SELECT current_setting('neon.tenant_id'), current_setting('neon.timeline_id')",
+                    &[],
+                )
+                .await?;
+            let (tenant, timeline): (String, String) = (row.get(0), row.get(1));
+            ensure(
+                tenant == neon.tenant_id && timeline == neon.timeline_id,
+                format!(
+                    "compute runs {tenant}/{timeline}, expected {}/{}",
+                    neon.tenant_id, neon.timeline_id
+                ),
+            )?;
+            Ok(format!("{tenant}/{timeline}"))
+        })
+        .await;
+    }
+
     Report { checks: s.checks }
+}
+
+async fn neon_checks(s: &mut Suite, neon: &crate::stack::neon::NeonState) {
+    use crate::stack::neon::http_ok;
+    let broker = format!("http://127.0.0.1:{}/status", neon.broker_port);
+    s.check("storage_broker /status", || async {
+        ensure(
+            http_ok(&broker, None).await,
+            format!("{broker} did not answer 200"),
+        )?;
+        Ok(broker.clone())
+    })
+    .await;
+    for n in 1..=neon.safekeepers {
+        let url = format!(
+            "http://127.0.0.1:{}/v1/status",
+            neon.safekeeper_http_port + u16::from(n) - 1
+        );
+        s.check(&format!("safekeeper-{n} /v1/status"), || async {
+            ensure(
+                http_ok(&url, Some(u64::from(n))).await,
+                format!("{url} did not answer {{\"id\":{n}}}"),
+            )?;
+            Ok(url.clone())
+        })
+        .await;
+    }
+    let ps = format!("http://127.0.0.1:{}/v1/status", neon.pageserver_http_port);
+    s.check("pageserver /v1/status", || async {
+        ensure(
+            http_ok(&ps, Some(1)).await,
+            format!("{ps} did not answer {{\"id\":1}}"),
+        )?;
+        Ok(ps.clone())
+    })
+    .await;
 }

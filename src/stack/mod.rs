@@ -7,3 +7,4 @@ pub mod postgres;
 pub mod process;
 pub mod state;
 pub mod supervisor;
+pub mod upcall;

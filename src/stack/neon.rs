@@ -1,13 +1,118 @@
-//! Neon backend state: tenant and timeline ids generated once per stack and kept in
-//! `state.json`, so that `up` after `down` reattaches the same data.
+//! The Neon backend: storage broker, one or three safekeepers, a pageserver with
+//! local-filesystem remote storage, a tenant and timeline created over the pageserver's HTTP
+//! API, and a compute started by compute_ctl from a generated spec — the sequence of Neon's own
+//! compose setup, without a storage controller. wsctl answers the pageserver's control-plane
+//! upcalls (`re-attach`, `validate`) itself (see `upcall`).
+//!
+//! ```text
+//! .workspace-stack/neon/
+//!   pageserver/{identity.toml, pageserver.toml, …}   remote/   (local remote storage)
+//!   safekeeper-N/                                    compute/{config.json, pgdata/}
+//!   generation                                       the tenant's attach generation
+//! ```
 
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
+/// Ports and ids chosen once per stack and kept in `state.json`: `up` after `down` reattaches
+/// the same tenant and timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NeonState {
     pub tenant_id: String,
     pub timeline_id: String,
     pub safekeepers: u8,
+    pub broker_port: u16,
+    pub pageserver_pg_port: u16,
+    pub pageserver_http_port: u16,
+    /// Safekeeper N uses `safekeeper_pg_port + N - 1` and `safekeeper_http_port + N - 1`.
+    pub safekeeper_pg_port: u16,
+    pub safekeeper_http_port: u16,
+    pub compute_http_port: u16,
+    pub compute_internal_port: u16,
+    pub upcall_port: u16,
+}
+
+impl NeonState {
+    pub fn new(safekeepers: u8) -> Self {
+        NeonState {
+            tenant_id: generate_id(),
+            timeline_id: generate_id(),
+            safekeepers,
+            broker_port: 50051,
+            pageserver_pg_port: 64000,
+            pageserver_http_port: 9898,
+            safekeeper_pg_port: 5454,
+            safekeeper_http_port: 7676,
+            compute_http_port: 55433,
+            compute_internal_port: 55434,
+            upcall_port: 1234,
+        }
+    }
+
+    /// The same, on ports that are free now (`WSCTL_NEON_PORTS=auto`): for tests and for
+    /// machines where Neon's usual ports are taken.
+    pub fn with_free_ports(safekeepers: u8) -> anyhow::Result<Self> {
+        use crate::stack::ports::free_port;
+        let consecutive = |n: u16| -> anyhow::Result<u16> {
+            for _ in 0..50 {
+                let base = free_port()?;
+                if base < u16::MAX - n
+                    && (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
+                {
+                    return Ok(base);
+                }
+            }
+            bail!("no {n} consecutive free ports found")
+        };
+        let k = u16::from(safekeepers);
+        Ok(NeonState {
+            broker_port: free_port()?,
+            pageserver_pg_port: free_port()?,
+            pageserver_http_port: free_port()?,
+            safekeeper_pg_port: consecutive(k)?,
+            safekeeper_http_port: consecutive(k)?,
+            compute_http_port: free_port()?,
+            compute_internal_port: free_port()?,
+            upcall_port: free_port()?,
+            ..NeonState::new(safekeepers)
+        })
+    }
+
+    /// Every port with the service that wants it and the flag that moves it.
+    pub fn ports(&self) -> Vec<(u16, String)> {
+        let mut p = vec![
+            (self.broker_port, "storage_broker".to_string()),
+            (self.pageserver_pg_port, "pageserver (libpq)".into()),
+            (self.pageserver_http_port, "pageserver (http)".into()),
+            (self.compute_http_port, "compute_ctl (http)".into()),
+            (
+                self.compute_internal_port,
+                "compute_ctl (internal http)".into(),
+            ),
+            (self.upcall_port, "wsctl control-plane upcalls".into()),
+        ];
+        for n in 1..=self.safekeepers {
+            p.push((
+                self.safekeeper_pg_port + u16::from(n) - 1,
+                format!("safekeeper {n} (libpq)"),
+            ));
+            p.push((
+                self.safekeeper_http_port + u16::from(n) - 1,
+                format!("safekeeper {n} (http)"),
+            ));
+        }
+        p
+    }
+
+    pub fn safekeeper_connstrings(&self) -> Vec<String> {
+        (1..=self.safekeepers)
+            .map(|n| format!("127.0.0.1:{}", self.safekeeper_pg_port + u16::from(n) - 1))
+            .collect()
+    }
 }
 
 /// A Neon id: 16 random bytes as 32 lowercase hex characters.
@@ -18,15 +123,383 @@ pub fn generate_id() -> String {
     hex::encode(bytes)
 }
 
+/// Where the Neon binaries are: `bin/` with pageserver, safekeeper, storage_broker and
+/// compute_ctl, and `pg_install/v17/{bin,lib}` (the layout the Nix package produces).
+#[derive(Debug, Clone)]
+pub struct NeonBinaries {
+    pub bin: PathBuf,
+    pub pg_distrib: PathBuf,
+}
+
+pub const PROGRAMS: [&str; 4] = ["storage_broker", "safekeeper", "pageserver", "compute_ctl"];
+
+impl NeonBinaries {
+    /// `--neon-dir`, else `WSCTL_NEON_DIR`, else `pageserver` on PATH (with `pg_install`
+    /// beside its `bin`).
+    pub fn discover(explicit: Option<&Path>) -> anyhow::Result<Self> {
+        let root = explicit
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("WSCTL_NEON_DIR").map(PathBuf::from))
+            .or_else(|| {
+                std::env::var_os("PATH").and_then(|paths| {
+                    std::env::split_paths(&paths)
+                        .find(|d| d.join("pageserver").is_file())
+                        .and_then(|d| d.parent().map(Path::to_path_buf))
+                })
+            })
+            .context(
+                "no Neon binaries found (pageserver is not on PATH) — run `nix develop`, or pass \
+                 --neon-dir DIR (or set WSCTL_NEON_DIR) pointing at a directory with bin/ and \
+                 pg_install/, or use the default postgres backend",
+            )?;
+        let bin = if root.join("bin/pageserver").is_file() {
+            root.join("bin")
+        } else {
+            root.clone()
+        };
+        for p in PROGRAMS {
+            if !bin.join(p).is_file() {
+                bail!(
+                    "{} has no {p} — a Neon build provides {}",
+                    bin.display(),
+                    PROGRAMS.join(", ")
+                );
+            }
+        }
+        let pg_distrib = root.join("pg_install");
+        if !pg_distrib.join("v17/bin/postgres").is_file() {
+            bail!(
+                "{} has no v17/bin/postgres — the pageserver and compute need Neon's PostgreSQL 17 there",
+                pg_distrib.display()
+            );
+        }
+        Ok(NeonBinaries { bin, pg_distrib })
+    }
+
+    pub fn program(&self, name: &str) -> PathBuf {
+        self.bin.join(name)
+    }
+}
+
+/// pageserver.toml: loopback listeners, local remote storage, our upcall endpoint, buffered IO
+/// (direct IO fails on tmpfs and overlay filesystems).
+pub fn pageserver_toml(state: &NeonState, pg_distrib: &Path, remote: &Path) -> String {
+    format!(
+        "listen_pg_addr = '127.0.0.1:{pg}'\n\
+         listen_http_addr = '127.0.0.1:{http}'\n\
+         pg_distrib_dir = '{distrib}'\n\
+         broker_endpoint = 'http://127.0.0.1:{broker}'\n\
+         control_plane_api = 'http://127.0.0.1:{upcall}/upcall/v1/'\n\
+         remote_storage = {{ local_path = '{remote}' }}\n\
+         virtual_file_io_mode = 'buffered'\n\
+         no_sync = true\n",
+        pg = state.pageserver_pg_port,
+        http = state.pageserver_http_port,
+        distrib = pg_distrib.display(),
+        broker = state.broker_port,
+        upcall = state.upcall_port,
+        remote = remote.display(),
+    )
+}
+
+/// The compute's postgresql.conf, as neon_local writes it for a primary with safekeepers.
+pub fn compute_postgresql_conf(state: &NeonState, pg_port: u16) -> String {
+    let safekeepers = state.safekeeper_connstrings().join(",");
+    [
+        "max_wal_senders=10".to_string(),
+        "wal_log_hints=off".into(),
+        "max_replication_slots=10".into(),
+        "hot_standby=on".into(),
+        "shared_buffers=1MB".into(),
+        "effective_io_concurrency=2".into(),
+        "fsync=off".into(),
+        "max_connections=100".into(),
+        "wal_level=logical".into(),
+        "wal_sender_timeout=5s".into(),
+        "listen_addresses='127.0.0.1'".into(),
+        format!("port={pg_port}"),
+        "wal_keep_size=0".into(),
+        "restart_after_crash=off".into(),
+        "shared_preload_libraries=neon".into(),
+        "max_replication_write_lag=15MB".into(),
+        "max_replication_flush_lag=10GB".into(),
+        "synchronous_standby_names=walproposer".into(),
+        format!("neon.safekeepers='{safekeepers}'"),
+    ]
+    .join("\n")
+        + "\n"
+}
+
+/// compute_ctl's `--config` file: the spec plus the JWKS its HTTP API checks tokens against.
+pub fn compute_config(state: &NeonState, pg_port: u16, jwk: &Value) -> Value {
+    json!({
+        "spec": {
+            "format_version": 1.0,
+            "suspend_timeout_seconds": -1,
+            "cluster": {
+                "roles": [],
+                "databases": [],
+                "settings": null,
+                "postgresql_conf": compute_postgresql_conf(state, pg_port),
+            },
+            "tenant_id": state.tenant_id,
+            "timeline_id": state.timeline_id,
+            "mode": "Primary",
+            "pageserver_connstring": format!("postgres://no_user@127.0.0.1:{}", state.pageserver_pg_port),
+            "safekeeper_connstrings": state.safekeeper_connstrings(),
+            "skip_pg_catalog_updates": true,
+            "reconfigure_concurrency": 1,
+            "features": [],
+        },
+        "compute_ctl_config": {"jwks": {"keys": [jwk]}, "tls": null},
+    })
+}
+
+/// An Ed25519 public key as the JWK compute_ctl expects. The private half is never needed:
+/// readiness is read from the unauthenticated `/metrics`.
+pub fn jwk() -> Value {
+    use base64::Engine;
+    use ed25519_dalek::SigningKey;
+    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
+    json!({
+        "kty": "OKP", "crv": "Ed25519", "x": x, "kid": "wsctl", "alg": "EdDSA",
+        "use": "sig", "key_ops": ["verify"],
+    })
+}
+
+/// The pageserver's HTTP management API, as much of it as the stack needs.
+pub struct Pageserver {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Pageserver {
+    pub fn new(port: u16) -> Self {
+        Pageserver {
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("static client settings"),
+        }
+    }
+
+    async fn call(
+        &self,
+        req: reqwest::RequestBuilder,
+        what: &str,
+    ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+        let r = req
+            .send()
+            .await
+            .with_context(|| format!("pageserver: {what}"))?;
+        let code = r.status();
+        let body = r.json::<Value>().await.unwrap_or(Value::Null);
+        Ok((code, body))
+    }
+
+    /// `GET /v1/status` → `{"id": N}`; `None` while it does not answer over HTTP yet.
+    pub async fn status(&self) -> Option<u64> {
+        let (code, body) = self
+            .call(self.http.get(format!("{}/v1/status", self.base)), "status")
+            .await
+            .ok()?;
+        code.is_success().then(|| body["id"].as_u64()).flatten()
+    }
+
+    /// Attaches the tenant in single-attached mode with the given generation.
+    pub async fn attach(&self, tenant: &str, generation: u32) -> anyhow::Result<()> {
+        let (code, body) = self
+            .call(
+                self.http
+                    .put(format!("{}/v1/tenant/{tenant}/location_config", self.base))
+                    .json(&json!({"mode": "AttachedSingle", "generation": generation, "tenant_conf": {}})),
+                "location_config",
+            )
+            .await?;
+        if !code.is_success() {
+            bail!("pageserver refused to attach tenant {tenant}: {code} {body}");
+        }
+        Ok(())
+    }
+
+    /// `state.slug` of the tenant (`Active` when usable).
+    pub async fn tenant_state(&self, tenant: &str) -> anyhow::Result<Option<String>> {
+        let (code, body) = self
+            .call(
+                self.http.get(format!("{}/v1/tenant/{tenant}", self.base)),
+                "tenant",
+            )
+            .await?;
+        if code == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        Ok(body["state"]["slug"].as_str().map(str::to_string))
+    }
+
+    pub async fn timeline(&self, tenant: &str, timeline: &str) -> anyhow::Result<Option<Value>> {
+        let (code, body) = self
+            .call(
+                self.http.get(format!(
+                    "{}/v1/tenant/{tenant}/timeline/{timeline}",
+                    self.base
+                )),
+                "timeline",
+            )
+            .await?;
+        if code == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !code.is_success() {
+            bail!("pageserver: timeline {timeline}: {code} {body}");
+        }
+        Ok(Some(body))
+    }
+
+    /// Creates a root timeline (`ancestor` None) or a branch at `lsn`. Retried as Neon asks:
+    /// repeating the same creation is answered 201 again.
+    pub async fn create_timeline(
+        &self,
+        tenant: &str,
+        timeline: &str,
+        ancestor: Option<(&str, Option<&str>)>,
+    ) -> anyhow::Result<Value> {
+        let body = match ancestor {
+            None => json!({"new_timeline_id": timeline, "pg_version": 17}),
+            Some((parent, lsn)) => json!({
+                "new_timeline_id": timeline,
+                "ancestor_timeline_id": parent,
+                "ancestor_start_lsn": lsn,
+            }),
+        };
+        let mut last = String::new();
+        for _ in 0..10 {
+            let (code, resp) = self
+                .call(
+                    self.http
+                        .post(format!("{}/v1/tenant/{tenant}/timeline", self.base))
+                        .json(&body),
+                    "timeline create",
+                )
+                .await?;
+            match code.as_u16() {
+                200 | 201 => return Ok(resp),
+                429 | 503 => {
+                    last = format!("{code} {resp}");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                _ => bail!("pageserver refused to create timeline {timeline}: {code} {resp}"),
+            }
+        }
+        bail!("pageserver kept refusing to create timeline {timeline}: {last}")
+    }
+}
+
+/// Probes that answer `Ok(true)` once a component is ready.
+pub async fn http_ok(url: &str, expect_id: Option<u64>) -> bool {
+    let Ok(client) = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+    else {
+        return false;
+    };
+    let Ok(r) = client.get(url).send().await else {
+        return false;
+    };
+    if !r.status().is_success() {
+        return false;
+    }
+    match expect_id {
+        None => true,
+        Some(id) => r
+            .json::<Value>()
+            .await
+            .is_ok_and(|b| b["id"].as_u64() == Some(id)),
+    }
+}
+
+/// compute_ctl reports `compute_ctl_up{…status="running"} 1` on its unauthenticated /metrics.
+pub async fn compute_running(port: u16) -> bool {
+    let Ok(client) = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+    else {
+        return false;
+    };
+    let Ok(r) = client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+    else {
+        return false;
+    };
+    r.text().await.is_ok_and(|t| {
+        t.lines().any(|l| {
+            l.starts_with("compute_ctl_up{")
+                && l.contains("status=\"running\"")
+                && l.trim_end().ends_with(" 1")
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn ids_are_32_lowercase_hex() {
-        let id = super::generate_id();
+        let id = generate_id();
         assert_eq!(id.len(), 32);
         assert!(id
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
-        assert_ne!(id, super::generate_id());
+        assert_ne!(id, generate_id());
+    }
+
+    #[test]
+    fn three_safekeepers_get_consecutive_ports() {
+        let s = NeonState::new(3);
+        assert_eq!(
+            s.safekeeper_connstrings(),
+            ["127.0.0.1:5454", "127.0.0.1:5455", "127.0.0.1:5456"]
+        );
+        assert_eq!(s.ports().len(), 12);
+    }
+
+    #[test]
+    fn pageserver_toml_has_the_mandatory_keys() {
+        let s = NeonState::new(1);
+        let text = pageserver_toml(&s, Path::new("/nix/pg"), Path::new("/st/remote"));
+        let parsed: toml::Value = toml::from_str(&text).unwrap();
+        assert_eq!(
+            parsed["control_plane_api"].as_str(),
+            Some("http://127.0.0.1:1234/upcall/v1/")
+        );
+        assert_eq!(
+            parsed["remote_storage"]["local_path"].as_str(),
+            Some("/st/remote")
+        );
+        assert_eq!(parsed["virtual_file_io_mode"].as_str(), Some("buffered"));
+        assert_eq!(parsed["listen_http_addr"].as_str(), Some("127.0.0.1:9898"));
+    }
+
+    #[test]
+    fn compute_spec_has_required_fields() {
+        let s = NeonState::new(1);
+        let c = compute_config(&s, 55432, &jwk());
+        assert_eq!(c["spec"]["suspend_timeout_seconds"], -1);
+        assert_eq!(c["spec"]["cluster"]["roles"], json!([]));
+        assert_eq!(c["spec"]["tenant_id"], s.tenant_id.as_str());
+        assert!(c["spec"]["cluster"]["postgresql_conf"]
+            .as_str()
+            .unwrap()
+            .contains("port=55432\n"));
+        let key = &c["compute_ctl_config"]["jwks"]["keys"][0];
+        assert_eq!(
+            (key["kty"].as_str(), key["crv"].as_str()),
+            (Some("OKP"), Some("Ed25519"))
+        );
+        assert_eq!(key["x"].as_str().unwrap().len(), 43);
     }
 }

@@ -42,6 +42,9 @@ pub struct StackState {
     /// PostgreSQL's bin directory, when the postgres backend found one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pg_bin: Option<PathBuf>,
+    /// Neon: the directory holding bin/ and pg_install/.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neon_dir: Option<PathBuf>,
     /// Neon: generated once so that `up` after `down` reattaches the same data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub neon: Option<crate::stack::neon::NeonState>,

@@ -10,9 +10,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use tokio::process::Child;
 
+use super::neon::{self, NeonBinaries, Pageserver};
 use super::postgres::{self, PgBinaries, RunAs, ServerOptions};
 use super::process::{self, ServiceSpec};
-use super::state::{Lock, Phase, ServiceStatus, StackState, StateDir, Status};
+use super::state::{
+    write_atomic, BackendKind, Lock, Phase, ServiceStatus, StackState, StateDir, Status,
+};
+use super::upcall::{self, Upcalls};
 use crate::db;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -35,6 +39,7 @@ pub struct Supervisor {
     state: StackState,
     services: Vec<Managed>,
     status: Status,
+    upcalls: Option<actix_web::dev::ServerHandle>,
     _lock: Lock,
 }
 
@@ -98,6 +103,7 @@ impl Supervisor {
             state,
             services: Vec::new(),
             status,
+            upcalls: None,
             _lock: lock,
         })
     }
@@ -157,7 +163,10 @@ impl Supervisor {
     }
 
     async fn start_all(&mut self) -> anyhow::Result<()> {
-        self.start_postgres().await?;
+        match self.state.backend {
+            BackendKind::Postgres => self.start_postgres().await?,
+            BackendKind::Neon => self.start_neon().await?,
+        }
         self.prepare_database().await?;
         self.start_api().await?;
         Ok(())
@@ -397,7 +406,7 @@ impl Supervisor {
         }
     }
 
-    /// Reverse start order: the API first, the database last.
+    /// Reverse start order: the API first, then the compute, the storage last.
     async fn stop_all(&mut self) {
         while let Some(mut m) = self.services.pop() {
             if let Some(child) = &mut m.child {
@@ -407,5 +416,178 @@ impl Supervisor {
             }
             self.save();
         }
+        if let Some(handle) = self.upcalls.take() {
+            handle.stop(true).await;
+        }
+    }
+
+    /// Neon, in dependency order: upcall endpoint, broker, safekeepers, pageserver, tenant,
+    /// timeline, compute (the sequence of Neon's compose setup).
+    async fn start_neon(&mut self) -> anyhow::Result<()> {
+        let neon = self
+            .state
+            .neon
+            .clone()
+            .context("state.json has no neon section — run `wsctl up --backend neon`")?;
+        let bins = NeonBinaries::discover(self.state.neon_dir.as_deref())?;
+        let run_as = RunAs::unprivileged()?;
+        let root = self.dir.root.join("neon");
+        let ps_dir = root.join("pageserver");
+        let remote = root.join("remote");
+        let compute = root.join("compute");
+        let mut dirs = vec![
+            root.clone(),
+            ps_dir.clone(),
+            remote.clone(),
+            compute.clone(),
+        ];
+        dirs.extend((1..=neon.safekeepers).map(|n| root.join(format!("safekeeper-{n}"))));
+        for d in &dirs {
+            std::fs::create_dir_all(d)?;
+            if let Some(user) = run_as {
+                user.chown(d)?;
+            }
+        }
+        let upcalls = Upcalls::load(root.join("generations.json"))?;
+        self.upcalls = Some(upcall::serve(neon.upcall_port, upcalls.clone())?);
+
+        let logs = self.dir.clone();
+        let spec =
+            |name: &str, program: &str, args: Vec<String>, cwd: &std::path::Path| ServiceSpec {
+                name: name.to_string(),
+                program: bins.program(program),
+                args,
+                env: vec![("RUST_BACKTRACE".into(), "1".into())],
+                cwd: Some(cwd.to_path_buf()),
+                run_as,
+                log: logs.log(name),
+                stop_signal: libc::SIGTERM,
+                death_signal: libc::SIGTERM,
+            };
+
+        self.spawn(spec(
+            "storage_broker",
+            "storage_broker",
+            vec![format!("--listen-addr=127.0.0.1:{}", neon.broker_port)],
+            &root,
+        ))?;
+        let url = format!("http://127.0.0.1:{}/status", neon.broker_port);
+        self.wait_ready("storage_broker", || async {
+            Ok(neon::http_ok(&url, None).await)
+        })
+        .await?;
+
+        for n in 1..=neon.safekeepers {
+            let name = format!("safekeeper-{n}");
+            let dir = root.join(&name);
+            let offset = u16::from(n) - 1;
+            self.spawn(spec(
+                &name,
+                "safekeeper",
+                vec![
+                    "-D".into(),
+                    dir.display().to_string(),
+                    "--id".into(),
+                    n.to_string(),
+                    "--listen-pg".into(),
+                    format!("127.0.0.1:{}", neon.safekeeper_pg_port + offset),
+                    "--listen-http".into(),
+                    format!("127.0.0.1:{}", neon.safekeeper_http_port + offset),
+                    "--broker-endpoint".into(),
+                    format!("http://127.0.0.1:{}", neon.broker_port),
+                    "--availability-zone".into(),
+                    format!("sk-{n}"),
+                ],
+                &dir,
+            ))?;
+            let url = format!(
+                "http://127.0.0.1:{}/v1/status",
+                neon.safekeeper_http_port + offset
+            );
+            self.wait_ready(&name, || async {
+                Ok(neon::http_ok(&url, Some(u64::from(n))).await)
+            })
+            .await?;
+        }
+
+        write_atomic(&ps_dir.join("identity.toml"), b"id=1\n", 0o644)?;
+        write_atomic(
+            &ps_dir.join("pageserver.toml"),
+            neon::pageserver_toml(&neon, &bins.pg_distrib, &remote).as_bytes(),
+            0o644,
+        )?;
+        self.spawn(spec(
+            "pageserver",
+            "pageserver",
+            vec!["-D".into(), ps_dir.display().to_string()],
+            &ps_dir,
+        ))?;
+        let ps = Pageserver::new(neon.pageserver_http_port);
+        self.wait_ready("pageserver", || async { Ok(ps.status().await == Some(1)) })
+            .await?;
+
+        // A tenant this stack attached before comes back through re-attach; a new one is
+        // attached here, its generation recorded before it is used.
+        if ps.tenant_state(&neon.tenant_id).await?.is_none() {
+            let generation = upcalls.next_generation(&neon.tenant_id)?;
+            ps.attach(&neon.tenant_id, generation).await?;
+        }
+        self.wait_ready("pageserver", || async {
+            Ok(ps.tenant_state(&neon.tenant_id).await?.as_deref() == Some("Active"))
+        })
+        .await?;
+        if ps
+            .timeline(&neon.tenant_id, &neon.timeline_id)
+            .await?
+            .is_none()
+        {
+            ps.create_timeline(&neon.tenant_id, &neon.timeline_id, None)
+                .await?;
+        }
+
+        let config = neon::compute_config(&neon, self.state.pg_port, &neon::jwk());
+        write_atomic(
+            &compute.join("config.json"),
+            &serde_json::to_vec_pretty(&config)?,
+            0o644,
+        )?;
+        self.spawn(spec(
+            "compute",
+            "compute_ctl",
+            vec![
+                "--pgdata".into(),
+                compute.join("pgdata").display().to_string(),
+                "--connstr".into(),
+                format!(
+                    "postgresql://cloud_admin@127.0.0.1:{}/postgres",
+                    self.state.pg_port
+                ),
+                "--pgbin".into(),
+                bins.pg_distrib
+                    .join("v17/bin/postgres")
+                    .display()
+                    .to_string(),
+                "--compute-id".into(),
+                "ep-main".into(),
+                "--config".into(),
+                compute.join("config.json").display().to_string(),
+                "--external-http-port".into(),
+                neon.compute_http_port.to_string(),
+                "--internal-http-port".into(),
+                neon.compute_internal_port.to_string(),
+                "--dev".into(),
+            ],
+            &compute,
+        ))?;
+        let config = pg_config(&self.dir, &self.state, "postgres")?;
+        let http_port = neon.compute_http_port;
+        self.wait_ready("compute", || {
+            let config = config.clone();
+            async move {
+                Ok(neon::compute_running(http_port).await
+                    && config.connect(tokio_postgres::NoTls).await.is_ok())
+            }
+        })
+        .await
     }
 }

@@ -1,0 +1,439 @@
+//! STAND-IN for Neon's binaries, for tests only. It is not Neon.
+//!
+//! Linked as `storage_broker`, `safekeeper`, `pageserver` or `compute_ctl`, it checks the
+//! command line and config files wsctl produces against Neon's documented contract, serves
+//! the documented HTTP endpoints with the documented shapes, and records every invocation as a
+//! JSON line in `$NEON_STANDIN_LOG`. The compute stand-in runs a plain PostgreSQL on the
+//! requested port with `neon.tenant_id`/`neon.timeline_id` set, so the rest of the stack (API,
+//! health suite) runs for real on top of it.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use serde_json::{json, Value};
+
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter().enumerate().find_map(|(i, a)| {
+        if let Some(v) = a.strip_prefix(&format!("{name}=")) {
+            return Some(v.to_string());
+        }
+        (a == name).then(|| args.get(i + 1).cloned()).flatten()
+    })
+}
+
+fn require(args: &[String], name: &str) -> String {
+    flag(args, name).unwrap_or_else(|| fail(&format!("missing required flag {name}")))
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("neon stand-in: {msg}");
+    std::process::exit(2)
+}
+
+fn record(program: &str, args: &[String], extra: Value) {
+    if let Some(path) = std::env::var_os("NEON_STANDIN_LOG") {
+        let line = json!({"program": program, "args": args, "cwd": std::env::current_dir().ok(), "extra": extra});
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        writeln!(f, "{line}").unwrap();
+    }
+}
+
+fn addr(s: &str) -> (String, u16) {
+    let (h, p) = s
+        .rsplit_once(':')
+        .unwrap_or_else(|| fail(&format!("bad address {s}")));
+    (
+        h.to_string(),
+        p.parse()
+            .unwrap_or_else(|_| fail(&format!("bad port in {s}"))),
+    )
+}
+
+#[actix_web::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let program = Path::new(&args[0])
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    let rest = args[1..].to_vec();
+    match program.as_str() {
+        "storage_broker" => broker(rest).await,
+        "safekeeper" => safekeeper(rest).await,
+        "pageserver" => pageserver(rest).await,
+        "compute_ctl" => compute(rest).await,
+        other => fail(&format!("unknown stand-in name {other}")),
+    }
+}
+
+async fn broker(args: Vec<String>) {
+    let listen = require(&args, "--listen-addr");
+    record("storage_broker", &args, json!({}));
+    HttpServer::new(|| App::new().route("/status", web::get().to(HttpResponse::Ok)))
+        .workers(1)
+        .bind(addr(&listen))
+        .unwrap_or_else(|e| fail(&format!("bind {listen}: {e}")))
+        .run()
+        .await
+        .unwrap();
+}
+
+async fn safekeeper(args: Vec<String>) {
+    let dir = PathBuf::from(require(&args, "-D"));
+    if !dir.is_dir() {
+        fail(&format!("datadir {} does not exist", dir.display()));
+    }
+    let id: u64 = require(&args, "--id")
+        .parse()
+        .unwrap_or_else(|_| fail("--id is not a number"));
+    let pg = require(&args, "--listen-pg");
+    let http = require(&args, "--listen-http");
+    let broker = require(&args, "--broker-endpoint");
+    if !broker.starts_with("http://") {
+        fail("--broker-endpoint must be an http:// URL");
+    }
+    std::fs::write(dir.join("safekeeper.id"), id.to_string()).unwrap();
+    let _pg =
+        std::net::TcpListener::bind(addr(&pg)).unwrap_or_else(|e| fail(&format!("bind {pg}: {e}")));
+    record("safekeeper", &args, json!({"id": id}));
+    HttpServer::new(move || {
+        App::new().route(
+            "/v1/status",
+            web::get().to(move || async move { HttpResponse::Ok().json(json!({"id": id})) }),
+        )
+    })
+    .workers(1)
+    .bind(addr(&http))
+    .unwrap_or_else(|e| fail(&format!("bind {http}: {e}")))
+    .run()
+    .await
+    .unwrap();
+}
+
+/// Tenants (with generation) and their timelines, persisted in the workdir like real state.
+type Tenants = Arc<Mutex<HashMap<String, (u64, Vec<String>)>>>;
+
+fn save(dir: &Path, tenants: &Tenants) {
+    let t = tenants.lock().unwrap();
+    std::fs::write(
+        dir.join("standin-tenants.json"),
+        serde_json::to_vec(&*t).unwrap(),
+    )
+    .unwrap();
+}
+
+async fn pageserver(args: Vec<String>) {
+    let dir = PathBuf::from(require(&args, "-D"));
+    let identity: toml::Value = toml::from_str(
+        &std::fs::read_to_string(dir.join("identity.toml"))
+            .unwrap_or_else(|_| fail("no identity.toml")),
+    )
+    .unwrap_or_else(|e| fail(&format!("identity.toml: {e}")));
+    let id = identity["id"]
+        .as_integer()
+        .unwrap_or_else(|| fail("identity.toml has no id")) as u64;
+    let config: toml::Value = toml::from_str(
+        &std::fs::read_to_string(dir.join("pageserver.toml"))
+            .unwrap_or_else(|_| fail("no pageserver.toml")),
+    )
+    .unwrap_or_else(|e| fail(&format!("pageserver.toml: {e}")));
+    for key in [
+        "listen_pg_addr",
+        "listen_http_addr",
+        "pg_distrib_dir",
+        "broker_endpoint",
+        "control_plane_api",
+    ] {
+        if config.get(key).and_then(|v| v.as_str()).is_none() {
+            fail(&format!("pageserver.toml lacks {key}"));
+        }
+    }
+    let remote = config["remote_storage"]["local_path"]
+        .as_str()
+        .unwrap_or_else(|| fail("no remote_storage.local_path"));
+    if !Path::new(remote).is_absolute()
+        || !Path::new(config["pg_distrib_dir"].as_str().unwrap())
+            .join("v17/bin/postgres")
+            .exists()
+    {
+        fail("remote_storage must be absolute and pg_distrib_dir must hold v17/bin/postgres");
+    }
+    let stored: HashMap<String, (u64, Vec<String>)> =
+        std::fs::read(dir.join("standin-tenants.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+    // Re-attach: only tenants the control plane lists stay attached, with its generation.
+    let api = config["control_plane_api"].as_str().unwrap().to_string();
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{api}re-attach"))
+        .json(&json!({"node_id": id}))
+        .send()
+        .await
+        .unwrap_or_else(|e| fail(&format!("re-attach upcall failed: {e}")))
+        .json()
+        .await
+        .unwrap_or_else(|e| fail(&format!("re-attach answer is not JSON: {e}")));
+    let mut attached = HashMap::new();
+    for t in answer["tenants"].as_array().cloned().unwrap_or_default() {
+        let tid = t["id"].as_str().unwrap().to_string();
+        if t["mode"] != "AttachedSingle" {
+            fail("re-attach answered an unexpected mode");
+        }
+        let timelines = stored
+            .get(&tid)
+            .map(|(_, tl)| tl.clone())
+            .unwrap_or_default();
+        attached.insert(tid, (t["gen"].as_u64().unwrap(), timelines));
+    }
+    record("pageserver", &args, json!({"reattach": answer}));
+    let tenants: Tenants = Arc::new(Mutex::new(attached));
+    save(&dir, &tenants);
+    let http = config["listen_http_addr"].as_str().unwrap().to_string();
+    let pg = config["listen_pg_addr"].as_str().unwrap().to_string();
+    let _pg =
+        std::net::TcpListener::bind(addr(&pg)).unwrap_or_else(|e| fail(&format!("bind {pg}: {e}")));
+    let data = web::Data::new((tenants, dir));
+    HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route(
+                "/v1/status",
+                web::get().to(move || async move { HttpResponse::Ok().json(json!({"id": id})) }),
+            )
+            .route(
+                "/v1/tenant/{t}/location_config",
+                web::put().to(location_config),
+            )
+            .route("/v1/tenant/{t}", web::get().to(tenant))
+            .route("/v1/tenant/{t}/timeline", web::post().to(create_timeline))
+            .route("/v1/tenant/{t}/timeline/{tl}", web::get().to(timeline))
+    })
+    .workers(1)
+    .bind(addr(&http))
+    .unwrap_or_else(|e| fail(&format!("bind {http}: {e}")))
+    .run()
+    .await
+    .unwrap();
+}
+
+type PsData = web::Data<(Tenants, PathBuf)>;
+
+async fn location_config(
+    data: PsData,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> HttpResponse {
+    let tid = path.into_inner();
+    if tid.len() != 32
+        || body["mode"] != "AttachedSingle"
+        || !body["generation"].is_u64()
+        || !body["tenant_conf"].is_object()
+    {
+        return HttpResponse::BadRequest()
+            .json(json!({"msg": format!("bad location_config {body}")}));
+    }
+    data.0.lock().unwrap().entry(tid).or_insert((0, vec![])).0 =
+        body["generation"].as_u64().unwrap();
+    save(&data.1, &data.0);
+    HttpResponse::Ok().json(json!({"shards": []}))
+}
+
+async fn tenant(data: PsData, path: web::Path<String>) -> HttpResponse {
+    let tid = path.into_inner();
+    if data.0.lock().unwrap().contains_key(&tid) {
+        HttpResponse::Ok().json(json!({"id": tid, "state": {"slug": "Active"}}))
+    } else {
+        HttpResponse::NotFound().json(json!({"msg": "tenant not found"}))
+    }
+}
+
+fn info(tid: &str, tl: &str) -> Value {
+    json!({"tenant_id": tid, "timeline_id": tl, "ancestor_timeline_id": null, "last_record_lsn": "0/16B5A50", "state": "Active", "pg_version": 17})
+}
+
+async fn create_timeline(
+    data: PsData,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> HttpResponse {
+    let tid = path.into_inner();
+    let Some(tl) = body["new_timeline_id"]
+        .as_str()
+        .filter(|t| t.len() == 32)
+        .map(str::to_string)
+    else {
+        return HttpResponse::BadRequest().json(json!({"msg": "new_timeline_id missing"}));
+    };
+    let mut tenants = data.0.lock().unwrap();
+    let Some((_, timelines)) = tenants.get_mut(&tid) else {
+        return HttpResponse::NotFound().json(json!({"msg": "tenant not found"}));
+    };
+    if !timelines.contains(&tl) {
+        timelines.push(tl.clone());
+    }
+    drop(tenants);
+    save(&data.1, &data.0);
+    HttpResponse::Created().json(info(&tid, &tl))
+}
+
+async fn timeline(data: PsData, path: web::Path<(String, String)>) -> HttpResponse {
+    let (tid, tl) = path.into_inner();
+    let found = data
+        .0
+        .lock()
+        .unwrap()
+        .get(&tid)
+        .is_some_and(|(_, t)| t.contains(&tl));
+    if found {
+        HttpResponse::Ok().json(info(&tid, &tl))
+    } else {
+        HttpResponse::NotFound().json(json!({"msg": "timeline not found"}))
+    }
+}
+
+async fn compute(args: Vec<String>) {
+    let pgdata = PathBuf::from(require(&args, "--pgdata"));
+    let connstr = require(&args, "--connstr");
+    let pgbin = PathBuf::from(require(&args, "--pgbin"));
+    let _id = require(&args, "--compute-id");
+    let config: Value = serde_json::from_slice(
+        &std::fs::read(require(&args, "--config")).unwrap_or_else(|_| fail("cannot read --config")),
+    )
+    .unwrap_or_else(|e| fail(&format!("--config is not JSON: {e}")));
+    let http_port: u16 = require(&args, "--external-http-port").parse().unwrap();
+    let _internal: u16 = require(&args, "--internal-http-port").parse().unwrap();
+    let spec = &config["spec"];
+    for (key, ok) in [
+        ("format_version", spec["format_version"].is_number()),
+        (
+            "suspend_timeout_seconds",
+            spec["suspend_timeout_seconds"].is_i64(),
+        ),
+        ("cluster.roles", spec["cluster"]["roles"].is_array()),
+        ("cluster.databases", spec["cluster"]["databases"].is_array()),
+        (
+            "tenant_id",
+            spec["tenant_id"].as_str().is_some_and(|t| t.len() == 32),
+        ),
+        (
+            "timeline_id",
+            spec["timeline_id"].as_str().is_some_and(|t| t.len() == 32),
+        ),
+        (
+            "safekeeper_connstrings",
+            spec["safekeeper_connstrings"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty()),
+        ),
+        (
+            "jwks",
+            config["compute_ctl_config"]["jwks"]["keys"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty()),
+        ),
+    ] {
+        if !ok {
+            fail(&format!("compute config: {key} is missing or malformed"));
+        }
+    }
+    if !pgbin.exists() || !pgdata.parent().is_some_and(Path::exists) {
+        fail("--pgbin must exist and the parent of --pgdata must exist");
+    }
+    let port: u16 = connstr
+        .rsplit_once(':')
+        .and_then(|(_, r)| r.split('/').next()?.parse().ok())
+        .unwrap_or_else(|| fail("no port in --connstr"));
+    let conf = spec["cluster"]["postgresql_conf"]
+        .as_str()
+        .unwrap_or_default();
+    if !conf.contains(&format!("port={port}\n")) {
+        fail("the postgres port in --connstr must match the one in postgresql_conf");
+    }
+    record(
+        "compute_ctl",
+        &args,
+        json!({"spec_tenant": spec["tenant_id"]}),
+    );
+    // A plain PostgreSQL stands in for Neon's compute: same port, the Neon GUCs as placeholders.
+    let bins = workspace_stack::stack::postgres::PgBinaries::discover(None)
+        .unwrap_or_else(|e| fail(&format!("{e:#}")));
+    let _ = std::fs::remove_dir_all(&pgdata);
+    let out = std::process::Command::new(bins.tool("initdb"))
+        .args([
+            "-D",
+            pgdata.to_str().unwrap(),
+            "-U",
+            "cloud_admin",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        fail(&format!("initdb: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let socket = pgdata.parent().unwrap().to_path_buf();
+    let mut pg = std::process::Command::new(bins.tool("postgres"))
+        .args(["-D", pgdata.to_str().unwrap()])
+        .arg("-c")
+        .arg(format!("port={port}"))
+        .arg("-c")
+        .arg("listen_addresses=127.0.0.1")
+        .arg("-c")
+        .arg(format!("unix_socket_directories={}", socket.display()))
+        .arg("-c")
+        .arg(format!(
+            "neon.tenant_id={}",
+            spec["tenant_id"].as_str().unwrap()
+        ))
+        .arg("-c")
+        .arg(format!(
+            "neon.timeline_id={}",
+            spec["timeline_id"].as_str().unwrap()
+        ))
+        .spawn()
+        .unwrap();
+    let pg_pid = pg.id();
+    let server = HttpServer::new(move || {
+        App::new().route(
+            "/metrics",
+            web::get().to(move || async move {
+                let up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+                let status = if up { "running" } else { "init" };
+                HttpResponse::Ok().body(format!(
+                    "compute_ctl_up{{build_tag=\"standin\",status=\"{status}\"}} 1\n"
+                ))
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", http_port))
+    .unwrap_or_else(|e| fail(&format!("bind {http_port}: {e}")))
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    // Like compute_ctl: SIGTERM/SIGINT → fast shutdown of postgres, then exit.
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    unsafe { libc::kill(pg_pid as i32, libc::SIGINT) };
+    let _ = pg.wait();
+    handle.stop(false).await;
+    std::process::exit(0);
+}

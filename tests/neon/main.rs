@@ -1,0 +1,236 @@
+//! The neon backend against STAND-INS (examples/neon_standin.rs), not Neon: no Neon binaries
+//! exist on these machines. The stand-ins check the flags and config files wsctl writes
+//! against Neon's documented contract and serve the documented HTTP API; the compute stand-in
+//! runs a plain PostgreSQL, so the API and the health suite run for real on top.
+
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::Value;
+
+fn wsctl_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_wsctl")
+}
+
+fn standin() -> PathBuf {
+    Path::new(wsctl_bin())
+        .parent()
+        .unwrap()
+        .join("examples/neon_standin")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A fake Neon install: bin/<program> → the stand-in; pg_install/v17/bin/postgres → the real
+/// PostgreSQL (only its presence is checked).
+fn neon_dir(root: &Path) -> PathBuf {
+    let neon = root.join("neon-standin");
+    std::fs::create_dir_all(neon.join("bin")).unwrap();
+    std::fs::create_dir_all(neon.join("pg_install/v17/bin")).unwrap();
+    for p in ["storage_broker", "safekeeper", "pageserver", "compute_ctl"] {
+        symlink(standin(), neon.join("bin").join(p)).unwrap();
+    }
+    let pg = workspace_stack::stack::postgres::PgBinaries::discover(None).unwrap();
+    symlink(
+        pg.tool("postgres"),
+        neon.join("pg_install/v17/bin/postgres"),
+    )
+    .unwrap();
+    neon
+}
+
+fn invocations(log: &Path) -> Vec<Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn neon_stack_with_three_safekeepers_comes_up_tests_and_reattaches() {
+    assert!(
+        standin().is_file(),
+        "build the stand-in: cargo build --examples"
+    );
+    let tmp = tempfile::Builder::new()
+        .prefix("wsctl-neon-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let neon = neon_dir(tmp.path());
+    let log = tmp.path().join("standin.jsonl");
+    std::fs::write(&log, "").unwrap();
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let state = tmp.path().join("state");
+    let (pg_port, api_port) = (free_port(), free_port());
+    let wsctl = |args: &[&str]| {
+        Command::new(wsctl_bin())
+            .arg("--state-dir")
+            .arg(&state)
+            .args(args)
+            .env("NEON_STANDIN_LOG", &log)
+            .env("WSCTL_NEON_PORTS", "auto")
+            .output()
+            .unwrap()
+    };
+    let up = |extra: &[&str]| {
+        let mut args = vec![
+            "up",
+            "--backend",
+            "neon",
+            "--neon-dir",
+            neon.to_str().unwrap(),
+        ];
+        let (p, a) = (pg_port.to_string(), api_port.to_string());
+        args.extend(["--pg-port", &p, "--api-port", &a]);
+        args.extend(extra);
+        let o = wsctl(&args);
+        (o.status.success(), text(&o))
+    };
+    struct Down<'a>(&'a dyn Fn(&[&str]) -> Output);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            let _ = (self.0)(&["down", "--purge", "--yes"]);
+        }
+    }
+    let _guard = Down(&wsctl);
+
+    let (ok, out) = up(&["--safekeepers", "3"]);
+    assert!(
+        ok,
+        "{out}\n{}",
+        std::fs::read_to_string(state.join("logs/supervisor.log")).unwrap_or_default()
+    );
+    for check in [
+        "storage_broker /status",
+        "safekeeper-3 /v1/status",
+        "pageserver /v1/status",
+        "process alive: compute",
+        "compute on the stack's tenant and timeline",
+        "API item create/read/update/delete",
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("PASS") && l.contains(check)),
+            "{check} missing in:\n{out}"
+        );
+    }
+    assert!(out.contains("0 failed"), "{out}");
+
+    let st: Value =
+        serde_json::from_slice(&std::fs::read(state.join("state.json")).unwrap()).unwrap();
+    let tenant = st["neon"]["tenant_id"].as_str().unwrap().to_string();
+    let timeline = st["neon"]["timeline_id"].as_str().unwrap().to_string();
+    let calls = invocations(&log);
+    let order: Vec<&str> = calls
+        .iter()
+        .map(|c| c["program"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "storage_broker",
+            "safekeeper",
+            "safekeeper",
+            "safekeeper",
+            "pageserver",
+            "compute_ctl"
+        ]
+    );
+    let sk: Vec<u64> = calls
+        .iter()
+        .filter(|c| c["program"] == "safekeeper")
+        .map(|c| c["extra"]["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sk, [1, 2, 3]);
+    // First start: nothing to re-attach yet.
+    assert_eq!(
+        calls[4]["extra"]["reattach"]["tenants"],
+        serde_json::json!([])
+    );
+    assert_eq!(calls[5]["extra"]["spec_tenant"], tenant.as_str());
+    let ps_toml = std::fs::read_to_string(state.join("neon/pageserver/pageserver.toml")).unwrap();
+    assert!(
+        ps_toml.contains("control_plane_api = 'http://127.0.0.1:")
+            && ps_toml.contains("/upcall/v1/'"),
+        "{ps_toml}"
+    );
+
+    // Data written through the API survives down/up, on the same tenant and timeline, which the
+    // pageserver gets back through wsctl's re-attach answer.
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let api = format!("http://127.0.0.1:{api_port}");
+    let created: Value = http
+        .post(format!("{api}/api/items"))
+        .json(&serde_json::json!({"title": "on neon", "description": "d", "category": "dashboard", "priority": "low"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(created["data"]["id"].is_string(), "{created}");
+    let o = wsctl(&["down"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (ok, out) = up(&[]);
+    assert!(ok, "{out}");
+    let calls = invocations(&log);
+    let reattach = &calls
+        .iter()
+        .rev()
+        .find(|c| c["program"] == "pageserver")
+        .unwrap()["extra"]["reattach"]["tenants"][0];
+    assert_eq!(reattach["id"], tenant.as_str());
+    assert!(
+        reattach["gen"].as_u64().unwrap() >= 2,
+        "generations grow: {reattach}"
+    );
+    let st2: Value =
+        serde_json::from_slice(&std::fs::read(state.join("state.json")).unwrap()).unwrap();
+    assert_eq!(st2["neon"]["timeline_id"], timeline.as_str());
+    let o = wsctl(&["up", "--backend", "neon", "--safekeepers", "1"]);
+    assert!(text(&o).contains("already running"), "{}", text(&o));
+}
+
+#[test]
+fn missing_neon_binaries_say_where_to_get_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = Command::new(wsctl_bin())
+        .args([
+            "--state-dir",
+            tmp.path().join("s").to_str().unwrap(),
+            "up",
+            "--backend",
+            "neon",
+        ])
+        .env("PATH", "/usr/bin:/bin")
+        .env_remove("WSCTL_NEON_DIR")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = text(&o);
+    assert!(
+        err.contains("no Neon binaries found")
+            && err.contains("nix develop")
+            && err.contains("--neon-dir"),
+        "{err}"
+    );
+}
