@@ -44,11 +44,7 @@ impl Drop for Killed {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    workspace_stack::stack::ports::free_port().expect("a free loopback port")
 }
 
 struct Scenario {

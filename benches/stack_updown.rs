@@ -12,11 +12,7 @@ use std::time::Instant;
 use serde_json::json;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    workspace_stack::stack::ports::free_port().expect("a free loopback port")
 }
 
 fn wsctl(dir: &std::path::Path, args: &[&str]) -> f64 {

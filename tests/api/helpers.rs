@@ -5,7 +5,6 @@
 //! The cluster is torn down by a watchdog shell process that waits for this test process to
 //! exit (however it exits, even by SIGKILL), then stops PostgreSQL and removes the directory.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -45,10 +44,7 @@ impl TestCluster {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    workspace_stack::stack::ports::free_port().expect("a free loopback port")
 }
 
 /// The process-wide cluster, started on first use.

@@ -22,11 +22,7 @@ fn standin() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    workspace_stack::stack::ports::free_port().expect("a free loopback port")
 }
 
 fn text(o: &Output) -> String {
