@@ -7,7 +7,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::db::categories::CategoryRow;
@@ -16,63 +17,121 @@ use crate::domain::FieldError;
 
 /// Timestamps as JavaScript's `toISOString()` wrote them: UTC with milliseconds.
 pub fn iso(t: Option<DateTime<Utc>>) -> Option<String> {
-    // to_rfc3339_opts writes the same text as a "%Y-%m-%dT%H:%M:%S%.3fZ" format string but
-    // several times faster, which shows on 100-item pages.
-    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    t.map(|t| IsoTime::new(t).as_str().to_string())
 }
 
-/// An item with both the snake_case columns and the camelCase aliases the original emitted.
+/// A timestamp formatted once as `2026-11-28T16:16:11.783Z` (24 bytes, no allocation). Each
+/// item carries four of them, so a 100-item page formats 400; `core::fmt` was a sixth of the
+/// API's CPU time there.
+#[derive(Debug, Clone, Copy)]
+pub struct IsoTime([u8; 24]);
+
+impl IsoTime {
+    pub fn new(t: DateTime<Utc>) -> Self {
+        use chrono::{Datelike, Timelike};
+        let mut b = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut v: u32| {
+            for i in (at..at + width).rev() {
+                b[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, t.year().clamp(0, 9999) as u32);
+        put(5, 2, t.month());
+        put(8, 2, t.day());
+        put(11, 2, t.hour());
+        put(14, 2, t.minute());
+        put(17, 2, t.second());
+        put(20, 3, t.timestamp_subsec_millis().min(999));
+        IsoTime(b)
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("ASCII digits and separators")
+    }
+}
+
+impl Serialize for IsoTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+fn id_as_string<S: serde::Serializer>(id: &i32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(itoa::Buffer::new().format(*id))
+}
+
+/// An item with both the snake_case columns and the camelCase aliases the original emitted,
+/// borrowed from the database row.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ItemView {
+pub struct ItemView<'a> {
     /// The SERIAL id as a string.
-    #[schema(example = "1")]
-    pub id: String,
-    pub title: String,
-    pub description: Option<String>,
-    pub category: String,
+    #[serde(serialize_with = "id_as_string")]
+    #[schema(value_type = String, example = "1")]
+    pub id: i32,
+    pub title: &'a str,
+    pub description: Option<&'a str>,
+    pub category: &'a str,
     #[schema(value_type = crate::domain::Priority)]
-    pub priority: String,
+    pub priority: &'a str,
     #[schema(value_type = crate::domain::Status)]
-    pub status: String,
-    pub tags: Vec<String>,
-    pub created_at: Option<String>,
-    pub updated_at: Option<String>,
-    pub created_by: Option<String>,
-    pub updated_by: Option<String>,
+    pub status: &'a str,
+    pub tags: Vec<&'a str>,
+    #[schema(value_type = Option<String>)]
+    pub created_at: Option<IsoTime>,
+    #[schema(value_type = Option<String>)]
+    pub updated_at: Option<IsoTime>,
+    pub created_by: Option<&'a str>,
+    pub updated_by: Option<&'a str>,
     #[schema(value_type = Object)]
-    pub metadata: Map<String, Value>,
+    pub metadata: &'a RawValue,
     #[serde(rename = "updatedAt")]
-    pub updated_at_camel: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub updated_at_camel: Option<IsoTime>,
     #[serde(rename = "createdAt")]
-    pub created_at_camel: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub created_at_camel: Option<IsoTime>,
     #[serde(rename = "createdBy")]
-    pub created_by_camel: Option<String>,
+    pub created_by_camel: Option<&'a str>,
     #[serde(rename = "updatedBy")]
-    pub updated_by_camel: Option<String>,
+    pub updated_by_camel: Option<&'a str>,
 }
 
-impl From<ItemRow> for ItemView {
-    fn from(r: ItemRow) -> Self {
-        let created = iso(r.created_at);
-        let updated_raw = iso(r.updated_at);
-        let updated = updated_raw.clone().or_else(|| created.clone());
+fn empty_object() -> &'static RawValue {
+    static EMPTY: std::sync::OnceLock<Box<RawValue>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| RawValue::from_string("{}".into()).expect("valid JSON"))
+}
+
+impl<'a> From<&'a ItemRow> for ItemView<'a> {
+    fn from(r: &'a ItemRow) -> Self {
+        let created = r.created_at().map(IsoTime::new);
+        let updated = r.updated_at().map(IsoTime::new);
+        // Only objects are metadata; anything else stored there reads as {} (as before).
+        let parsed: Option<&'a RawValue> = r
+            .metadata_json()
+            .filter(|j| j.trim_start().starts_with('{'))
+            .and_then(|j| serde_json::from_str(j).ok());
+        let metadata = match parsed {
+            Some(m) => m,
+            None => empty_object(),
+        };
         ItemView {
-            id: r.id.to_string(),
-            title: r.title,
-            description: r.description,
-            category: r.category,
-            priority: r.priority,
-            status: r.status,
-            tags: r.tags,
-            created_at: created.clone(),
-            updated_at: updated_raw,
-            created_by: r.created_by.clone(),
-            updated_by: r.updated_by.clone(),
-            metadata: r.metadata,
-            updated_at_camel: updated,
+            id: r.id(),
+            title: r.title(),
+            description: r.description(),
+            category: r.category(),
+            priority: r.priority(),
+            status: r.status(),
+            tags: r.tags(),
+            created_at: created,
+            updated_at: updated,
+            created_by: r.created_by(),
+            updated_by: r.updated_by(),
+            metadata,
+            updated_at_camel: updated.or(created),
             created_at_camel: created,
-            created_by_camel: r.created_by,
-            updated_by_camel: r.updated_by,
+            created_by_camel: r.created_by(),
+            updated_by_camel: r.updated_by(),
         }
     }
 }
@@ -196,7 +255,7 @@ pub struct ItemListResponse {
     count: usize,
     /// Items matching the filters across all pages.
     total: i64,
-    data: Vec<ItemView>,
+    data: Vec<ItemView<'static>>,
     /// The parsed query, with `limit` and `offset` defaults filled in.
     #[schema(value_type = Object)]
     filters: Value,
@@ -205,14 +264,14 @@ pub struct ItemListResponse {
 #[derive(ToSchema)]
 pub struct ItemResponse {
     success: bool,
-    data: ItemView,
+    data: ItemView<'static>,
 }
 
 #[derive(ToSchema)]
 pub struct ItemWriteResponse {
     success: bool,
     message: String,
-    data: ItemView,
+    data: ItemView<'static>,
 }
 
 #[derive(ToSchema)]
@@ -326,4 +385,28 @@ pub struct LivenessResponse {
     status: String,
     service: String,
     uptime: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_time_matches_to_iso_string() {
+        for s in [
+            "2026-11-28T16:16:11.783Z",
+            "0999-01-02T03:04:05.006Z",
+            "2024-02-29T23:59:59.999Z",
+        ] {
+            let t: DateTime<Utc> = s.parse().unwrap();
+            assert_eq!(IsoTime::new(t).as_str(), s);
+            assert_eq!(
+                IsoTime::new(t).as_str(),
+                t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            );
+        }
+        // Sub-millisecond precision is truncated, as JavaScript's Date holds milliseconds only.
+        let t: DateTime<Utc> = "2026-11-28T16:16:11.783999Z".parse().unwrap();
+        assert_eq!(IsoTime::new(t).as_str(), "2026-11-28T16:16:11.783Z");
+    }
 }

@@ -13,42 +13,82 @@ use crate::domain::{CategoryName, ItemFilter, ItemId, ItemPatch, NewItem};
 const COLUMNS: &str = "id, title, description, category, priority, status, tags, created_at, \
                        updated_at, created_by, updated_by, metadata";
 
-/// An item as stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ItemRow {
-    pub id: i32,
-    pub title: String,
-    pub description: Option<String>,
-    pub category: String,
-    pub priority: String,
-    pub status: String,
-    pub tags: Vec<String>,
-    pub created_at: Option<DateTime<Utc>>,
-    pub updated_at: Option<DateTime<Utc>>,
-    pub created_by: Option<String>,
-    pub updated_by: Option<String>,
-    pub metadata: Map<String, Value>,
+/// An item as stored: the row itself, read through borrowing accessors, so a page of items
+/// is serialised straight from the driver's buffers without copying every field first.
+#[derive(Debug)]
+pub struct ItemRow(Row);
+
+impl From<Row> for ItemRow {
+    fn from(r: Row) -> Self {
+        ItemRow(r)
+    }
 }
 
-impl From<&Row> for ItemRow {
-    fn from(r: &Row) -> Self {
-        ItemRow {
-            id: r.get(0),
-            title: r.get(1),
-            description: r.get(2),
-            category: r.get(3),
-            priority: r.get(4),
-            status: r.get(5),
-            tags: r.get::<_, Option<Vec<String>>>(6).unwrap_or_default(),
-            created_at: r.get(7),
-            updated_at: r.get(8),
-            created_by: r.get(9),
-            updated_by: r.get(10),
-            metadata: match r.get::<_, Option<Value>>(11) {
-                Some(Value::Object(m)) => m,
-                _ => Map::new(),
-            },
-        }
+impl ItemRow {
+    pub fn id(&self) -> i32 {
+        self.0.get(0)
+    }
+    pub fn title(&self) -> &str {
+        self.0.get(1)
+    }
+    pub fn description(&self) -> Option<&str> {
+        self.0.get(2)
+    }
+    pub fn category(&self) -> &str {
+        self.0.get(3)
+    }
+    pub fn priority(&self) -> &str {
+        self.0.get(4)
+    }
+    pub fn status(&self) -> &str {
+        self.0.get(5)
+    }
+    pub fn tags(&self) -> Vec<&str> {
+        self.0.get::<_, Option<Vec<&str>>>(6).unwrap_or_default()
+    }
+    pub fn created_at(&self) -> Option<DateTime<Utc>> {
+        self.0.get(7)
+    }
+    pub fn updated_at(&self) -> Option<DateTime<Utc>> {
+        self.0.get(8)
+    }
+    pub fn created_by(&self) -> Option<&str> {
+        self.0.get(9)
+    }
+    pub fn updated_by(&self) -> Option<&str> {
+        self.0.get(10)
+    }
+    /// The metadata column's JSON text as PostgreSQL sent it (`None` for SQL NULL).
+    pub fn metadata_json(&self) -> Option<&str> {
+        self.0.get::<_, Option<RawJson<'_>>>(11).map(|j| j.0)
+    }
+}
+
+/// `json`/`jsonb` read as text without parsing it into a tree: the API embeds it as is.
+pub struct RawJson<'a>(pub &'a str);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for RawJson<'a> {
+    fn from_sql(
+        ty: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        // jsonb's binary form is a version byte (1) followed by the text.
+        let text = if *ty == tokio_postgres::types::Type::JSONB {
+            match raw.split_first() {
+                Some((1, rest)) => rest,
+                _ => return Err("unsupported jsonb version".into()),
+            }
+        } else {
+            raw
+        };
+        Ok(RawJson(std::str::from_utf8(text)?))
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        matches!(
+            *ty,
+            tokio_postgres::types::Type::JSONB | tokio_postgres::types::Type::JSON
+        )
     }
 }
 
@@ -128,7 +168,7 @@ pub async fn list(client: &Client, filter: &ItemFilter) -> Result<Page, tokio_po
     // Both statements go out on the same connection without waiting for each other.
     let (rows, count) = tokio::try_join!(client.query(&list_stmt, &list_params), count_fut)?;
     Ok(Page {
-        items: rows.iter().map(ItemRow::from).collect(),
+        items: rows.into_iter().map(ItemRow::from).collect(),
         total: count.get(0),
     })
 }
@@ -136,11 +176,7 @@ pub async fn list(client: &Client, filter: &ItemFilter) -> Result<Page, tokio_po
 pub async fn get(client: &Client, id: ItemId) -> Result<Option<ItemRow>, tokio_postgres::Error> {
     let sql = format!("SELECT {COLUMNS} FROM workspace.workspace_items WHERE id = $1");
     let stmt = client.prepare_cached(&sql).await?;
-    Ok(client
-        .query_opt(&stmt, &[&id.0])
-        .await?
-        .as_ref()
-        .map(ItemRow::from))
+    Ok(client.query_opt(&stmt, &[&id.0]).await?.map(ItemRow::from))
 }
 
 pub async fn active_category_names(client: &Client) -> Result<Vec<String>, tokio_postgres::Error> {
@@ -193,7 +229,7 @@ pub async fn create(client: &Client, item: &NewItem) -> Result<ItemRow, WriteErr
         )
         .await;
     match result {
-        Ok(Some(row)) => Ok(ItemRow::from(&row)),
+        Ok(Some(row)) => Ok(ItemRow::from(row)),
         Ok(None) => Err(unknown_category(client, &item.category).await),
         Err(e) if is_fk_violation(&e) => Err(unknown_category(client, &item.category).await),
         Err(e) => Err(e.into()),
@@ -251,7 +287,7 @@ pub async fn update(client: &Client, id: ItemId, patch: &ItemPatch) -> Result<It
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
     let stmt = client.prepare_cached(&sql).await?;
     match client.query_opt(&stmt, &refs).await {
-        Ok(Some(row)) => Ok(ItemRow::from(&row)),
+        Ok(Some(row)) => Ok(ItemRow::from(row)),
         Ok(None) => Err(WriteError::NotFound),
         Err(e) if is_fk_violation(&e) => match &patch.category {
             Some(c) => Err(unknown_category(client, c).await),

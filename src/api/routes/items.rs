@@ -16,7 +16,7 @@ struct ListBody<'a> {
     success: bool,
     count: usize,
     total: i64,
-    data: Vec<ItemView>,
+    data: Vec<ItemView<'a>>,
     filters: &'a ItemFilter,
 }
 
@@ -57,7 +57,7 @@ pub async fn list(state: web::Data<AppState>, query: QueryPairs) -> Result<HttpR
     let filter = ItemFilter::parse(&query.0)?;
     let client = state.client().await?;
     let page = items::list(&client, &filter).await?;
-    let data: Vec<ItemView> = page.items.into_iter().map(ItemView::from).collect();
+    let data: Vec<ItemView> = page.items.iter().map(ItemView::from).collect();
     let body = ListBody {
         success: true,
         count: data.len(),
@@ -111,7 +111,7 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
     let item = items::get(&client, id)
         .await?
         .ok_or(ApiError::ItemNotFound(raw))?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "data": ItemView::from(item)})))
+    Ok(HttpResponse::Ok().json(json!({"success": true, "data": ItemView::from(&item)})))
 }
 
 /// Create an item; its status is always `new`.
@@ -134,7 +134,7 @@ pub async fn create(state: web::Data<AppState>, body: JsonBody) -> Result<HttpRe
     Ok(HttpResponse::Created().json(json!({
         "success": true,
         "message": "Item created successfully",
-        "data": ItemView::from(row),
+        "data": ItemView::from(&row),
     })))
 }
 
@@ -169,7 +169,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(json!({
         "success": true,
         "message": "Item updated successfully",
-        "data": ItemView::from(row),
+        "data": ItemView::from(&row),
     })))
 }
 
