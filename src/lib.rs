@@ -5,6 +5,7 @@
 //! depends on the runner.
 
 pub mod api;
+pub mod branch;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -37,6 +37,10 @@ pub enum ApiError {
     SchemaOutdated(String),
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The connection was ended or refused for a moment (a branch or snapshot being copied,
+    /// a restart): handlers retry these; one that escapes is a 503.
+    #[error("database momentarily unavailable: {0}")]
+    Momentary(String),
     #[error("internal error")]
     Internal,
 }
@@ -54,6 +58,16 @@ impl ApiError {
                         .into(),
                 );
             }
+            if [
+                SqlState::ADMIN_SHUTDOWN,
+                SqlState::CANNOT_CONNECT_NOW,
+                SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                SqlState::INVALID_CATALOG_NAME,
+            ]
+            .contains(code)
+            {
+                return ApiError::Momentary(e.to_string());
+            }
             if *code == SqlState::QUERY_CANCELED {
                 return ApiError::Unavailable("the query exceeded the statement timeout".into());
             }
@@ -65,6 +79,9 @@ impl ApiError {
             }
             tracing::error!(error = %e, sqlstate = code.code(), "unexpected database error");
             return ApiError::Internal;
+        }
+        if e.is_closed() {
+            return ApiError::Momentary(e.to_string());
         }
         ApiError::Unavailable(e.to_string())
     }
@@ -129,7 +146,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::ItemNotFound(_) | ApiError::CategoryNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::SchemaOutdated(_) | ApiError::Unavailable(_) => {
+            ApiError::SchemaOutdated(_) | ApiError::Unavailable(_) | ApiError::Momentary(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -172,7 +189,7 @@ impl ResponseError for ApiError {
             ApiError::SchemaOutdated(message) => {
                 json!({"success": false, "error": "SchemaOutdated", "message": message})
             }
-            ApiError::Unavailable(reason) => json!({
+            ApiError::Unavailable(reason) | ApiError::Momentary(reason) => json!({
                 "success": false,
                 "error": "ServiceUnavailable",
                 "message": format!("database unavailable: {reason}"),
@@ -182,7 +199,10 @@ impl ResponseError for ApiError {
             }),
         };
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::Unavailable(_) | ApiError::SchemaOutdated(_)) {
+        if matches!(
+            self,
+            ApiError::Unavailable(_) | ApiError::SchemaOutdated(_) | ApiError::Momentary(_)
+        ) {
             response.insert_header(("Retry-After", "5"));
         }
         response.json(body)

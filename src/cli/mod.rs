@@ -1,6 +1,7 @@
 //! `wsctl`'s commands. Each command is a function over the parsed flags; output is a table or
 //! text on a terminal and JSON with `--json`.
 
+mod branch_cmds;
 mod stack_cmds;
 
 use std::path::PathBuf;
@@ -96,6 +97,26 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Database branches (copies of a branch's data)
+    #[command(subcommand)]
+    Branch(BranchCmd),
+    /// Snapshots of main, for rollback
+    #[command(subcommand)]
+    Snapshot(SnapshotCmd),
+    /// Restore main to a snapshot (default: the newest automatic one); the state before is
+    /// kept as a snapshot, so a rollback can be undone
+    Rollback {
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Apply pending migrations safely: snapshot main first, roll back automatically on failure
+    Migrate {
+        /// Only try them on a throwaway branch; main is not touched
+        #[arg(long)]
+        check: bool,
+        #[command(subcommand)]
+        status: Option<MigrateCmd>,
+    },
     /// Run the supervisor in this process (used by `up`)
     #[command(hide = true)]
     Supervise,
@@ -103,6 +124,50 @@ pub enum Command {
     /// next to wsctl, e.g. after `cargo run --bin wsctl`)
     #[command(hide = true)]
     Api(crate::config::ApiArgs),
+}
+
+#[derive(Subcommand)]
+pub enum BranchCmd {
+    /// Create NAME as a copy of --from (default main)
+    Create {
+        name: String,
+        #[arg(long, default_value = "main")]
+        from: String,
+        /// Point in time (LSN or timestamp); neon backend only
+        #[arg(long)]
+        at: Option<String>,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Delete {
+        name: String,
+    },
+    /// Make the stack's API serve NAME (restarts the API)
+    Switch {
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SnapshotCmd {
+    Create {
+        name: Option<String>,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Delete {
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum MigrateCmd {
+    /// Applied and pending migrations with their checksums
+    Status,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -117,6 +182,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Url { api } => stack_cmds::url(&dir, api),
         Command::Test { json } => stack_cmds::test(&dir, json).await,
         Command::Supervise => stack_cmds::supervise(&dir).await,
+        Command::Branch(cmd) => branch_cmds::branch(&dir, cmd).await,
+        Command::Snapshot(cmd) => branch_cmds::snapshot(&dir, cmd).await,
+        Command::Rollback { to } => branch_cmds::rollback(&dir, to).await,
+        Command::Migrate { check, status } => {
+            branch_cmds::migrate(&dir, check, status.is_some()).await
+        }
         Command::Api(args) => {
             let settings = crate::config::ApiSettings::from_env(&args)?;
             crate::telemetry::init(settings.log_format);

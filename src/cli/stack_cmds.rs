@@ -36,7 +36,7 @@ fn file_config(dir: &StateDir) -> anyhow::Result<FileConfig> {
     }
 }
 
-fn require_state(dir: &StateDir) -> anyhow::Result<StackState> {
+pub(super) fn require_state(dir: &StateDir) -> anyhow::Result<StackState> {
     dir.load()?.with_context(|| {
         format!(
             "no stack in {} — run `wsctl up` first (or pass --state-dir)",
@@ -96,6 +96,7 @@ fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<StackState> {
                 database: "workspace".into(),
                 superuser: "postgres".into(),
                 pg_bin: Some(bins.bindir),
+                active_branch: previous.as_ref().and_then(|p| p.active_branch.clone()),
                 neon_dir: None,
                 neon: None,
             }
@@ -133,6 +134,7 @@ fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<StackState> {
                 database: "workspace".into(),
                 superuser: "cloud_admin".into(),
                 pg_bin: None,
+                active_branch: None,
                 neon_dir: Some(
                     bins.bin
                         .parent()

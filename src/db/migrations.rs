@@ -149,9 +149,9 @@ pub async fn status(client: &Client) -> anyhow::Result<Vec<MigrationStatus>> {
 }
 
 /// Refuses to go on when history and the embedded migrations disagree.
-fn check_history(applied: &[Applied]) -> anyhow::Result<()> {
+fn check_history(applied: &[Applied], migrations: &[Migration]) -> anyhow::Result<()> {
     for a in applied {
-        let Some(m) = MIGRATIONS.iter().find(|m| m.version == a.version) else {
+        let Some(m) = migrations.iter().find(|m| m.version == a.version) else {
             bail!(
                 "the database has migration {} ({}) which this binary does not know; it was \
                  migrated by a newer workspace-stack — upgrade this binary",
@@ -176,11 +176,19 @@ fn check_history(applied: &[Applied]) -> anyhow::Result<()> {
 
 /// Applies every pending migration in order and returns the versions applied.
 pub async fn migrate(client: &mut Client) -> anyhow::Result<Vec<i32>> {
+    migrate_with(client, MIGRATIONS).await
+}
+
+/// `migrate` with an explicit list (tests use it to exercise a failing migration).
+pub async fn migrate_with(
+    client: &mut Client,
+    migrations: &[Migration],
+) -> anyhow::Result<Vec<i32>> {
     client
         .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
         .await
         .context("taking the migration lock")?;
-    let result = migrate_locked(client).await;
+    let result = migrate_locked(client, migrations).await;
     // The lock is released with the session anyway; unlocking here keeps pooled sessions clean.
     let _ = client
         .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
@@ -188,15 +196,15 @@ pub async fn migrate(client: &mut Client) -> anyhow::Result<Vec<i32>> {
     result
 }
 
-async fn migrate_locked(client: &mut Client) -> anyhow::Result<Vec<i32>> {
+async fn migrate_locked(client: &mut Client, migrations: &[Migration]) -> anyhow::Result<Vec<i32>> {
     client
         .batch_execute(META)
         .await
         .context("creating workspace_stack.schema_migrations")?;
     let applied = applied(client).await?;
-    check_history(&applied)?;
+    check_history(&applied, migrations)?;
     let mut done = Vec::new();
-    for m in MIGRATIONS
+    for m in migrations
         .iter()
         .filter(|m| !applied.iter().any(|a| a.version == m.version))
     {
@@ -240,7 +248,7 @@ mod tests {
             checksum: "0".repeat(64),
             applied_at: chrono::Utc::now(),
         }];
-        let err = check_history(&applied).unwrap_err().to_string();
+        let err = check_history(&applied, MIGRATIONS).unwrap_err().to_string();
         assert!(err.contains("changed after it was applied"), "{err}");
         assert!(err.contains("add a new migration"), "{err}");
     }

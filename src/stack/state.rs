@@ -42,6 +42,9 @@ pub struct StackState {
     /// PostgreSQL's bin directory, when the postgres backend found one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pg_bin: Option<PathBuf>,
+    /// The branch the API serves (`None`: main).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_branch: Option<String>,
     /// Neon: the directory holding bin/ and pg_install/.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub neon_dir: Option<PathBuf>,
@@ -54,6 +57,16 @@ pub struct StackState {
 #[derive(Debug, Clone)]
 pub struct StateDir {
     pub root: PathBuf,
+}
+
+impl StackState {
+    /// The database the API serves: main's, or the active branch's.
+    pub fn api_database(&self) -> String {
+        crate::branch::branch_db(
+            &self.database,
+            self.active_branch.as_deref().unwrap_or(crate::branch::MAIN),
+        )
+    }
 }
 
 impl StateDir {

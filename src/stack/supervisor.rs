@@ -48,7 +48,9 @@ pub fn database_url(dir: &StateDir, state: &StackState) -> anyhow::Result<String
     let password = dir.read_secret("pg-password")?;
     Ok(format!(
         "postgres://{}:{password}@127.0.0.1:{}/{}",
-        state.superuser, state.pg_port, state.database
+        state.superuser,
+        state.pg_port,
+        state.api_database()
     ))
 }
 
@@ -147,10 +149,16 @@ impl Supervisor {
         self.status.phase = Phase::Ready;
         self.save();
         tracing::info!("stack ready");
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         loop {
             tokio::select! {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
+                _ = hup.recv() => {
+                    if let Err(e) = self.reload_api().await {
+                        tracing::error!(error = %format!("{e:#}"), "reloading the API failed");
+                    }
+                }
                 _ = tokio::time::sleep(Duration::from_millis(200)) => self.watch().await,
             }
         }
@@ -362,6 +370,51 @@ impl Supervisor {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// SIGHUP: re-read state.json (the active branch may have changed) and restart the API
+    /// against it.
+    async fn reload_api(&mut self) -> anyhow::Result<()> {
+        if let Some(state) = self.dir.load()? {
+            self.state = state;
+        }
+        let url = database_url(&self.dir, &self.state)?;
+        let Some(m) = self
+            .services
+            .iter_mut()
+            .find(|m| m.spec.name == "workspace-api")
+        else {
+            return Ok(());
+        };
+        for (k, v) in &mut m.spec.env {
+            if k == "DATABASE_URL" {
+                *v = url.clone();
+            }
+        }
+        if let Some(child) = &mut m.child {
+            process::stop_child(child, libc::SIGTERM, Duration::from_secs(15)).await;
+        }
+        m.child = Some(m.spec.spawn()?);
+        m.started = Instant::now();
+        self.save();
+        let health = format!("http://127.0.0.1:{}/health", self.state.api_port);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()?;
+        self.wait_ready("workspace-api", || {
+            let http = http.clone();
+            let url = health.clone();
+            async move {
+                Ok(http
+                    .get(&url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success()))
+            }
+        })
+        .await?;
+        tracing::info!(database = %self.state.api_database(), "API now serves the active branch");
+        Ok(())
     }
 
     /// One pass over the children: reap exits, restart due ones.

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod branch;
+
 fn wsctl_bin() -> &'static str {
     env!("CARGO_BIN_EXE_wsctl")
 }
@@ -58,6 +60,24 @@ impl Stack {
             "--api-port",
             &self.api_port.to_string(),
         ])
+    }
+
+    /// `up` with the API's rate limit off (the environment reaches the API through the
+    /// supervisor), for tests that write as fast as they can.
+    fn up_unlimited(&self) -> Output {
+        Command::new(wsctl_bin())
+            .arg("--state-dir")
+            .arg(&self.dir)
+            .args([
+                "up",
+                "--pg-port",
+                &self.pg_port.to_string(),
+                "--api-port",
+                &self.api_port.to_string(),
+            ])
+            .env("RATE_LIMIT_MAX", "0")
+            .output()
+            .unwrap()
     }
 
     fn api(&self) -> String {

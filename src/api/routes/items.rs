@@ -55,8 +55,12 @@ fn not_found_as(id: &str) -> impl Fn(WriteError) -> ApiError + '_ {
 )]
 pub async fn list(state: web::Data<AppState>, query: QueryPairs) -> Result<HttpResponse, ApiError> {
     let filter = ItemFilter::parse(&query.0)?;
-    let client = state.client().await?;
-    let page = items::list(&client, &filter).await?;
+    let page = state
+        .retry(|client| {
+            let filter = filter.clone();
+            async move { Ok(items::list(&client, &filter).await?) }
+        })
+        .await?;
     let data: Vec<ItemView> = page.items.iter().map(ItemView::from).collect();
     let body = ListBody {
         success: true,
@@ -82,8 +86,9 @@ pub async fn list(state: web::Data<AppState>, query: QueryPairs) -> Result<HttpR
     )
 )]
 pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let client = state.client().await?;
-    let s = items::stats(&client).await?;
+    let s = state
+        .retry(|client| async move { Ok(items::stats(&client).await?) })
+        .await?;
     Ok(HttpResponse::Ok().json(json!({
         "success": true,
         "data": {
@@ -107,8 +112,8 @@ pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
 pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let raw = raw_id(&req);
     let id = parse_id(&raw)?;
-    let client = state.client().await?;
-    let item = items::get(&client, id)
+    let item = state
+        .retry(|client| async move { Ok(items::get(&client, id).await?) })
         .await?
         .ok_or(ApiError::ItemNotFound(raw))?;
     Ok(HttpResponse::Ok().json(json!({"success": true, "data": ItemView::from(&item)})))
@@ -128,9 +133,15 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
 )]
 pub async fn create(state: web::Data<AppState>, body: JsonBody) -> Result<HttpResponse, ApiError> {
     let item = NewItem::parse(&body.0)?;
-    let client = state.client().await?;
-    state.ensure_writable(&client).await?;
-    let row = items::create(&client, &item).await?;
+    let row = state
+        .retry(|client| {
+            let (state, item) = (state.clone(), item.clone());
+            async move {
+                state.ensure_writable(&client).await?;
+                Ok(items::create(&client, &item).await?)
+            }
+        })
+        .await?;
     Ok(HttpResponse::Created().json(json!({
         "success": true,
         "message": "Item created successfully",
@@ -161,11 +172,17 @@ pub async fn update(
     // Validation comes first, as before: a bad body is a 400 whatever the id.
     let patch = ItemPatch::parse(&body.0)?;
     let id = parse_id(&raw)?;
-    let client = state.client().await?;
-    state.ensure_writable(&client).await?;
-    let row = items::update(&client, id, &patch)
-        .await
-        .map_err(not_found_as(&raw))?;
+    let row = state
+        .retry(|client| {
+            let (state, patch, raw) = (state.clone(), patch.clone(), raw.clone());
+            async move {
+                state.ensure_writable(&client).await?;
+                items::update(&client, id, &patch)
+                    .await
+                    .map_err(not_found_as(&raw))
+            }
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(json!({
         "success": true,
         "message": "Item updated successfully",
@@ -188,9 +205,16 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let raw = raw_id(&req);
     let id = parse_id(&raw)?;
-    let client = state.client().await?;
-    state.ensure_writable(&client).await?;
-    if !items::delete(&client, id).await? {
+    let deleted = state
+        .retry(|client| {
+            let state = state.clone();
+            async move {
+                state.ensure_writable(&client).await?;
+                Ok(items::delete(&client, id).await?)
+            }
+        })
+        .await?;
+    if !deleted {
         return Err(ApiError::ItemNotFound(raw));
     }
     Ok(HttpResponse::Ok().json(json!({"success": true, "message": "Item deleted successfully"})))

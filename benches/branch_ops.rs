@@ -1,0 +1,88 @@
+//! Branch, snapshot and rollback timings with 100,000 items on the postgres backend:
+//! `cargo bench --bench branch_ops`. Each operation is timed through `wsctl` itself, `BENCH_RUNS`
+//! times (default 3); medians go to stdout and `target/bench/branch_ops.json`.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::json;
+
+fn wsctl(dir: &std::path::Path, args: &[&str]) -> f64 {
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_wsctl"))
+        .arg("--state-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run wsctl");
+    assert!(
+        out.status.success(),
+        "wsctl {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    started.elapsed().as_secs_f64()
+}
+
+fn median(mut v: Vec<f64>) -> serde_json::Value {
+    v.sort_by(f64::total_cmp);
+    json!({"median_s": v[v.len() / 2], "min_s": v[0], "max_s": v[v.len() - 1], "runs": v.len()})
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let items: u32 = std::env::var("BENCH_ITEMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let tmp = tempfile::Builder::new()
+        .prefix("ws-bench-branch-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = tmp.path().join("state");
+    let port = |()| {
+        workspace_stack::stack::ports::free_port()
+            .unwrap()
+            .to_string()
+    };
+    let (pg, api) = (port(()), port(()));
+    wsctl(&dir, &["up", "--pg-port", &pg, "--api-port", &api]);
+    let seed = format!(
+        "INSERT INTO workspace.workspace_items (title, description, category, priority, status, tags, metadata)
+         SELECT 'Item ' || g, repeat('description ', 10), 'dashboard', 'low', 'new', ARRAY['t' || (g % 50)],
+                jsonb_build_object('seq', g) FROM generate_series(1, {items}) g; VACUUM ANALYZE;"
+    );
+    wsctl(&dir, &["psql", "-q", "-c", &seed]);
+    let (mut branch, mut snapshot, mut rollback) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..runs {
+        let b = format!("bench-{i}");
+        branch.push(wsctl(&dir, &["branch", "create", &b]));
+        wsctl(&dir, &["branch", "delete", &b]);
+        let s = format!("bench-snap-{i}");
+        snapshot.push(wsctl(&dir, &["snapshot", "create", &s]));
+        rollback.push(wsctl(&dir, &["rollback", "--to", &s]));
+    }
+    wsctl(&dir, &["down", "--purge", "--yes"]);
+    let report = json!({
+        "items": items,
+        "branch_create": median(branch),
+        "snapshot_create": median(snapshot),
+        "rollback_including_health_suite": median(rollback),
+    });
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(
+        out.join("branch_ops.json"),
+        serde_json::to_string_pretty(&report).unwrap(),
+    )
+    .unwrap();
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+}

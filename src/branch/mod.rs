@@ -1,0 +1,449 @@
+//! Branches, snapshots and rollback on the postgres backend.
+//!
+//! A branch is a database copied from its parent with `CREATE DATABASE … TEMPLATE …`; a
+//! snapshot is such a copy that nobody may connect to (so it stays exactly as taken). `main` is
+//! the stack's database. What a branch or snapshot is (parent, time, automatic or not, why)
+//! is kept in the database's own comment, so the catalogue and the metadata can never
+//! disagree, even after a crash half-way.
+//!
+//! Copying needs the source to have no sessions for an instant: connections are refused
+//! (`ALLOW_CONNECTIONS false`), open ones ended, the copy made, connections allowed again —
+//! always, even when the copy fails. The API retries acquiring connections meanwhile, so its
+//! clients see a short wait, not an error.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Client;
+
+pub const MAIN: &str = "main";
+const BRANCH_PREFIX: &str = "ws_branch_";
+const SNAPSHOT_PREFIX: &str = "ws_snap_";
+
+/// A branch or snapshot name: 1–40 of `[a-z0-9-]`, starting with a letter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name(String);
+
+impl Name {
+    pub fn parse(raw: &str) -> anyhow::Result<Self> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 40
+            && raw.as_bytes()[0].is_ascii_lowercase()
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok {
+            bail!("{raw:?} is not a valid name: use 1–40 lowercase letters, digits and hyphens, starting with a letter");
+        }
+        Ok(Name(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What a database's comment records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    pub kind: Kind,
+    pub name: String,
+    /// Branch: the branch it was made from. Snapshot: the branch it was taken of.
+    pub parent: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    #[serde(default)]
+    pub automatic: bool,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Branch,
+    Snapshot,
+}
+
+/// The database behind a branch (`main` is the stack's own database).
+pub fn branch_db(main_db: &str, name: &str) -> String {
+    if name == MAIN {
+        main_db.to_string()
+    } else {
+        format!("{BRANCH_PREFIX}{}", name.replace('-', "_"))
+    }
+}
+
+pub fn snapshot_db(name: &str) -> String {
+    format!("{SNAPSHOT_PREFIX}{}", name.replace('-', "_"))
+}
+
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Every branch and snapshot, from the catalogue and the comments.
+pub async fn list(admin: &Client) -> anyhow::Result<Vec<Meta>> {
+    let rows = admin
+        .query(
+            "SELECT d.datname, shobj_description(d.oid, 'pg_database')
+               FROM pg_database d
+              WHERE d.datname LIKE 'ws\\_branch\\_%' OR d.datname LIKE 'ws\\_snap\\_%'
+              ORDER BY 1",
+            &[],
+        )
+        .await?;
+    let mut out: Vec<Meta> = rows
+        .iter()
+        .filter_map(|r| r.get::<_, Option<String>>(1))
+        .filter_map(|c| serde_json::from_str(&c).ok())
+        .collect();
+    out.sort_by_key(|m| m.created_at);
+    Ok(out)
+}
+
+pub async fn exists(admin: &Client, db: &str) -> anyhow::Result<bool> {
+    Ok(admin
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&db])
+        .await?
+        .is_some())
+}
+
+/// Copies `source` to `target` with `meta` as its comment. Sessions on `source` are ended for
+/// the instant of the copy; connections to it are allowed again whatever happens.
+pub async fn copy_database(
+    admin: &Client,
+    source: &str,
+    target: &str,
+    meta: &Meta,
+    allow_connections: bool,
+) -> anyhow::Result<Duration> {
+    if exists(admin, target).await? {
+        bail!("database {target} already exists");
+    }
+    let started = Instant::now();
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS false",
+            ident(source)
+        ))
+        .await?;
+    let result = async {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            admin
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                      WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    &[&source],
+                )
+                .await?;
+            match admin
+                .batch_execute(&format!(
+                    "CREATE DATABASE {} TEMPLATE {} ALLOW_CONNECTIONS {}",
+                    ident(target),
+                    ident(source),
+                    allow_connections
+                ))
+                .await
+            {
+                Ok(()) => break,
+                // Terminated sessions take a moment to go away.
+                Err(e)
+                    if Instant::now() < deadline
+                        && e.to_string().contains("being accessed by other users") =>
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => {
+                    return Err(
+                        anyhow::Error::from(e).context(format!("copying {source} to {target}"))
+                    )
+                }
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    let reopen = admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+            ident(source)
+        ))
+        .await;
+    result?;
+    reopen?;
+    let comment = serde_json::to_string(meta)?.replace('\'', "''");
+    admin
+        .batch_execute(&format!(
+            "COMMENT ON DATABASE {} IS '{comment}'",
+            ident(target)
+        ))
+        .await?;
+    Ok(started.elapsed())
+}
+
+pub async fn drop_database(admin: &Client, db: &str) -> anyhow::Result<()> {
+    admin
+        .batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            ident(db)
+        ))
+        .await
+        .with_context(|| format!("dropping {db}"))
+}
+
+/// Replaces `target` with a copy of `source` (used by rollback): connections to `target` are
+/// refused, it is dropped and recreated from `source` under the same name.
+pub async fn replace_database(admin: &Client, target: &str, source: &str) -> anyhow::Result<()> {
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS false",
+            ident(target)
+        ))
+        .await?;
+    // Rename first: if the copy fails, the old database is put back under its name.
+    let aside = format!("{target}_rollback_old");
+    drop_database(admin, &aside).await?;
+    admin
+        .batch_execute(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid();",
+            target.replace('\'', "''")
+        ))
+        .await?;
+    let mut renamed = false;
+    for _ in 0..200 {
+        match admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                ident(target),
+                ident(&aside)
+            ))
+            .await
+        {
+            Ok(()) => {
+                renamed = true;
+                break;
+            }
+            Err(e) if e.to_string().contains("being accessed by other users") => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => {
+                let _ = admin
+                    .batch_execute(&format!(
+                        "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+                        ident(target)
+                    ))
+                    .await;
+                return Err(e.into());
+            }
+        }
+    }
+    if !renamed {
+        let _ = admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+                ident(target)
+            ))
+            .await;
+        bail!("sessions on {target} would not end; nothing was changed");
+    }
+    let created = admin
+        .batch_execute(&format!(
+            "CREATE DATABASE {} TEMPLATE {} ALLOW_CONNECTIONS true",
+            ident(target),
+            ident(source)
+        ))
+        .await;
+    if let Err(e) = created {
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {} RENAME TO {}; ALTER DATABASE {} ALLOW_CONNECTIONS true",
+                ident(&aside),
+                ident(target),
+                ident(target)
+            ))
+            .await?;
+        return Err(anyhow::Error::from(e).context(format!(
+            "restoring {target} from {source}; {target} was left as it was"
+        )));
+    }
+    drop_database(admin, &aside).await?;
+    Ok(())
+}
+
+/// A content checksum per table of the workspace schema: row count and an order-independent
+/// hash of every row's text, for "is this exactly the data it was" comparisons.
+pub async fn checksums(client: &Client) -> anyhow::Result<Vec<(String, i64, String)>> {
+    let tables: Vec<String> = client
+        .query(
+            "SELECT table_name::text FROM information_schema.tables
+              WHERE table_schema = 'workspace' AND table_type = 'BASE TABLE' ORDER BY 1",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut out = Vec::new();
+    for t in tables {
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT count(*), coalesce(md5(string_agg(h, '' ORDER BY h)), '')
+                       FROM (SELECT md5(x::text) AS h FROM workspace.{} x) s",
+                    ident(&t)
+                ),
+                &[],
+            )
+            .await?;
+        out.push((t, row.get(0), row.get(1)));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_validated_and_map_to_distinct_databases() {
+        assert!(Name::parse("feature-1").is_ok());
+        for bad in ["", "1abc", "Main", "a_b", "a b", &"a".repeat(41), "x;drop"] {
+            assert!(Name::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(branch_db("workspace", "main"), "workspace");
+        assert_eq!(branch_db("workspace", "feat-x"), "ws_branch_feat_x");
+        assert_eq!(snapshot_db("before-migrate"), "ws_snap_before_migrate");
+    }
+}
+
+fn auto_name(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        chrono::Utc::now().format("%Y%m%d-%H%M%S-%3f")
+    )
+}
+
+/// Takes a snapshot of `branch` (whose database is `source_db`).
+pub async fn snapshot(
+    admin: &Client,
+    source_db: &str,
+    branch: &str,
+    name: Option<Name>,
+    automatic: bool,
+    reason: Option<String>,
+) -> anyhow::Result<(Meta, Duration)> {
+    let name = match name {
+        Some(n) => n.as_str().to_string(),
+        None => auto_name(if automatic { "auto" } else { "snap" }),
+    };
+    let meta = Meta {
+        kind: Kind::Snapshot,
+        name: name.clone(),
+        parent: branch.to_string(),
+        created_at: chrono::Utc::now(),
+        automatic,
+        reason,
+    };
+    let took = copy_database(admin, source_db, &snapshot_db(&name), &meta, false).await?;
+    Ok((meta, took))
+}
+
+/// What a rollback did.
+pub struct Rollback {
+    pub restored: Meta,
+    /// The state just before, kept so that the rollback can itself be undone.
+    pub before: Meta,
+    pub took: Duration,
+}
+
+/// Restores `main_db` to a snapshot of main: the named one, else the newest automatic one.
+pub async fn rollback(admin: &Client, main_db: &str, to: Option<Name>) -> anyhow::Result<Rollback> {
+    let all = list(admin).await?;
+    let snapshots = all
+        .iter()
+        .filter(|m| m.kind == Kind::Snapshot && m.parent == MAIN);
+    let target = match &to {
+        Some(n) => snapshots
+            .clone()
+            .find(|m| m.name == n.as_str())
+            .with_context(|| {
+                format!(
+                    "no snapshot of main named {} — see `wsctl snapshot list`",
+                    n.as_str()
+                )
+            })?,
+        None => snapshots
+            .filter(|m| m.automatic)
+            .next_back()
+            .context("there is no automatic snapshot of main to roll back to — pass --to NAME")?,
+    }
+    .clone();
+    let started = Instant::now();
+    let (before, _) = snapshot(
+        admin,
+        main_db,
+        MAIN,
+        None,
+        true,
+        Some(format!("before rollback to {}", target.name)),
+    )
+    .await?;
+    replace_database(admin, main_db, &snapshot_db(&target.name)).await?;
+    Ok(Rollback {
+        restored: target,
+        before,
+        took: started.elapsed(),
+    })
+}
+
+/// What `migrate` did.
+#[derive(Debug)]
+pub struct MigrateOutcome {
+    pub snapshot: Meta,
+    pub applied: Vec<i32>,
+    /// Set when a migration failed and main was restored from the snapshot.
+    pub rolled_back_after: Option<String>,
+}
+
+/// Snapshot main, apply pending migrations; on failure restore main from the snapshot, so it
+/// is exactly as it was.
+pub async fn safe_migrate(
+    admin: &Client,
+    main_config: &tokio_postgres::Config,
+    main_db: &str,
+    migrations: &[crate::db::migrations::Migration],
+) -> anyhow::Result<MigrateOutcome> {
+    let (snap, _) = snapshot(
+        admin,
+        main_db,
+        MAIN,
+        None,
+        true,
+        Some("before migrate".into()),
+    )
+    .await?;
+    let result = async {
+        let mut client = crate::db::connect(main_config).await?;
+        crate::db::migrations::migrate_with(&mut client, migrations).await
+    }
+    .await;
+    match result {
+        Ok(applied) => Ok(MigrateOutcome {
+            snapshot: snap,
+            applied,
+            rolled_back_after: None,
+        }),
+        Err(e) => {
+            replace_database(admin, main_db, &snapshot_db(&snap.name))
+                .await
+                .context("the migration failed AND restoring main from the snapshot failed")?;
+            Ok(MigrateOutcome {
+                snapshot: snap,
+                applied: Vec::new(),
+                rolled_back_after: Some(format!("{e:#}")),
+            })
+        }
+    }
+}
