@@ -375,8 +375,7 @@ pub async fn rollback(admin: &Client, main_db: &str, to: Option<Name>) -> anyhow
                 )
             })?,
         None => snapshots
-            .filter(|m| m.automatic)
-            .next_back()
+            .rfind(|m| m.automatic)
             .context("there is no automatic snapshot of main to roll back to — pass --to NAME")?,
     }
     .clone();
