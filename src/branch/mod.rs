@@ -361,7 +361,7 @@ pub struct Rollback {
 /// Restores `main_db` to a snapshot of main: the named one, else the newest automatic one.
 pub async fn rollback(admin: &Client, main_db: &str, to: Option<Name>) -> anyhow::Result<Rollback> {
     let all = list(admin).await?;
-    let snapshots = all
+    let mut snapshots = all
         .iter()
         .filter(|m| m.kind == Kind::Snapshot && m.parent == MAIN);
     let target = match &to {
