@@ -58,9 +58,9 @@ fn main() {
     let seed = format!(
         "INSERT INTO workspace.workspace_items (title, description, category, priority, status, tags, metadata)
          SELECT 'Item ' || g, repeat('description ', 10), 'dashboard', 'low', 'new', ARRAY['t' || (g % 50)],
-                jsonb_build_object('seq', g) FROM generate_series(1, {items}) g; VACUUM ANALYZE;"
+                jsonb_build_object('seq', g) FROM generate_series(1, {items}) g"
     );
-    wsctl(&dir, &["psql", "-q", "-c", &seed]);
+    wsctl(&dir, &["psql", "-q", "-c", &seed, "-c", "VACUUM ANALYZE"]);
     let (mut branch, mut snapshot, mut rollback) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..runs {
         let b = format!("bench-{i}");
