@@ -50,8 +50,8 @@ pub async fn list(state: web::Data<AppState>, query: QueryPairs) -> Result<HttpR
         .0
         .iter()
         .any(|(k, v)| k == "active_only" && matches!(v.as_str(), "false" | "0" | "no"));
-    let client = state.client().await?;
-    let data: Vec<CategoryView> = categories::list(&client, active_only)
+    let data: Vec<CategoryView> = state
+        .retry(|client| async move { Ok(categories::list(&client, active_only).await?) })
         .await?
         .into_iter()
         .map(CategoryView::from)
@@ -72,8 +72,9 @@ pub async fn list(state: web::Data<AppState>, query: QueryPairs) -> Result<HttpR
     )
 )]
 pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let client = state.client().await?;
-    let (total, active) = categories::stats(&client).await?;
+    let (total, active) = state
+        .retry(|client| async move { Ok(categories::stats(&client).await?) })
+        .await?;
     Ok(HttpResponse::Ok().json(json!({
         "success": true,
         "data": {"total": total, "active": active, "inactive": total - active},
@@ -93,8 +94,11 @@ pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
 pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let raw = raw_name(&req);
     let name = existing_name(&raw)?;
-    let client = state.client().await?;
-    let row = categories::get(&client, name.as_str())
+    let row = state
+        .retry(|client| {
+            let name = name.clone();
+            async move { Ok(categories::get(&client, name.as_str()).await?) }
+        })
         .await?
         .ok_or(ApiError::CategoryNotFound(raw))?;
     Ok(HttpResponse::Ok().json(json!({"success": true, "data": CategoryView::from(row)})))
@@ -122,8 +126,12 @@ pub async fn validate(
     };
     let valid = match name {
         Some(name) => {
-            let client = state.client().await?;
-            categories::is_active(&client, name.as_str()).await?
+            state
+                .retry(|client| {
+                    let name = name.clone();
+                    async move { Ok(categories::is_active(&client, name.as_str()).await?) }
+                })
+                .await?
         }
         None => false,
     };
@@ -144,11 +152,17 @@ pub async fn validate(
 )]
 pub async fn create(state: web::Data<AppState>, body: JsonBody) -> Result<HttpResponse, ApiError> {
     let category = NewCategory::parse(&body.0)?;
-    let client = state.client().await?;
-    state.ensure_writable(&client).await?;
-    let row = categories::create(&client, &category)
-        .await
-        .map_err(map_error(category.name.as_str()))?;
+    let row = state
+        .retry(|client| {
+            let (state, category) = (state.clone(), category.clone());
+            async move {
+                state.ensure_writable(&client).await?;
+                categories::create(&client, &category)
+                    .await
+                    .map_err(map_error(category.name.as_str()))
+            }
+        })
+        .await?;
     Ok(HttpResponse::Created().json(json!({
         "success": true,
         "data": CategoryView::from(row),
@@ -177,11 +191,18 @@ pub async fn update(
     let raw = raw_name(&req);
     let patch = CategoryPatch::parse(&body.0)?;
     let name = existing_name(&raw)?;
-    let client = state.client().await?;
-    state.ensure_writable(&client).await?;
-    let row = categories::update(&client, &name, &patch)
-        .await
-        .map_err(map_error(&raw))?;
+    let row = state
+        .retry(|client| {
+            let (state, name, patch, raw) =
+                (state.clone(), name.clone(), patch.clone(), raw.clone());
+            async move {
+                state.ensure_writable(&client).await?;
+                categories::update(&client, &name, &patch)
+                    .await
+                    .map_err(map_error(&raw))
+            }
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(json!({
         "success": true,
         "data": CategoryView::from(row),
@@ -206,11 +227,17 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let raw = raw_name(&req);
     let name = existing_name(&raw)?;
-    let mut client = state.client().await?;
-    state.ensure_writable(&client).await?;
-    categories::delete(&mut client, name.as_str())
-        .await
-        .map_err(map_error(&raw))?;
+    state
+        .retry(|mut client| {
+            let (state, name, raw) = (state.clone(), name.clone(), raw.clone());
+            async move {
+                state.ensure_writable(&client).await?;
+                categories::delete(&mut client, name.as_str())
+                    .await
+                    .map_err(map_error(&raw))
+            }
+        })
+        .await?;
     Ok(HttpResponse::Ok()
         .json(json!({"success": true, "message": "Category deleted successfully"})))
 }
@@ -230,6 +257,8 @@ pub async fn toggle(
 ) -> Result<HttpResponse, ApiError> {
     let raw = raw_name(&req);
     let name = existing_name(&raw)?;
+    // Not re-run on a lost session: a toggle is not idempotent, and an ended session could
+    // in principle have committed it first.
     let client = state.client().await?;
     state.ensure_writable(&client).await?;
     let row = categories::toggle(&client, name.as_str())
