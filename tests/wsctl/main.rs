@@ -423,3 +423,46 @@ fn logs_and_status_show_each_service() {
         text(&o)
     );
 }
+
+#[test]
+fn foreground_up_stops_everything_on_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    let s = Stack::new();
+    let mut child = Command::new(wsctl_bin())
+        .arg("--state-dir")
+        .arg(&s.dir)
+        .args([
+            "up",
+            "--foreground",
+            "--pg-port",
+            &s.pg_port.to_string(),
+            "--api-port",
+            &s.api_port.to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines = std::thread::spawn(move || {
+        let mut seen = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("Press Ctrl-C") {
+                break;
+            }
+        }
+        seen
+    })
+    .join()
+    .unwrap();
+    assert!(lines.contains("0 failed"), "{lines}");
+    assert_eq!(s.status()["running"], true);
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(s.status()["running"], false);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", s.api_port)).is_err());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", s.pg_port)).is_err());
+}
