@@ -105,10 +105,23 @@ async fn safekeeper(args: Vec<String>) {
         std::net::TcpListener::bind(addr(&pg)).unwrap_or_else(|e| fail(&format!("bind {pg}: {e}")));
     record("safekeeper", &args, json!({"id": id}));
     HttpServer::new(move || {
-        App::new().route(
-            "/v1/status",
-            web::get().to(move || async move { HttpResponse::Ok().json(json!({"id": id})) }),
-        )
+        App::new()
+            .route(
+                "/v1/status",
+                web::get().to(move || async move { HttpResponse::Ok().json(json!({"id": id})) }),
+            )
+            .route(
+                "/v1/tenant/{t}/timeline/{tl}",
+                web::delete().to(move |path: web::Path<(String, String)>| async move {
+                    let (t, tl) = path.into_inner();
+                    record(
+                        "safekeeper",
+                        &[],
+                        json!({"id": id, "deleted_timeline": tl, "tenant": t}),
+                    );
+                    HttpResponse::Ok().json(json!({}))
+                }),
+            )
     })
     .workers(1)
     .bind(addr(&http))
@@ -119,7 +132,9 @@ async fn safekeeper(args: Vec<String>) {
 }
 
 /// Tenants (with generation) and their timelines, persisted in the workdir like real state.
-type Tenants = Arc<Mutex<HashMap<String, (u64, Vec<String>)>>>;
+/// tenant → (generation, [(timeline, ancestor)])
+type TenantMap = HashMap<String, (u64, Vec<(String, Option<String>)>)>;
+type Tenants = Arc<Mutex<TenantMap>>;
 
 fn save(dir: &Path, tenants: &Tenants) {
     let t = tenants.lock().unwrap();
@@ -166,11 +181,10 @@ async fn pageserver(args: Vec<String>) {
     {
         fail("remote_storage must be absolute and pg_distrib_dir must hold v17/bin/postgres");
     }
-    let stored: HashMap<String, (u64, Vec<String>)> =
-        std::fs::read(dir.join("standin-tenants.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
+    let stored: TenantMap = std::fs::read(dir.join("standin-tenants.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
     // Re-attach: only tenants the control plane lists stay attached, with its generation.
     let api = config["control_plane_api"].as_str().unwrap().to_string();
     let answer: Value = reqwest::Client::new()
@@ -216,6 +230,14 @@ async fn pageserver(args: Vec<String>) {
             .route("/v1/tenant/{t}", web::get().to(tenant))
             .route("/v1/tenant/{t}/timeline", web::post().to(create_timeline))
             .route("/v1/tenant/{t}/timeline/{tl}", web::get().to(timeline))
+            .route(
+                "/v1/tenant/{t}/timeline/{tl}",
+                web::delete().to(delete_timeline),
+            )
+            .route(
+                "/v1/tenant/{t}/timeline/{tl}/get_lsn_by_timestamp",
+                web::get().to(lsn_by_timestamp),
+            )
     })
     .workers(1)
     .bind(addr(&http))
@@ -273,16 +295,65 @@ async fn create_timeline(
     else {
         return HttpResponse::BadRequest().json(json!({"msg": "new_timeline_id missing"}));
     };
+    let ancestor = body["ancestor_timeline_id"].as_str().map(str::to_string);
+    if ancestor.is_some()
+        && !body["ancestor_start_lsn"]
+            .as_str()
+            .is_some_and(|l| l.contains('/'))
+    {
+        return HttpResponse::BadRequest()
+            .json(json!({"msg": "a branch needs ancestor_start_lsn X/Y"}));
+    }
     let mut tenants = data.0.lock().unwrap();
     let Some((_, timelines)) = tenants.get_mut(&tid) else {
         return HttpResponse::NotFound().json(json!({"msg": "tenant not found"}));
     };
-    if !timelines.contains(&tl) {
-        timelines.push(tl.clone());
+    if let Some(a) = &ancestor {
+        if !timelines.iter().any(|(t, _)| t == a) {
+            return HttpResponse::NotFound().json(json!({"msg": "ancestor timeline not found"}));
+        }
+    }
+    if !timelines.iter().any(|(t, _)| t == &tl) {
+        timelines.push((tl.clone(), ancestor.clone()));
     }
     drop(tenants);
     save(&data.1, &data.0);
-    HttpResponse::Created().json(info(&tid, &tl))
+    let mut i = info(&tid, &tl);
+    i["ancestor_timeline_id"] = json!(ancestor);
+    HttpResponse::Created().json(i)
+}
+
+async fn delete_timeline(data: PsData, path: web::Path<(String, String)>) -> HttpResponse {
+    let (tid, tl) = path.into_inner();
+    let mut tenants = data.0.lock().unwrap();
+    let Some((_, timelines)) = tenants.get_mut(&tid) else {
+        return HttpResponse::NotFound().json(json!({"msg": "tenant not found"}));
+    };
+    if !timelines.iter().any(|(t, _)| t == &tl) {
+        return HttpResponse::NotFound().json(json!({"msg": "timeline not found"}));
+    }
+    if timelines
+        .iter()
+        .any(|(_, a)| a.as_deref() == Some(tl.as_str()))
+    {
+        return HttpResponse::PreconditionFailed()
+            .json(json!({"msg": "timeline has child timelines"}));
+    }
+    timelines.retain(|(t, _)| t != &tl);
+    drop(tenants);
+    save(&data.1, &data.0);
+    record("pageserver", &[], json!({"deleted_timeline": tl}));
+    HttpResponse::Accepted().json(json!(null))
+}
+
+async fn lsn_by_timestamp(query: web::Query<HashMap<String, String>>) -> HttpResponse {
+    match query
+        .get("timestamp")
+        .map(|t| chrono::DateTime::parse_from_rfc3339(t))
+    {
+        Some(Ok(_)) => HttpResponse::Ok().json(json!({"lsn": "0/1696628", "kind": "present"})),
+        _ => HttpResponse::BadRequest().json(json!({"msg": "timestamp must be RFC 3339"})),
+    }
 }
 
 async fn timeline(data: PsData, path: web::Path<(String, String)>) -> HttpResponse {
@@ -292,7 +363,7 @@ async fn timeline(data: PsData, path: web::Path<(String, String)>) -> HttpRespon
         .lock()
         .unwrap()
         .get(&tid)
-        .is_some_and(|(_, t)| t.contains(&tl));
+        .is_some_and(|(_, t)| t.iter().any(|(x, _)| x == &tl));
     if found {
         HttpResponse::Ok().json(info(&tid, &tl))
     } else {

@@ -13,7 +13,7 @@ use crate::stack::supervisor::pg_config;
 async fn admin(dir: &StateDir) -> anyhow::Result<(StackState, tokio_postgres::Client)> {
     let state = require_state(dir)?;
     if state.backend != BackendKind::Postgres {
-        bail!("branches and snapshots are not available on the neon backend in this version — use the postgres backend");
+        bail!("snapshots, rollback and safe migrations are not available on the neon backend in this version (branches are) — use the postgres backend for them");
     }
     if !Lock::is_held(&dir.lock_file())? {
         bail!("the stack is not running — `wsctl up` first");
@@ -43,6 +43,9 @@ fn print_metas(metas: &[Meta], json: bool) -> anyhow::Result<()> {
 }
 
 pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
+    if require_state(dir)?.backend == BackendKind::Neon {
+        return neon_branch(dir, cmd).await;
+    }
     let (mut state, admin) = admin(dir).await?;
     let all = branch::list(&admin).await?;
     let is_branch =
@@ -300,5 +303,226 @@ pub async fn migrate(dir: &StateDir, check: bool, status_only: bool) -> anyhow::
         return Ok(1);
     }
     println!("Health suite passed ({} checks).", report.checks.len());
+    Ok(0)
+}
+
+/// Tells the supervisor to re-read state.json (SIGHUP).
+fn reload_supervisor(dir: &StateDir) -> anyhow::Result<()> {
+    let pid: u32 = std::fs::read_to_string(dir.pid_file())?
+        .trim()
+        .parse()
+        .context("supervisor.pid")?;
+    crate::stack::process::signal(pid, libc::SIGHUP);
+    Ok(())
+}
+
+/// Saves the new active branch, has the supervisor restart the API on it, and waits until the
+/// API is ready there.
+async fn switch_to(dir: &StateDir, state: &StackState, name: &str) -> anyhow::Result<()> {
+    dir.save(state)?;
+    reload_supervisor(dir)?;
+    let url = format!("http://127.0.0.1:{}/ready", state.api_port);
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(2))
+        .build()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    while std::time::Instant::now() < deadline {
+        if http
+            .get(&url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            println!("The API now serves branch {name}.");
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    bail!("the API did not come back on branch {name} — see `wsctl logs workspace-api`")
+}
+
+/// Waits until the supervisor reports `service` alive (`true`) or gone (`false`).
+async fn wait_service(
+    dir: &StateDir,
+    service: &str,
+    alive: bool,
+    timeout: std::time::Duration,
+) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let status = dir.load_status().unwrap_or_default();
+        let svc = status.services.iter().find(|s| s.name == service);
+        let is_alive = svc
+            .and_then(|s| s.pid)
+            .is_some_and(crate::stack::process::alive);
+        if alive == is_alive && (alive || svc.is_none()) {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            bail!(
+                "{service} did not {} within {}s — see `wsctl logs {service}`",
+                if alive { "start" } else { "stop" },
+                timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Branches on Neon: child timelines through the pageserver, each with its own compute.
+async fn neon_branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
+    use crate::stack::neon::{self, NeonBranch, Pageserver};
+    let mut state = require_state(dir)?;
+    if !Lock::is_held(&dir.lock_file())? {
+        bail!("the stack is not running — `wsctl up` first");
+    }
+    let mut n = state
+        .neon
+        .clone()
+        .context("state.json has no neon section")?;
+    let ps = Pageserver::new(n.pageserver_http_port);
+    let port_of = |n: &neon::NeonState, b: &str| {
+        if b == MAIN {
+            Some(state.pg_port)
+        } else {
+            n.branches.iter().find(|x| x.name == b).map(|x| x.pg_port)
+        }
+    };
+    match cmd {
+        BranchCmd::Create { name, from, at } => {
+            let name = Name::parse(&name)?;
+            if n.timeline_of(name.as_str()).is_some() {
+                bail!("branch {} already exists", name.as_str());
+            }
+            let parent = n
+                .timeline_of(&from)
+                .with_context(|| format!("no branch named {from} — see `wsctl branch list`"))?
+                .to_string();
+            let started = std::time::Instant::now();
+            let lsn = match at {
+                Some(x) if neon::is_lsn(&x) => x,
+                Some(x) => {
+                    chrono::DateTime::parse_from_rfc3339(&x)
+                        .with_context(|| format!("--at {x:?} is neither an LSN (like 0/16B5A50) nor an RFC 3339 timestamp"))?;
+                    ps.lsn_by_timestamp(&n.tenant_id, &parent, &x).await?
+                }
+                None => {
+                    // The parent's latest flushed LSN, so the branch contains every commit so far.
+                    let config = crate::stack::supervisor::pg_config_on(
+                        dir,
+                        &state,
+                        "postgres",
+                        port_of(&n, &from).expect("parent exists"),
+                    )?;
+                    let client = crate::db::connect(&config).await?;
+                    client
+                        .query_one("SELECT pg_current_wal_flush_lsn()::text", &[])
+                        .await?
+                        .get(0)
+                }
+            };
+            let timeline = neon::generate_id();
+            ps.create_timeline(&n.tenant_id, &timeline, Some((&parent, Some(&lsn))))
+                .await?;
+            let free = || crate::stack::ports::free_port();
+            n.branches.push(NeonBranch {
+                name: name.as_str().to_string(),
+                parent: from.clone(),
+                timeline_id: timeline.clone(),
+                lsn: lsn.clone(),
+                pg_port: free()?,
+                http_port: free()?,
+                internal_port: free()?,
+                created_at: chrono::Utc::now(),
+            });
+            state.neon = Some(n.clone());
+            dir.save(&state)?;
+            reload_supervisor(dir)?;
+            let service = format!("compute-{}", name.as_str());
+            wait_service(dir, &service, true, std::time::Duration::from_secs(90)).await?;
+            let b = n.branches.last().expect("just pushed");
+            println!(
+                "Created branch {} from {from} at {lsn} (timeline {timeline}) in {:.2} s; its compute listens on 127.0.0.1:{}.",
+                name.as_str(),
+                started.elapsed().as_secs_f64(),
+                b.pg_port
+            );
+        }
+        BranchCmd::List { json } => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "main": {"timeline_id": n.timeline_id, "pg_port": state.pg_port},
+                        "branches": n.branches,
+                    }))?
+                );
+            } else {
+                println!(
+                    "{:24} timeline {}  port {}",
+                    MAIN, n.timeline_id, state.pg_port
+                );
+                for b in &n.branches {
+                    println!(
+                        "{:24} timeline {}  port {}  from {} at {}",
+                        b.name, b.timeline_id, b.pg_port, b.parent, b.lsn
+                    );
+                }
+            }
+        }
+        BranchCmd::Delete { name } => {
+            if name == MAIN {
+                bail!("main cannot be deleted");
+            }
+            let Some(b) = n.branches.iter().find(|b| b.name == name).cloned() else {
+                bail!("no branch named {name}");
+            };
+            let children: Vec<&str> = n
+                .branches
+                .iter()
+                .filter(|c| c.parent == name)
+                .map(|c| c.name.as_str())
+                .collect();
+            if !children.is_empty() {
+                bail!(
+                    "branch {name} has children ({}); delete them first",
+                    children.join(", ")
+                );
+            }
+            if state.active_branch.as_deref() == Some(name.as_str()) {
+                bail!("the API serves branch {name}; `wsctl branch switch main` first");
+            }
+            // Compute first, then the timeline on the pageserver, then on every safekeeper.
+            n.branches.retain(|x| x.name != name);
+            state.neon = Some(n.clone());
+            dir.save(&state)?;
+            reload_supervisor(dir)?;
+            wait_service(
+                dir,
+                &format!("compute-{name}"),
+                false,
+                std::time::Duration::from_secs(30),
+            )
+            .await?;
+            ps.delete_timeline(&n.tenant_id, &b.timeline_id).await?;
+            for k in 1..=n.safekeepers {
+                neon::safekeeper_delete(
+                    n.safekeeper_http_port + u16::from(k) - 1,
+                    &n.tenant_id,
+                    &b.timeline_id,
+                )
+                .await?;
+            }
+            println!("Deleted branch {name} (timeline {}).", b.timeline_id);
+        }
+        BranchCmd::Switch { name } => {
+            if n.timeline_of(&name).is_none() {
+                bail!("no branch named {name}");
+            }
+            state.active_branch = (name != MAIN).then(|| name.clone());
+            switch_to(dir, &state, &name).await?;
+        }
+    }
     Ok(0)
 }

@@ -34,6 +34,34 @@ pub struct NeonState {
     pub compute_http_port: u16,
     pub compute_internal_port: u16,
     pub upcall_port: u16,
+    /// Child timelines, each with a compute of its own.
+    #[serde(default)]
+    pub branches: Vec<NeonBranch>,
+}
+
+/// A branch: a child timeline of `parent` at `lsn`, served by its own compute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeonBranch {
+    pub name: String,
+    pub parent: String,
+    pub timeline_id: String,
+    pub lsn: String,
+    pub pg_port: u16,
+    pub http_port: u16,
+    pub internal_port: u16,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One compute: main's or a branch's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The supervised service's name: `compute` for main, `compute-<branch>` otherwise.
+    pub service: String,
+    pub compute_id: String,
+    pub timeline_id: String,
+    pub pg_port: u16,
+    pub http_port: u16,
+    pub internal_port: u16,
 }
 
 impl NeonState {
@@ -50,7 +78,40 @@ impl NeonState {
             compute_http_port: 55433,
             compute_internal_port: 55434,
             upcall_port: 1234,
+            branches: Vec::new(),
         }
+    }
+
+    /// Every compute this stack runs: main's on `main_pg_port`, then one per branch.
+    pub fn endpoints(&self, main_pg_port: u16) -> Vec<Endpoint> {
+        let mut out = vec![Endpoint {
+            service: "compute".into(),
+            compute_id: "ep-main".into(),
+            timeline_id: self.timeline_id.clone(),
+            pg_port: main_pg_port,
+            http_port: self.compute_http_port,
+            internal_port: self.compute_internal_port,
+        }];
+        out.extend(self.branches.iter().map(|b| Endpoint {
+            service: format!("compute-{}", b.name),
+            compute_id: format!("ep-{}", b.name),
+            timeline_id: b.timeline_id.clone(),
+            pg_port: b.pg_port,
+            http_port: b.http_port,
+            internal_port: b.internal_port,
+        }));
+        out
+    }
+
+    /// The timeline of a branch (`main` is the root timeline).
+    pub fn timeline_of(&self, branch: &str) -> Option<&str> {
+        if branch == crate::branch::MAIN {
+            return Some(&self.timeline_id);
+        }
+        self.branches
+            .iter()
+            .find(|b| b.name == branch)
+            .map(|b| b.timeline_id.as_str())
     }
 
     /// The same, on ports that are free now (`WSCTL_NEON_PORTS=auto`): for tests and for
@@ -231,7 +292,7 @@ pub fn compute_postgresql_conf(state: &NeonState, pg_port: u16) -> String {
 }
 
 /// compute_ctl's `--config` file: the spec plus the JWKS its HTTP API checks tokens against.
-pub fn compute_config(state: &NeonState, pg_port: u16, jwk: &Value) -> Value {
+pub fn compute_config(state: &NeonState, timeline_id: &str, pg_port: u16, jwk: &Value) -> Value {
     json!({
         "spec": {
             "format_version": 1.0,
@@ -243,7 +304,7 @@ pub fn compute_config(state: &NeonState, pg_port: u16, jwk: &Value) -> Value {
                 "postgresql_conf": compute_postgresql_conf(state, pg_port),
             },
             "tenant_id": state.tenant_id,
-            "timeline_id": state.timeline_id,
+            "timeline_id": timeline_id,
             "mode": "Primary",
             "pageserver_connstring": format!("postgres://no_user@127.0.0.1:{}", state.pageserver_pg_port),
             "safekeeper_connstrings": state.safekeeper_connstrings(),
@@ -396,6 +457,84 @@ impl Pageserver {
     }
 }
 
+impl Pageserver {
+    /// Deletes a timeline and waits until the pageserver answers 404 for it (deletion runs in
+    /// the background after the 202). 412 means it still has children.
+    pub async fn delete_timeline(&self, tenant: &str, timeline: &str) -> anyhow::Result<()> {
+        let url = format!("{}/v1/tenant/{tenant}/timeline/{timeline}", self.base);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (code, body) = self.call(self.http.delete(&url), "timeline delete").await?;
+            match code.as_u16() {
+                404 => return Ok(()),
+                412 => bail!("timeline {timeline} still has child timelines; delete those branches first ({body})"),
+                200 | 202 | 409 | 500 | 503 => {}
+                _ => bail!("pageserver refused to delete timeline {timeline}: {code} {body}"),
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("timeline {timeline} was still not deleted after 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The LSN at a point in time (RFC 3339), for point-in-time branches.
+    pub async fn lsn_by_timestamp(
+        &self,
+        tenant: &str,
+        timeline: &str,
+        timestamp: &str,
+    ) -> anyhow::Result<String> {
+        let (code, body) = self
+            .call(
+                self.http
+                    .get(format!(
+                        "{}/v1/tenant/{tenant}/timeline/{timeline}/get_lsn_by_timestamp",
+                        self.base
+                    ))
+                    .query(&[("timestamp", timestamp)]),
+                "get_lsn_by_timestamp",
+            )
+            .await?;
+        if !code.is_success() {
+            bail!("pageserver could not map {timestamp} to an LSN: {code} {body}");
+        }
+        match (body["kind"].as_str(), body["lsn"].as_str()) {
+            (Some("present") | Some("past"), Some(lsn)) => Ok(lsn.to_string()),
+            (Some("future"), _) => bail!("{timestamp} is in the future of this branch's history"),
+            (Some("nodata"), _) => bail!("there is no history at {timestamp} (before the branch began, or garbage-collected)"),
+            _ => bail!("unexpected get_lsn_by_timestamp answer: {body}"),
+        }
+    }
+}
+
+/// Deletes a timeline's copy on one safekeeper (the pageserver does not touch them).
+pub async fn safekeeper_delete(http_port: u16, tenant: &str, timeline: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let r = client
+        .delete(format!(
+            "http://127.0.0.1:{http_port}/v1/tenant/{tenant}/timeline/{timeline}"
+        ))
+        .send()
+        .await?;
+    if !(r.status().is_success() || r.status() == reqwest::StatusCode::NOT_FOUND) {
+        bail!(
+            "safekeeper on {http_port} refused to delete timeline {timeline}: {}",
+            r.status()
+        );
+    }
+    Ok(())
+}
+
+/// An LSN as Neon writes it: `X/Y` in hex.
+pub fn is_lsn(s: &str) -> bool {
+    s.split_once('/').is_some_and(|(a, b)| {
+        !a.is_empty() && !b.is_empty() && a.chars().chain(b.chars()).all(|c| c.is_ascii_hexdigit())
+    })
+}
+
 /// Probes that answer `Ok(true)` once a component is ready.
 pub async fn http_ok(url: &str, expect_id: Option<u64>) -> bool {
     let Ok(client) = reqwest::Client::builder()
@@ -487,7 +626,7 @@ mod tests {
     #[test]
     fn compute_spec_has_required_fields() {
         let s = NeonState::new(1);
-        let c = compute_config(&s, 55432, &jwk());
+        let c = compute_config(&s, &s.timeline_id, 55432, &jwk());
         assert_eq!(c["spec"]["suspend_timeout_seconds"], -1);
         assert_eq!(c["spec"]["cluster"]["roles"], json!([]));
         assert_eq!(c["spec"]["tenant_id"], s.tenant_id.as_str());

@@ -62,10 +62,26 @@ pub struct StateDir {
 impl StackState {
     /// The database the API serves: main's, or the active branch's.
     pub fn api_database(&self) -> String {
+        if self.neon.is_some() {
+            // On Neon a branch is a timeline with its own compute; the database name is the same.
+            return self.database.clone();
+        }
         crate::branch::branch_db(
             &self.database,
             self.active_branch.as_deref().unwrap_or(crate::branch::MAIN),
         )
+    }
+
+    /// The port of the PostgreSQL the API talks to: on Neon, the active branch's compute.
+    pub fn api_pg_port(&self) -> u16 {
+        match (&self.neon, &self.active_branch) {
+            (Some(n), Some(b)) => n
+                .branches
+                .iter()
+                .find(|x| &x.name == b)
+                .map_or(self.pg_port, |x| x.pg_port),
+            _ => self.pg_port,
+        }
     }
 }
 
@@ -154,18 +170,28 @@ impl StateDir {
         )
     }
 
-    /// A secret by name, generated on first use and stored 0600.
+    /// A secret by name, generated on first use and stored 0600. Two concurrent `up`s must
+    /// agree on it: the new value is written to a temporary file and linked into place, which
+    /// fails if another process got there first; then the winner's value is used.
     pub fn secret(&self, name: &str) -> anyhow::Result<String> {
         let path = self.secrets_dir().join(name);
-        match fs::read_to_string(&path) {
-            Ok(s) if !s.trim().is_empty() => return Ok(s.trim().to_string()),
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        if let Ok(s) = fs::read_to_string(&path) {
+            if !s.trim().is_empty() {
+                return Ok(s.trim().to_string());
+            }
         }
         let value = crate::stack::postgres::generate_password();
-        write_atomic(&path, value.as_bytes(), 0o600)?;
-        Ok(value)
+        let tmp = self
+            .secrets_dir()
+            .join(format!(".{name}.{}", std::process::id()));
+        write_atomic(&tmp, value.as_bytes(), 0o600)?;
+        let linked = fs::hard_link(&tmp, &path);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(value),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => self.read_secret(name),
+            Err(e) => Err(e).with_context(|| format!("writing {}", path.display())),
+        }
     }
 
     pub fn read_secret(&self, name: &str) -> anyhow::Result<String> {

@@ -49,7 +49,7 @@ pub fn database_url(dir: &StateDir, state: &StackState) -> anyhow::Result<String
     Ok(format!(
         "postgres://{}:{password}@127.0.0.1:{}/{}",
         state.superuser,
-        state.pg_port,
+        state.api_pg_port(),
         state.api_database()
     ))
 }
@@ -59,9 +59,19 @@ pub fn pg_config(
     state: &StackState,
     dbname: &str,
 ) -> anyhow::Result<tokio_postgres::Config> {
+    pg_config_on(dir, state, dbname, state.pg_port)
+}
+
+/// The same on another port (a Neon branch's compute).
+pub fn pg_config_on(
+    dir: &StateDir,
+    state: &StackState,
+    dbname: &str,
+    port: u16,
+) -> anyhow::Result<tokio_postgres::Config> {
     let mut c = tokio_postgres::Config::new();
     c.host("127.0.0.1")
-        .port(state.pg_port)
+        .port(port)
         .user(&state.superuser)
         .password(dir.read_secret("pg-password")?)
         .dbname(dbname)
@@ -325,7 +335,7 @@ impl Supervisor {
     fn spawn(&mut self, spec: ServiceSpec) -> anyhow::Result<()> {
         let child = spec.spawn()?;
         tracing::info!(service = %spec.name, pid = child.id(), "started");
-        self.services.push(Managed {
+        let managed = Managed {
             spec,
             child: Some(child),
             restarts: 0,
@@ -333,7 +343,16 @@ impl Supervisor {
             started: Instant::now(),
             next_start: None,
             backoff: Duration::from_millis(500),
-        });
+        };
+        // The API stays last in start order, so it is always the first to stop.
+        match self
+            .services
+            .iter()
+            .position(|m| m.spec.name == "workspace-api")
+        {
+            Some(api) => self.services.insert(api, managed),
+            None => self.services.push(managed),
+        }
         self.save();
         Ok(())
     }
@@ -378,6 +397,7 @@ impl Supervisor {
         if let Some(state) = self.dir.load()? {
             self.state = state;
         }
+        self.reconcile_computes().await?;
         let url = database_url(&self.dir, &self.state)?;
         let Some(m) = self
             .services
@@ -598,43 +618,65 @@ impl Supervisor {
                 .await?;
         }
 
-        let config = neon::compute_config(&neon, self.state.pg_port, &neon::jwk());
+        for ep in neon.endpoints(self.state.pg_port) {
+            self.start_compute(&bins, run_as, &neon, &ep).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts one compute (main's or a branch's) and waits until it runs and accepts
+    /// connections.
+    async fn start_compute(
+        &mut self,
+        bins: &NeonBinaries,
+        run_as: Option<RunAs>,
+        neon: &neon::NeonState,
+        ep: &neon::Endpoint,
+    ) -> anyhow::Result<()> {
+        let dir = self.dir.root.join("neon").join(&ep.service);
+        std::fs::create_dir_all(&dir)?;
+        if let Some(user) = run_as {
+            user.chown(&dir)?;
+        }
+        let config = neon::compute_config(neon, &ep.timeline_id, ep.pg_port, &neon::jwk());
         write_atomic(
-            &compute.join("config.json"),
+            &dir.join("config.json"),
             &serde_json::to_vec_pretty(&config)?,
             0o644,
         )?;
-        self.spawn(spec(
-            "compute",
-            "compute_ctl",
-            vec![
+        self.spawn(ServiceSpec {
+            name: ep.service.clone(),
+            program: bins.program("compute_ctl"),
+            args: vec![
                 "--pgdata".into(),
-                compute.join("pgdata").display().to_string(),
+                dir.join("pgdata").display().to_string(),
                 "--connstr".into(),
-                format!(
-                    "postgresql://cloud_admin@127.0.0.1:{}/postgres",
-                    self.state.pg_port
-                ),
+                format!("postgresql://cloud_admin@127.0.0.1:{}/postgres", ep.pg_port),
                 "--pgbin".into(),
                 bins.pg_distrib
                     .join("v17/bin/postgres")
                     .display()
                     .to_string(),
                 "--compute-id".into(),
-                "ep-main".into(),
+                ep.compute_id.clone(),
                 "--config".into(),
-                compute.join("config.json").display().to_string(),
+                dir.join("config.json").display().to_string(),
                 "--external-http-port".into(),
-                neon.compute_http_port.to_string(),
+                ep.http_port.to_string(),
                 "--internal-http-port".into(),
-                neon.compute_internal_port.to_string(),
+                ep.internal_port.to_string(),
                 "--dev".into(),
             ],
-            &compute,
-        ))?;
-        let config = pg_config(&self.dir, &self.state, "postgres")?;
-        let http_port = neon.compute_http_port;
-        self.wait_ready("compute", || {
+            env: vec![("RUST_BACKTRACE".into(), "1".into())],
+            cwd: Some(dir.clone()),
+            run_as,
+            log: self.dir.log(&ep.service),
+            stop_signal: libc::SIGTERM,
+            death_signal: libc::SIGTERM,
+        })?;
+        let config = pg_config_on(&self.dir, &self.state, "postgres", ep.pg_port)?;
+        let http_port = ep.http_port;
+        self.wait_ready(&ep.service, || {
             let config = config.clone();
             async move {
                 Ok(neon::compute_running(http_port).await
@@ -642,5 +684,35 @@ impl Supervisor {
             }
         })
         .await
+    }
+
+    /// SIGHUP on Neon: bring the running computes in line with the branches in state.json.
+    async fn reconcile_computes(&mut self) -> anyhow::Result<()> {
+        let Some(neon) = self.state.neon.clone() else {
+            return Ok(());
+        };
+        let wanted = neon.endpoints(self.state.pg_port);
+        let mut i = 0;
+        while i < self.services.len() {
+            let name = self.services[i].spec.name.clone();
+            if name.starts_with("compute-") && !wanted.iter().any(|e| e.service == name) {
+                let mut m = self.services.remove(i);
+                if let Some(child) = &mut m.child {
+                    process::stop_child(child, m.spec.stop_signal, Duration::from_secs(15)).await;
+                }
+                tracing::info!(service = %name, "stopped the compute of a deleted branch");
+                continue;
+            }
+            i += 1;
+        }
+        let bins = NeonBinaries::discover(self.state.neon_dir.as_deref())?;
+        let run_as = RunAs::unprivileged()?;
+        for ep in wanted {
+            if !self.services.iter().any(|m| m.spec.name == ep.service) {
+                self.start_compute(&bins, run_as, &neon, &ep).await?;
+            }
+        }
+        self.save();
+        Ok(())
     }
 }

@@ -230,3 +230,161 @@ fn missing_neon_binaries_say_where_to_get_them() {
         "{err}"
     );
 }
+
+#[test]
+fn branches_are_child_timelines_with_their_own_compute_and_are_deleted_everywhere() {
+    let tmp = tempfile::Builder::new()
+        .prefix("wsctl-neon-br-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let neon = neon_dir(tmp.path());
+    let log = tmp.path().join("standin.jsonl");
+    std::fs::write(&log, "").unwrap();
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let state = tmp.path().join("state");
+    let wsctl = |args: &[&str]| {
+        Command::new(wsctl_bin())
+            .arg("--state-dir")
+            .arg(&state)
+            .args(args)
+            .env("NEON_STANDIN_LOG", &log)
+            .env("WSCTL_NEON_PORTS", "auto")
+            .output()
+            .unwrap()
+    };
+    struct Down<'a>(&'a dyn Fn(&[&str]) -> Output);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            let _ = (self.0)(&["down", "--purge", "--yes"]);
+        }
+    }
+    let _guard = Down(&wsctl);
+    let (p, a) = (free_port().to_string(), free_port().to_string());
+    let o = wsctl(&[
+        "up",
+        "--backend",
+        "neon",
+        "--safekeepers",
+        "3",
+        "--neon-dir",
+        neon.to_str().unwrap(),
+        "--pg-port",
+        &p,
+        "--api-port",
+        &a,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let o = wsctl(&["branch", "create", "feat"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = wsctl(&["branch", "create", "past", "--at", "2026-11-28T12:00:00Z"]);
+    assert!(
+        o.status.success() && text(&o).contains("at 0/1696628"),
+        "{}",
+        text(&o)
+    );
+    let o = wsctl(&["branch", "create", "child", "--from", "feat"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = wsctl(&["branch", "create", "bad", "--at", "yesterday"]);
+    assert!(
+        !o.status.success() && text(&o).contains("neither an LSN"),
+        "{}",
+        text(&o)
+    );
+
+    let st: Value =
+        serde_json::from_slice(&std::fs::read(state.join("state.json")).unwrap()).unwrap();
+    let branches = st["neon"]["branches"].as_array().unwrap().clone();
+    assert_eq!(branches.len(), 3);
+    let feat = branches.iter().find(|b| b["name"] == "feat").unwrap();
+    let child = branches.iter().find(|b| b["name"] == "child").unwrap();
+    // The branch's compute runs on the branch's timeline.
+    let mut c = tokio_postgres::Config::new();
+    c.host("127.0.0.1")
+        .port(feat["pg_port"].as_u64().unwrap() as u16)
+        .user("cloud_admin")
+        .dbname("postgres");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tl: String = rt.block_on(async {
+        let client = workspace_stack::db::connect(&c).await.unwrap();
+        client
+            .query_one("SELECT current_setting('neon.timeline_id')", &[])
+            .await
+            .unwrap()
+            .get(0)
+    });
+    assert_eq!(tl, feat["timeline_id"].as_str().unwrap());
+    // The pageserver was asked for a child timeline of main at the compute's flush LSN.
+    let status: Value =
+        serde_json::from_slice(&std::fs::read(state.join("status.json")).unwrap()).unwrap();
+    let services: Vec<&str> = status["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    for svc in [
+        "compute",
+        "compute-feat",
+        "compute-past",
+        "compute-child",
+        "workspace-api",
+    ] {
+        assert!(services.contains(&svc), "{svc} in {services:?}");
+    }
+    assert_eq!(
+        services.last(),
+        Some(&"workspace-api"),
+        "the API stays last so it is stopped first"
+    );
+
+    let o = wsctl(&["branch", "delete", "feat"]);
+    assert!(
+        !o.status.success() && text(&o).contains("has children"),
+        "{}",
+        text(&o)
+    );
+    let o = wsctl(&["branch", "delete", "main"]);
+    assert!(
+        !o.status.success() && text(&o).contains("cannot be deleted"),
+        "{}",
+        text(&o)
+    );
+    for name in ["child", "feat"] {
+        let o = wsctl(&["branch", "delete", name]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let calls = invocations(&log);
+    let deleted: Vec<&Value> = calls
+        .iter()
+        .filter(|c| !c["extra"]["deleted_timeline"].is_null())
+        .collect();
+    for b in [feat, child] {
+        let tl = b["timeline_id"].as_str().unwrap();
+        let on_ps = deleted
+            .iter()
+            .filter(|c| c["program"] == "pageserver" && c["extra"]["deleted_timeline"] == tl)
+            .count();
+        let on_sk = deleted
+            .iter()
+            .filter(|c| c["program"] == "safekeeper" && c["extra"]["deleted_timeline"] == tl)
+            .count();
+        assert_eq!(
+            (on_ps, on_sk),
+            (1, 3),
+            "timeline {tl} deleted on the pageserver and on every safekeeper"
+        );
+    }
+    let o = wsctl(&["test"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let status: Value =
+        serde_json::from_slice(&std::fs::read(state.join("status.json")).unwrap()).unwrap();
+    assert!(
+        !status.to_string().contains("compute-feat"),
+        "the deleted branch's compute is stopped"
+    );
+}
