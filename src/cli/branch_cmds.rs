@@ -51,7 +51,12 @@ pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
     let is_branch =
         |name: &str| name == MAIN || all.iter().any(|m| m.kind == Kind::Branch && m.name == name);
     match cmd {
-        BranchCmd::Create { name, from, at } => {
+        BranchCmd::Create {
+            name,
+            from,
+            at,
+            api,
+        } => {
             if at.is_some() {
                 bail!("point-in-time branches (--at) need the neon backend; the postgres backend can only copy a branch as it is now");
             }
@@ -83,6 +88,9 @@ pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
                 name.as_str(),
                 took.as_secs_f64()
             );
+            if api {
+                add_preview(dir, &mut state, name.as_str()).await?;
+            }
         }
         BranchCmd::List { json } => {
             let mut branches = vec![Meta {
@@ -117,6 +125,7 @@ pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
             if state.active_branch.as_deref() == Some(name.as_str()) {
                 bail!("the API serves branch {name}; `wsctl branch switch main` first");
             }
+            remove_preview(dir, &mut state, &name).await?;
             branch::drop_database(&admin, &branch::branch_db(&state.database, &name)).await?;
             println!("Deleted branch {name}.");
         }
@@ -390,7 +399,12 @@ async fn neon_branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
         }
     };
     match cmd {
-        BranchCmd::Create { name, from, at } => {
+        BranchCmd::Create {
+            name,
+            from,
+            at,
+            api,
+        } => {
             let name = Name::parse(&name)?;
             if n.timeline_of(name.as_str()).is_some() {
                 bail!("branch {} already exists", name.as_str());
@@ -448,6 +462,9 @@ async fn neon_branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
                 started.elapsed().as_secs_f64(),
                 b.pg_port
             );
+            if api {
+                add_preview(dir, &mut state, name.as_str()).await?;
+            }
         }
         BranchCmd::List { json } => {
             if json {
@@ -493,7 +510,9 @@ async fn neon_branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
             if state.active_branch.as_deref() == Some(name.as_str()) {
                 bail!("the API serves branch {name}; `wsctl branch switch main` first");
             }
-            // Compute first, then the timeline on the pageserver, then on every safekeeper.
+            // Preview API and compute first, then the timeline on the pageserver, then on every
+            // safekeeper.
+            remove_preview(dir, &mut state, &name).await?;
             n.branches.retain(|x| x.name != name);
             state.neon = Some(n.clone());
             dir.save(&state)?;
@@ -525,4 +544,67 @@ async fn neon_branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// Starts a preview API for `branch` on a free port and waits until it is healthy.
+async fn add_preview(dir: &StateDir, state: &mut StackState, branch: &str) -> anyhow::Result<()> {
+    let preview = crate::stack::state::Preview {
+        branch: branch.to_string(),
+        port: crate::stack::ports::free_port()?,
+    };
+    state.previews.push(preview.clone());
+    dir.save(state)?;
+    reload_supervisor(dir)?;
+    wait_service(
+        dir,
+        &preview.service(),
+        true,
+        std::time::Duration::from_secs(60),
+    )
+    .await?;
+    let url = format!("http://127.0.0.1:{}/health", preview.port);
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(2))
+        .build()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !http
+        .get(&url)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        if std::time::Instant::now() > deadline {
+            bail!(
+                "the preview API for {branch} did not become healthy — see `wsctl logs {}`",
+                preview.service()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    println!(
+        "Preview API for {branch}: http://127.0.0.1:{}",
+        preview.port
+    );
+    Ok(())
+}
+
+/// Stops the preview API of `branch`, if it has one.
+async fn remove_preview(
+    dir: &StateDir,
+    state: &mut StackState,
+    branch: &str,
+) -> anyhow::Result<()> {
+    let Some(preview) = state.previews.iter().find(|p| p.branch == branch).cloned() else {
+        return Ok(());
+    };
+    state.previews.retain(|p| p.branch != branch);
+    dir.save(state)?;
+    reload_supervisor(dir)?;
+    wait_service(
+        dir,
+        &preview.service(),
+        false,
+        std::time::Duration::from_secs(30),
+    )
+    .await
 }

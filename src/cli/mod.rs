@@ -136,6 +136,9 @@ pub enum BranchCmd {
         /// Point in time (LSN or timestamp); neon backend only
         #[arg(long)]
         at: Option<String>,
+        /// Also run an API instance for the branch on its own port (a preview environment)
+        #[arg(long)]
+        api: bool,
     },
     List {
         #[arg(long)]

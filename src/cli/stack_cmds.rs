@@ -97,6 +97,10 @@ fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<StackState> {
                 superuser: "postgres".into(),
                 pg_bin: Some(bins.bindir),
                 active_branch: previous.as_ref().and_then(|p| p.active_branch.clone()),
+                previews: previous
+                    .as_ref()
+                    .map(|p| p.previews.clone())
+                    .unwrap_or_default(),
                 neon_dir: None,
                 neon: None,
             }
@@ -134,7 +138,11 @@ fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<StackState> {
                 database: "workspace".into(),
                 superuser: "cloud_admin".into(),
                 pg_bin: None,
-                active_branch: None,
+                active_branch: previous.as_ref().and_then(|p| p.active_branch.clone()),
+                previews: previous
+                    .as_ref()
+                    .map(|p| p.previews.clone())
+                    .unwrap_or_default(),
                 neon_dir: Some(
                     bins.bin
                         .parent()

@@ -42,6 +42,9 @@ pub struct StackState {
     /// PostgreSQL's bin directory, when the postgres backend found one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pg_bin: Option<PathBuf>,
+    /// Preview API instances, one per branch that asked for one (`branch create --api`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previews: Vec<Preview>,
     /// The branch the API serves (`None`: main).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_branch: Option<String>,
@@ -59,7 +62,38 @@ pub struct StateDir {
     pub root: PathBuf,
 }
 
+/// A separate API instance serving one branch, on its own port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preview {
+    pub branch: String,
+    pub port: u16,
+}
+
+impl Preview {
+    pub fn service(&self) -> String {
+        format!("workspace-api-{}", self.branch)
+    }
+}
+
 impl StackState {
+    /// Where a branch's data is served: (database, port).
+    pub fn branch_target(&self, branch: &str) -> (String, u16) {
+        match &self.neon {
+            Some(n) if branch != crate::branch::MAIN => (
+                self.database.clone(),
+                n.branches
+                    .iter()
+                    .find(|b| b.name == branch)
+                    .map_or(self.pg_port, |b| b.pg_port),
+            ),
+            Some(_) => (self.database.clone(), self.pg_port),
+            None => (
+                crate::branch::branch_db(&self.database, branch),
+                self.pg_port,
+            ),
+        }
+    }
+
     /// The database the API serves: main's, or the active branch's.
     pub fn api_database(&self) -> String {
         if self.neon.is_some() {

@@ -292,33 +292,59 @@ impl Supervisor {
     }
 
     async fn start_api(&mut self) -> anyhow::Result<()> {
+        let url = database_url(&self.dir, &self.state)?;
+        self.start_api_instance("workspace-api", self.state.api_port, url)
+            .await?;
+        for preview in self.state.previews.clone() {
+            self.start_preview(&preview).await?;
+        }
+        Ok(())
+    }
+
+    async fn start_preview(&mut self, preview: &super::state::Preview) -> anyhow::Result<()> {
+        let (db, port) = self.state.branch_target(&preview.branch);
+        let password = self.dir.read_secret("pg-password")?;
+        let url = format!(
+            "postgres://{}:{password}@127.0.0.1:{port}/{db}",
+            self.state.superuser
+        );
+        self.start_api_instance(&preview.service(), preview.port, url)
+            .await
+    }
+
+    async fn start_api_instance(
+        &mut self,
+        name: &str,
+        port: u16,
+        url: String,
+    ) -> anyhow::Result<()> {
         let (program, mut args) = api_command()?;
         args.extend([
             "--host".into(),
             "127.0.0.1".into(),
             "--port".into(),
-            self.state.api_port.to_string(),
+            port.to_string(),
         ]);
         let spec = ServiceSpec {
-            name: "workspace-api".into(),
+            name: name.to_string(),
             program,
             args,
             env: vec![
-                ("DATABASE_URL".into(), database_url(&self.dir, &self.state)?),
+                ("DATABASE_URL".into(), url),
                 ("LOG_FORMAT".into(), "json".into()),
             ],
             cwd: None,
             run_as: None,
-            log: self.dir.log("workspace-api"),
+            log: self.dir.log(name),
             stop_signal: libc::SIGTERM,
             death_signal: libc::SIGTERM,
         };
         self.spawn(spec)?;
-        let url = format!("http://127.0.0.1:{}/health", self.state.api_port);
+        let url = format!("http://127.0.0.1:{port}/health");
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()?;
-        self.wait_ready("workspace-api", || {
+        self.wait_ready(name, || {
             let http = http.clone();
             let url = url.clone();
             async move {
@@ -330,6 +356,34 @@ impl Supervisor {
             }
         })
         .await
+    }
+
+    /// SIGHUP: start preview APIs that state.json lists and stop those it no longer lists.
+    async fn reconcile_previews(&mut self) -> anyhow::Result<()> {
+        let wanted: Vec<String> = self.state.previews.iter().map(|p| p.service()).collect();
+        let mut i = 0;
+        while i < self.services.len() {
+            let name = self.services[i].spec.name.clone();
+            if name.starts_with("workspace-api-") && !wanted.contains(&name) {
+                let mut m = self.services.remove(i);
+                if let Some(child) = &mut m.child {
+                    process::stop_child(child, m.spec.stop_signal, Duration::from_secs(15)).await;
+                }
+                continue;
+            }
+            i += 1;
+        }
+        for preview in self.state.previews.clone() {
+            if !self
+                .services
+                .iter()
+                .any(|m| m.spec.name == preview.service())
+            {
+                self.start_preview(&preview).await?;
+            }
+        }
+        self.save();
+        Ok(())
     }
 
     fn spawn(&mut self, spec: ServiceSpec) -> anyhow::Result<()> {
@@ -398,6 +452,7 @@ impl Supervisor {
             self.state = state;
         }
         self.reconcile_computes().await?;
+        self.reconcile_previews().await?;
         let url = database_url(&self.dir, &self.state)?;
         let Some(m) = self
             .services

@@ -268,3 +268,51 @@ fn switch_serves_the_branch_and_rules_are_enforced() {
     let l: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(l.as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn a_branch_can_have_its_own_preview_api() {
+    let s = Stack::new();
+    assert!(s.up().status.success());
+    post_item(&s.api(), "before the branch").unwrap();
+    let o = s.wsctl(&["branch", "create", "preview", "--api"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    let url = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Preview API for preview: "))
+        .unwrap_or_else(|| panic!("no preview URL in {out}"))
+        .trim()
+        .to_string();
+    post_item(&url, "only on the preview").unwrap();
+    let total = |api: &str| -> i64 {
+        http()
+            .get(format!("{api}/api/items"))
+            .send()
+            .unwrap()
+            .json::<serde_json::Value>()
+            .unwrap()["total"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(total(&url), 2);
+    assert_eq!(
+        total(&s.api()),
+        1,
+        "main is not affected by the preview's writes"
+    );
+    let st = s.status();
+    assert!(
+        st["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["name"] == "workspace-api-preview" && x["alive"] == true),
+        "{st}"
+    );
+    let o = s.wsctl(&["branch", "delete", "preview"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        http().get(format!("{url}/healthz")).send().is_err(),
+        "the preview API is stopped with its branch"
+    );
+}
