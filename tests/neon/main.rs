@@ -51,6 +51,13 @@ fn neon_dir(root: &Path) -> PathBuf {
     neon
 }
 
+/// The neon stacks pick a dozen free ports each (`WSCTL_NEON_PORTS=auto`); two starting at
+/// once could be handed the same released port, so they take turns.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn invocations(log: &Path) -> Vec<Value> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
@@ -61,6 +68,7 @@ fn invocations(log: &Path) -> Vec<Value> {
 
 #[test]
 fn neon_stack_with_three_safekeepers_comes_up_tests_and_reattaches() {
+    let _turn = one_at_a_time();
     assert!(
         standin().is_file(),
         "build the stand-in: cargo build --examples"
@@ -233,6 +241,7 @@ fn missing_neon_binaries_say_where_to_get_them() {
 
 #[test]
 fn branches_are_child_timelines_with_their_own_compute_and_are_deleted_everywhere() {
+    let _turn = one_at_a_time();
     let tmp = tempfile::Builder::new()
         .prefix("wsctl-neon-br-")
         .tempdir()
