@@ -134,32 +134,7 @@ pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
                 bail!("no branch named {name}");
             }
             state.active_branch = (name != MAIN).then(|| name.clone());
-            dir.save(&state)?;
-            let pid: u32 = std::fs::read_to_string(dir.pid_file())?
-                .trim()
-                .parse()
-                .context("supervisor.pid")?;
-            crate::stack::process::signal(pid, libc::SIGHUP);
-            // The supervisor restarts the API; wait until it answers from the new database.
-            let url = format!("http://127.0.0.1:{}/ready", state.api_port);
-            let http = reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(2))
-                .build()?;
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            while std::time::Instant::now() < deadline {
-                if http
-                    .get(&url)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
-                {
-                    println!("The API now serves branch {name}.");
-                    return Ok(0);
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            bail!("the API did not come back on branch {name} — see `wsctl logs workspace-api`");
+            switch_to(dir, &state, &name).await?;
         }
     }
     Ok(0)
@@ -328,6 +303,19 @@ fn reload_supervisor(dir: &StateDir) -> anyhow::Result<()> {
 /// Saves the new active branch, has the supervisor restart the API on it, and waits until the
 /// API is ready there.
 async fn switch_to(dir: &StateDir, state: &StackState, name: &str) -> anyhow::Result<()> {
+    let api_pid = || {
+        dir.load_status()
+            .and_then(|s| s.services.into_iter().find(|x| x.name == "workspace-api"))
+            .and_then(|x| x.pid)
+    };
+    if dir
+        .load()?
+        .is_some_and(|current| current.active_branch == state.active_branch)
+    {
+        println!("The API already serves branch {name}.");
+        return Ok(());
+    }
+    let before = api_pid();
     dir.save(state)?;
     reload_supervisor(dir)?;
     let url = format!("http://127.0.0.1:{}/ready", state.api_port);
@@ -335,13 +323,16 @@ async fn switch_to(dir: &StateDir, state: &StackState, name: &str) -> anyhow::Re
         .timeout(std::time::Duration::from_secs(2))
         .build()?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     while std::time::Instant::now() < deadline {
-        if http
-            .get(&url)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
+        // Ready means: a new API process (the old one served the previous branch) answering.
+        let restarted =
+            api_pid().is_some_and(|p| Some(p) != before && crate::stack::process::alive(p));
+        if restarted
+            && http
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
         {
             println!("The API now serves branch {name}.");
             return Ok(());

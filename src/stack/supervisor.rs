@@ -461,6 +461,13 @@ impl Supervisor {
         else {
             return Ok(());
         };
+        if m.spec
+            .env
+            .iter()
+            .any(|(k, v)| k == "DATABASE_URL" && *v == url)
+        {
+            return Ok(()); // Same database: no reason to interrupt the API.
+        }
         for (k, v) in &mut m.spec.env {
             if k == "DATABASE_URL" {
                 *v = url.clone();

@@ -389,7 +389,15 @@ fn branches_are_child_timelines_with_their_own_compute_and_are_deleted_everywher
         );
     }
     let o = wsctl(&["test"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let logs =
+        |name: &str| std::fs::read_to_string(state.join("logs").join(name)).unwrap_or_default();
+    assert!(
+        o.status.success(),
+        "{}\n--- api log ---\n{}\n--- supervisor log ---\n{}",
+        text(&o),
+        logs("workspace-api.log"),
+        logs("supervisor.log")
+    );
     let status: Value =
         serde_json::from_slice(&std::fs::read(state.join("status.json")).unwrap()).unwrap();
     assert!(
