@@ -3,32 +3,11 @@
 //! times (default 3); medians go to stdout and `target/bench/branch_ops.json`.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
-use std::time::Instant;
 
+use common::{summary, wsctl};
 use serde_json::json;
 
-fn wsctl(dir: &std::path::Path, args: &[&str]) -> f64 {
-    let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_wsctl"))
-        .arg("--state-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("run wsctl");
-    assert!(
-        out.status.success(),
-        "wsctl {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    started.elapsed().as_secs_f64()
-}
-
-fn median(mut v: Vec<f64>) -> serde_json::Value {
-    v.sort_by(f64::total_cmp);
-    json!({"median_s": v[v.len() / 2], "min_s": v[0], "max_s": v[v.len() - 1], "runs": v.len()})
-}
+mod common;
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -73,16 +52,9 @@ fn main() {
     wsctl(&dir, &["down", "--purge", "--yes"]);
     let report = json!({
         "items": items,
-        "branch_create": median(branch),
-        "snapshot_create": median(snapshot),
-        "rollback_including_health_suite": median(rollback),
+        "branch_create": summary(branch),
+        "snapshot_create": summary(snapshot),
+        "rollback_including_health_suite": summary(rollback),
     });
-    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(
-        out.join("branch_ops.json"),
-        serde_json::to_string_pretty(&report).unwrap(),
-    )
-    .unwrap();
-    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+    common::report("branch_ops", &report);
 }

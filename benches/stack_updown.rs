@@ -6,36 +6,14 @@
 //! `target/bench/stack_updown.json`.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
-use std::time::Instant;
 
+use common::{summary, wsctl};
 use serde_json::json;
+
+mod common;
 
 fn free_port() -> u16 {
     workspace_stack::stack::ports::free_port().expect("a free loopback port")
-}
-
-fn wsctl(dir: &std::path::Path, args: &[&str]) -> f64 {
-    let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_wsctl"))
-        .arg("--state-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("run wsctl");
-    let secs = started.elapsed().as_secs_f64();
-    assert!(
-        out.status.success(),
-        "wsctl {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    secs
-}
-
-fn summary(mut v: Vec<f64>) -> serde_json::Value {
-    v.sort_by(f64::total_cmp);
-    json!({"median_s": v[v.len() / 2], "min_s": v[0], "max_s": v[v.len() - 1], "runs": v.len()})
 }
 
 fn main() {
@@ -67,12 +45,5 @@ fn main() {
         "warm_up": summary(warm),
         "down": summary(down),
     });
-    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(
-        out.join("stack_updown.json"),
-        serde_json::to_string_pretty(&report).unwrap(),
-    )
-    .unwrap();
-    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+    common::report("stack_updown", &report);
 }
