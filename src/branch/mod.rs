@@ -275,16 +275,7 @@ pub async fn replace_database(admin: &Client, target: &str, source: &str) -> any
 /// A content checksum per table of the workspace schema: row count and an order-independent
 /// hash of every row's text, for "is this exactly the data it was" comparisons.
 pub async fn checksums(client: &Client) -> anyhow::Result<Vec<(String, i64, String)>> {
-    let tables: Vec<String> = client
-        .query(
-            "SELECT table_name::text FROM information_schema.tables
-              WHERE table_schema = 'workspace' AND table_type = 'BASE TABLE' ORDER BY 1",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let tables = crate::db::workspace_tables(client).await?;
     let mut out = Vec::new();
     for t in tables {
         let row = client

@@ -100,6 +100,22 @@ pub async fn connect(config: &tokio_postgres::Config) -> anyhow::Result<tokio_po
     Ok(client)
 }
 
+/// The base tables of the `workspace` schema, by name.
+pub async fn workspace_tables(
+    client: &tokio_postgres::Client,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    Ok(client
+        .query(
+            "SELECT table_name::text FROM information_schema.tables
+              WHERE table_schema = 'workspace' AND table_type = 'BASE TABLE' ORDER BY 1",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
 /// Escapes `%`, `_` and `\` so user text is matched literally inside an ILIKE pattern.
 pub fn like_pattern(needle: &str) -> String {
     let mut out = String::with_capacity(needle.len() + 2);

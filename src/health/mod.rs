@@ -242,16 +242,7 @@ pub async fn run(dir: &StateDir, state: &StackState) -> Report {
 
     s.check("schema and tables present", || async {
         let client = connect().await?;
-        let tables: Vec<String> = client
-            .query(
-                "SELECT table_name::text FROM information_schema.tables
-                  WHERE table_schema = 'workspace' AND table_type = 'BASE TABLE' ORDER BY 1",
-                &[],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let tables = crate::db::workspace_tables(&client).await?;
         for t in ["workspace_categories", "workspace_items"] {
             ensure(
                 tables.iter().any(|x| x == t),

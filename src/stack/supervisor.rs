@@ -340,6 +340,11 @@ impl Supervisor {
             death_signal: libc::SIGTERM,
         };
         self.spawn(spec)?;
+        self.wait_healthy(name, port).await
+    }
+
+    /// Waits until the API instance `name` answers `GET /health` with a 2xx on `port`.
+    async fn wait_healthy(&mut self, name: &str, port: u16) -> anyhow::Result<()> {
         let url = format!("http://127.0.0.1:{port}/health");
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
@@ -479,22 +484,8 @@ impl Supervisor {
         m.child = Some(m.spec.spawn()?);
         m.started = Instant::now();
         self.save();
-        let health = format!("http://127.0.0.1:{}/health", self.state.api_port);
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()?;
-        self.wait_ready("workspace-api", || {
-            let http = http.clone();
-            let url = health.clone();
-            async move {
-                Ok(http
-                    .get(&url)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success()))
-            }
-        })
-        .await?;
+        self.wait_healthy("workspace-api", self.state.api_port)
+            .await?;
         tracing::info!(database = %self.state.api_database(), "API now serves the active branch");
         Ok(())
     }
