@@ -111,20 +111,11 @@ pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
             if !is_branch(&name) {
                 bail!("no branch named {name}");
             }
-            let children: Vec<&str> = all
+            let children = all
                 .iter()
                 .filter(|m| m.kind == Kind::Branch && m.parent == name)
-                .map(|m| m.name.as_str())
-                .collect();
-            if !children.is_empty() {
-                bail!(
-                    "branch {name} has children ({}); delete them first",
-                    children.join(", ")
-                );
-            }
-            if state.active_branch.as_deref() == Some(name.as_str()) {
-                bail!("the API serves branch {name}; `wsctl branch switch main` first");
-            }
+                .map(|m| m.name.as_str());
+            ensure_deletable(&state, &name, children)?;
             remove_preview(dir, &mut state, &name).await?;
             branch::drop_database(&admin, &branch::branch_db(&state.database, &name)).await?;
             println!("Deleted branch {name}.");
@@ -486,21 +477,12 @@ async fn neon_branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
             let Some(b) = n.branches.iter().find(|b| b.name == name).cloned() else {
                 bail!("no branch named {name}");
             };
-            let children: Vec<&str> = n
+            let children = n
                 .branches
                 .iter()
                 .filter(|c| c.parent == name)
-                .map(|c| c.name.as_str())
-                .collect();
-            if !children.is_empty() {
-                bail!(
-                    "branch {name} has children ({}); delete them first",
-                    children.join(", ")
-                );
-            }
-            if state.active_branch.as_deref() == Some(name.as_str()) {
-                bail!("the API serves branch {name}; `wsctl branch switch main` first");
-            }
+                .map(|c| c.name.as_str());
+            ensure_deletable(&state, &name, children)?;
             // Preview API and compute first, then the timeline on the pageserver, then on every
             // safekeeper.
             remove_preview(dir, &mut state, &name).await?;
@@ -598,4 +580,23 @@ async fn remove_preview(
         std::time::Duration::from_secs(30),
     )
     .await
+}
+
+/// A branch can go only when it has no children and the API does not serve it.
+fn ensure_deletable<'a>(
+    state: &StackState,
+    name: &str,
+    children: impl Iterator<Item = &'a str>,
+) -> anyhow::Result<()> {
+    let children: Vec<&str> = children.collect();
+    if !children.is_empty() {
+        bail!(
+            "branch {name} has children ({}); delete them first",
+            children.join(", ")
+        );
+    }
+    if state.active_branch.as_deref() == Some(name) {
+        bail!("the API serves branch {name}; `wsctl branch switch main` first");
+    }
+    Ok(())
 }

@@ -66,55 +66,84 @@ fn invocations(log: &Path) -> Vec<Value> {
         .collect()
 }
 
-#[test]
-fn neon_stack_with_three_safekeepers_comes_up_tests_and_reattaches() {
-    let _turn = one_at_a_time();
-    assert!(
-        standin().is_file(),
-        "build the stand-in: cargo build --examples"
-    );
-    let tmp = tempfile::Builder::new()
-        .prefix("wsctl-neon-")
-        .tempdir()
-        .unwrap();
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let neon = neon_dir(tmp.path());
-    let log = tmp.path().join("standin.jsonl");
-    std::fs::write(&log, "").unwrap();
-    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let state = tmp.path().join("state");
-    let (pg_port, api_port) = (free_port(), free_port());
-    let wsctl = |args: &[&str]| {
+/// One neon stack on the stand-ins, in a temp dir, downed and purged when dropped.
+struct NeonStack {
+    _tmp: tempfile::TempDir,
+    neon: PathBuf,
+    log: PathBuf,
+    state: PathBuf,
+    pg_port: u16,
+    api_port: u16,
+}
+
+impl NeonStack {
+    fn new(prefix: &str) -> NeonStack {
+        assert!(
+            standin().is_file(),
+            "build the stand-in: cargo build --examples"
+        );
+        let tmp = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let neon = neon_dir(tmp.path());
+        let log = tmp.path().join("standin.jsonl");
+        std::fs::write(&log, "").unwrap();
+        std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let state = tmp.path().join("state");
+        NeonStack {
+            _tmp: tmp,
+            neon,
+            log,
+            state,
+            pg_port: free_port(),
+            api_port: free_port(),
+        }
+    }
+
+    fn wsctl(&self, args: &[&str]) -> Output {
         Command::new(wsctl_bin())
             .arg("--state-dir")
-            .arg(&state)
+            .arg(&self.state)
             .args(args)
-            .env("NEON_STANDIN_LOG", &log)
+            .env("NEON_STANDIN_LOG", &self.log)
             .env("WSCTL_NEON_PORTS", "auto")
             .output()
             .unwrap()
-    };
-    let up = |extra: &[&str]| {
+    }
+
+    fn up(&self, extra: &[&str]) -> Output {
+        let (p, a) = (self.pg_port.to_string(), self.api_port.to_string());
         let mut args = vec![
             "up",
             "--backend",
             "neon",
             "--neon-dir",
-            neon.to_str().unwrap(),
+            self.neon.to_str().unwrap(),
+            "--pg-port",
+            &p,
+            "--api-port",
+            &a,
         ];
-        let (p, a) = (pg_port.to_string(), api_port.to_string());
-        args.extend(["--pg-port", &p, "--api-port", &a]);
         args.extend(extra);
-        let o = wsctl(&args);
+        self.wsctl(&args)
+    }
+}
+
+impl Drop for NeonStack {
+    fn drop(&mut self) {
+        let _ = self.wsctl(&["down", "--purge", "--yes"]);
+    }
+}
+
+#[test]
+fn neon_stack_with_three_safekeepers_comes_up_tests_and_reattaches() {
+    let _turn = one_at_a_time();
+    let s = NeonStack::new("wsctl-neon-");
+    let (state, log, api_port) = (&s.state, &s.log, s.api_port);
+    let wsctl = |args: &[&str]| s.wsctl(args);
+    let up = |extra: &[&str]| {
+        let o = s.up(extra);
         (o.status.success(), text(&o))
     };
-    struct Down<'a>(&'a dyn Fn(&[&str]) -> Output);
-    impl Drop for Down<'_> {
-        fn drop(&mut self) {
-            let _ = (self.0)(&["down", "--purge", "--yes"]);
-        }
-    }
-    let _guard = Down(&wsctl);
 
     let (ok, out) = up(&["--safekeepers", "3"]);
     assert!(
@@ -142,7 +171,7 @@ fn neon_stack_with_three_safekeepers_comes_up_tests_and_reattaches() {
         serde_json::from_slice(&std::fs::read(state.join("state.json")).unwrap()).unwrap();
     let tenant = st["neon"]["tenant_id"].as_str().unwrap().to_string();
     let timeline = st["neon"]["timeline_id"].as_str().unwrap().to_string();
-    let calls = invocations(&log);
+    let calls = invocations(log);
     let order: Vec<&str> = calls
         .iter()
         .map(|c| c["program"].as_str().unwrap())
@@ -196,7 +225,7 @@ fn neon_stack_with_three_safekeepers_comes_up_tests_and_reattaches() {
     assert!(o.status.success(), "{}", text(&o));
     let (ok, out) = up(&[]);
     assert!(ok, "{out}");
-    let calls = invocations(&log);
+    let calls = invocations(log);
     let reattach = &calls
         .iter()
         .rev()
@@ -242,47 +271,10 @@ fn missing_neon_binaries_say_where_to_get_them() {
 #[test]
 fn branches_are_child_timelines_with_their_own_compute_and_are_deleted_everywhere() {
     let _turn = one_at_a_time();
-    let tmp = tempfile::Builder::new()
-        .prefix("wsctl-neon-br-")
-        .tempdir()
-        .unwrap();
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let neon = neon_dir(tmp.path());
-    let log = tmp.path().join("standin.jsonl");
-    std::fs::write(&log, "").unwrap();
-    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let state = tmp.path().join("state");
-    let wsctl = |args: &[&str]| {
-        Command::new(wsctl_bin())
-            .arg("--state-dir")
-            .arg(&state)
-            .args(args)
-            .env("NEON_STANDIN_LOG", &log)
-            .env("WSCTL_NEON_PORTS", "auto")
-            .output()
-            .unwrap()
-    };
-    struct Down<'a>(&'a dyn Fn(&[&str]) -> Output);
-    impl Drop for Down<'_> {
-        fn drop(&mut self) {
-            let _ = (self.0)(&["down", "--purge", "--yes"]);
-        }
-    }
-    let _guard = Down(&wsctl);
-    let (p, a) = (free_port().to_string(), free_port().to_string());
-    let o = wsctl(&[
-        "up",
-        "--backend",
-        "neon",
-        "--safekeepers",
-        "3",
-        "--neon-dir",
-        neon.to_str().unwrap(),
-        "--pg-port",
-        &p,
-        "--api-port",
-        &a,
-    ]);
+    let s = NeonStack::new("wsctl-neon-br-");
+    let (state, log) = (&s.state, &s.log);
+    let wsctl = |args: &[&str]| s.wsctl(args);
+    let o = s.up(&["--safekeepers", "3"]);
     assert!(o.status.success(), "{}", text(&o));
 
     let o = wsctl(&["branch", "create", "feat"]);
@@ -367,7 +359,7 @@ fn branches_are_child_timelines_with_their_own_compute_and_are_deleted_everywher
         let o = wsctl(&["branch", "delete", name]);
         assert!(o.status.success(), "{}", text(&o));
     }
-    let calls = invocations(&log);
+    let calls = invocations(log);
     let deleted: Vec<&Value> = calls
         .iter()
         .filter(|c| !c["extra"]["deleted_timeline"].is_null())
