@@ -6,6 +6,12 @@
 //! JSON line in `$NEON_STANDIN_LOG`. The compute stand-in runs a plain PostgreSQL on the
 //! requested port with `neon.tenant_id`/`neon.timeline_id` set, so the rest of the stack (API,
 //! health suite) runs for real on top of it.
+//!
+//! Timelines keep data so that branches, snapshots and rollbacks can be checked by content:
+//! each timeline is a PostgreSQL data directory in the stand-in store (`$NEON_STANDIN_STORE`,
+//! else `timelines/` beside the log). A child timeline is a full copy of its ancestor taken
+//! when it is created (`pg_basebackup` from the ancestor's running compute, else a file copy),
+//! not copy-on-write and not at the requested LSN: only Neon does that.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -43,6 +49,75 @@ fn record(program: &str, args: &[String], extra: Value) {
             .unwrap();
         writeln!(f, "{line}").unwrap();
     }
+}
+
+/// Where timelines keep their data; `None` when the caller set neither variable.
+fn store() -> Option<PathBuf> {
+    let dir = std::env::var_os("NEON_STANDIN_STORE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("NEON_STANDIN_LOG")
+                .and_then(|l| Path::new(&l).parent().map(|p| p.join("timelines")))
+        })?;
+    use std::os::unix::fs::PermissionsExt;
+    if std::fs::create_dir_all(&dir).is_ok() {
+        // The pageserver and the computes may run as different users.
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777));
+    }
+    Some(dir)
+}
+
+/// Gives timeline `new` a copy of `ancestor`'s data as it is now.
+fn branch_data(ancestor: &str, new: &str) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    let Some(store) = store() else { return Ok(()) };
+    let (src, dst) = (store.join(ancestor), store.join(new));
+    let Ok(meta) = std::fs::metadata(&src) else {
+        return Ok(()); // the ancestor never ran a compute: the child starts empty too
+    };
+    let _ = std::fs::remove_dir_all(&dst);
+    let port = std::fs::read_to_string(store.join(format!("{ancestor}.port")))
+        .ok()
+        .and_then(|p| p.trim().parse::<u16>().ok())
+        .filter(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok());
+    let mut cmd = if let Some(port) = port {
+        let bins = workspace_stack::stack::postgres::PgBinaries::discover(None)
+            .map_err(|e| format!("{e:#}"))?;
+        let mut c = std::process::Command::new(bins.tool("pg_basebackup"));
+        c.args([
+            "-D",
+            dst.to_str().unwrap(),
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "cloud_admin",
+        ])
+        .args([
+            "-p",
+            &port.to_string(),
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "--no-sync",
+        ]);
+        c
+    } else {
+        let mut c = std::process::Command::new("cp");
+        c.arg("-a").arg(&src).arg(&dst);
+        c
+    };
+    // The copy must belong to whoever runs the computes.
+    if unsafe { libc::geteuid() } == 0 {
+        cmd.uid(meta.uid()).gid(meta.gid());
+    }
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let _ = std::fs::remove_file(dst.join("postmaster.pid"));
+    Ok(())
 }
 
 fn addr(s: &str) -> (String, u16) {
@@ -304,19 +379,36 @@ async fn create_timeline(
         return HttpResponse::BadRequest()
             .json(json!({"msg": "a branch needs ancestor_start_lsn X/Y"}));
     }
-    let mut tenants = data.0.lock().unwrap();
-    let Some((_, timelines)) = tenants.get_mut(&tid) else {
+    let known = |t: &str| {
+        let tenants = data.0.lock().unwrap();
+        let timelines = tenants.get(&tid).map(|(_, t)| t.clone());
+        timelines.map(|tls| tls.iter().any(|(x, _)| x == t))
+    };
+    let Some(exists) = known(&tl) else {
         return HttpResponse::NotFound().json(json!({"msg": "tenant not found"}));
     };
-    if let Some(a) = &ancestor {
-        if !timelines.iter().any(|(t, _)| t == a) {
-            return HttpResponse::NotFound().json(json!({"msg": "ancestor timeline not found"}));
+    if ancestor.as_deref().is_some_and(|a| known(a) != Some(true)) {
+        return HttpResponse::NotFound().json(json!({"msg": "ancestor timeline not found"}));
+    }
+    if !exists {
+        if let Some(a) = ancestor.clone() {
+            let new = tl.clone();
+            match web::block(move || branch_data(&a, &new))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r)
+            {
+                Ok(()) => {}
+                Err(e) => {
+                    return HttpResponse::InternalServerError()
+                        .json(json!({"msg": format!("stand-in could not copy the ancestor: {e}")}))
+                }
+            }
+        }
+        if let Some((_, timelines)) = data.0.lock().unwrap().get_mut(&tid) {
+            timelines.push((tl.clone(), ancestor.clone()));
         }
     }
-    if !timelines.iter().any(|(t, _)| t == &tl) {
-        timelines.push((tl.clone(), ancestor.clone()));
-    }
-    drop(tenants);
     save(&data.1, &data.0);
     let mut i = info(&tid, &tl);
     i["ancestor_timeline_id"] = json!(ancestor);
@@ -341,6 +433,9 @@ async fn delete_timeline(data: PsData, path: web::Path<(String, String)>) -> Htt
     }
     timelines.retain(|(t, _)| t != &tl);
     drop(tenants);
+    if let Some(store) = store() {
+        let _ = std::fs::remove_dir_all(store.join(&tl));
+    }
     save(&data.1, &data.0);
     record("pageserver", &[], json!({"deleted_timeline": tl}));
     HttpResponse::Accepted().json(json!(null))
@@ -437,25 +532,45 @@ async fn compute(args: Vec<String>) {
     // A plain PostgreSQL stands in for Neon's compute: same port, the Neon GUCs as placeholders.
     let bins = workspace_stack::stack::postgres::PgBinaries::discover(None)
         .unwrap_or_else(|e| fail(&format!("{e:#}")));
-    let _ = std::fs::remove_dir_all(&pgdata);
-    let out = std::process::Command::new(bins.tool("initdb"))
-        .args([
-            "-D",
-            pgdata.to_str().unwrap(),
-            "-U",
-            "cloud_admin",
-            "--auth=trust",
-            "--no-sync",
-            "-E",
-            "UTF8",
-            "--locale=C",
-        ])
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        fail(&format!("initdb: {}", String::from_utf8_lossy(&out.stderr)));
+    // With a store the timeline's data outlives the compute, as on Neon; without one every
+    // start is a fresh cluster.
+    let timeline = spec["timeline_id"].as_str().unwrap().to_string();
+    let store = store();
+    let pgdata = match &store {
+        Some(s) => s.join(&timeline),
+        None => {
+            let _ = std::fs::remove_dir_all(&pgdata);
+            pgdata
+        }
+    };
+    let fresh = !pgdata.join("PG_VERSION").exists();
+    if fresh {
+        let out = std::process::Command::new(bins.tool("initdb"))
+            .args([
+                "-D",
+                pgdata.to_str().unwrap(),
+                "-U",
+                "cloud_admin",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ])
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            fail(&format!("initdb: {}", String::from_utf8_lossy(&out.stderr)));
+        }
     }
-    let socket = pgdata.parent().unwrap().to_path_buf();
+    let port_file = store.as_ref().map(|s| s.join(format!("{timeline}.port")));
+    if let Some(f) = &port_file {
+        let _ = std::fs::write(f, port.to_string());
+    }
+    let socket = PathBuf::from(require(&args, "--pgdata"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let mut pg = std::process::Command::new(bins.tool("postgres"))
         .args(["-D", pgdata.to_str().unwrap()])
         .arg("-c")
@@ -505,6 +620,9 @@ async fn compute(args: Vec<String>) {
     }
     unsafe { libc::kill(pg_pid as i32, libc::SIGINT) };
     let _ = pg.wait();
+    if let Some(f) = &port_file {
+        let _ = std::fs::remove_file(f);
+    }
     handle.stop(false).await;
     std::process::exit(0);
 }

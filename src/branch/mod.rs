@@ -45,7 +45,7 @@ impl Name {
 }
 
 /// What a database's comment records.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Meta {
     pub kind: Kind,
     pub name: String,
@@ -309,7 +309,7 @@ mod tests {
     }
 }
 
-fn auto_name(prefix: &str) -> String {
+pub fn auto_name(prefix: &str) -> String {
     format!(
         "{prefix}-{}",
         chrono::Utc::now().format("%Y%m%d-%H%M%S-%3f")

@@ -1,4 +1,5 @@
-//! branch, snapshot, rollback and migrate (postgres backend).
+//! branch, snapshot, rollback and migrate (postgres backend; the neon backend's are in
+//! `neon_cmds`, which shares the helpers at the end of this file).
 
 use anyhow::{bail, Context};
 
@@ -12,9 +13,6 @@ use crate::stack::supervisor::pg_config;
 /// The running stack's state and an admin connection to its cluster.
 async fn admin(dir: &StateDir) -> anyhow::Result<(StackState, tokio_postgres::Client)> {
     let state = require_state(dir)?;
-    if state.backend != BackendKind::Postgres {
-        bail!("snapshots, rollback and safe migrations are not available on the neon backend in this version (branches are) — use the postgres backend for them");
-    }
     if !Lock::is_held(&dir.lock_file())? {
         bail!("the stack is not running — `wsctl up` first");
     }
@@ -22,7 +20,7 @@ async fn admin(dir: &StateDir) -> anyhow::Result<(StackState, tokio_postgres::Cl
     Ok((state, client))
 }
 
-fn print_metas(metas: &[Meta], json: bool) -> anyhow::Result<()> {
+pub(super) fn print_metas(metas: &[Meta], json: bool) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(metas)?);
         return Ok(());
@@ -44,7 +42,7 @@ fn print_metas(metas: &[Meta], json: bool) -> anyhow::Result<()> {
 
 pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
     if require_state(dir)?.backend == BackendKind::Neon {
-        return neon_branch(dir, cmd).await;
+        return super::neon_cmds::branch(dir, cmd).await;
     }
     let (mut state, admin) = admin(dir).await?;
     let all = branch::list(&admin).await?;
@@ -132,6 +130,9 @@ pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
 }
 
 pub async fn snapshot(dir: &StateDir, cmd: SnapshotCmd) -> anyhow::Result<i32> {
+    if require_state(dir)?.backend == BackendKind::Neon {
+        return super::neon_cmds::snapshot(dir, cmd).await;
+    }
     let (state, admin) = admin(dir).await?;
     match cmd {
         SnapshotCmd::Create { name } => {
@@ -173,11 +174,26 @@ async fn counts(dir: &StateDir, state: &StackState) -> anyhow::Result<Vec<(Strin
 }
 
 pub async fn rollback(dir: &StateDir, to: Option<String>) -> anyhow::Result<i32> {
+    if require_state(dir)?.backend == BackendKind::Neon {
+        return super::neon_cmds::rollback(dir, to).await;
+    }
     let (state, admin) = admin(dir).await?;
     let to = to.as_deref().map(Name::parse).transpose()?;
     let before = counts(dir, &state).await?;
     let r = branch::rollback(&admin, &state.database, to).await?;
     let after = counts(dir, &state).await?;
+    print_rollback(&r, &before, &after);
+    let report = crate::health::run(dir, &state).await;
+    print!("{}", report.to_table());
+    Ok(if report.passed() { 0 } else { 1 })
+}
+
+/// What a rollback restored and, per table, what changed.
+pub(super) fn print_rollback(
+    r: &branch::Rollback,
+    before: &[(String, i64, String)],
+    after: &[(String, i64, String)],
+) {
     println!(
         "Restored main to snapshot {} (taken {}) in {:.2} s; the state before is snapshot {}.",
         r.restored.name,
@@ -193,9 +209,6 @@ pub async fn rollback(dir: &StateDir, to: Option<String>) -> anyhow::Result<i32>
         };
         println!("  {table:24} {n_before:>9} rows → {n_after:>9} rows  ({changed})");
     }
-    let report = crate::health::run(dir, &state).await;
-    print!("{}", report.to_table());
-    Ok(if report.passed() { 0 } else { 1 })
 }
 
 pub async fn migrate(dir: &StateDir, check: bool, status_only: bool) -> anyhow::Result<i32> {
@@ -215,6 +228,9 @@ pub async fn migrate(dir: &StateDir, check: bool, status_only: bool) -> anyhow::
             );
         }
         return Ok(0);
+    }
+    if state.backend == BackendKind::Neon {
+        return super::neon_cmds::migrate(dir, check).await;
     }
     let (state, admin) = admin(dir).await?;
     if check {
@@ -282,7 +298,7 @@ pub async fn migrate(dir: &StateDir, check: bool, status_only: bool) -> anyhow::
 }
 
 /// Tells the supervisor to re-read state.json (SIGHUP).
-fn reload_supervisor(dir: &StateDir) -> anyhow::Result<()> {
+pub(super) fn reload_supervisor(dir: &StateDir) -> anyhow::Result<()> {
     let pid: u32 = std::fs::read_to_string(dir.pid_file())?
         .trim()
         .parse()
@@ -293,7 +309,11 @@ fn reload_supervisor(dir: &StateDir) -> anyhow::Result<()> {
 
 /// Saves the new active branch, has the supervisor restart the API on it, and waits until the
 /// API is ready there.
-async fn switch_to(dir: &StateDir, state: &StackState, name: &str) -> anyhow::Result<()> {
+pub(super) async fn switch_to(
+    dir: &StateDir,
+    state: &StackState,
+    name: &str,
+) -> anyhow::Result<()> {
     let api_pid = || {
         dir.load_status()
             .and_then(|s| s.services.into_iter().find(|x| x.name == "workspace-api"))
@@ -334,7 +354,7 @@ async fn switch_to(dir: &StateDir, state: &StackState, name: &str) -> anyhow::Re
 }
 
 /// Waits until the supervisor reports `service` alive (`true`) or gone (`false`).
-async fn wait_service(
+pub(super) async fn wait_service(
     dir: &StateDir,
     service: &str,
     alive: bool,
@@ -361,166 +381,12 @@ async fn wait_service(
     }
 }
 
-/// Branches on Neon: child timelines through the pageserver, each with its own compute.
-async fn neon_branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
-    use crate::stack::neon::{self, NeonBranch, Pageserver};
-    let mut state = require_state(dir)?;
-    if !Lock::is_held(&dir.lock_file())? {
-        bail!("the stack is not running — `wsctl up` first");
-    }
-    let mut n = state
-        .neon
-        .clone()
-        .context("state.json has no neon section")?;
-    let ps = Pageserver::new(n.pageserver_http_port);
-    let port_of = |n: &neon::NeonState, b: &str| {
-        if b == MAIN {
-            Some(state.pg_port)
-        } else {
-            n.branches.iter().find(|x| x.name == b).map(|x| x.pg_port)
-        }
-    };
-    match cmd {
-        BranchCmd::Create {
-            name,
-            from,
-            at,
-            api,
-        } => {
-            let name = Name::parse(&name)?;
-            if n.timeline_of(name.as_str()).is_some() {
-                bail!("branch {} already exists", name.as_str());
-            }
-            let parent = n
-                .timeline_of(&from)
-                .with_context(|| format!("no branch named {from} — see `wsctl branch list`"))?
-                .to_string();
-            let started = std::time::Instant::now();
-            let lsn = match at {
-                Some(x) if neon::is_lsn(&x) => x,
-                Some(x) => {
-                    chrono::DateTime::parse_from_rfc3339(&x)
-                        .with_context(|| format!("--at {x:?} is neither an LSN (like 0/16B5A50) nor an RFC 3339 timestamp"))?;
-                    ps.lsn_by_timestamp(&n.tenant_id, &parent, &x).await?
-                }
-                None => {
-                    // The parent's latest flushed LSN, so the branch contains every commit so far.
-                    let config = crate::stack::supervisor::pg_config_on(
-                        dir,
-                        &state,
-                        "postgres",
-                        port_of(&n, &from).expect("parent exists"),
-                    )?;
-                    let client = crate::db::connect(&config).await?;
-                    client
-                        .query_one("SELECT pg_current_wal_flush_lsn()::text", &[])
-                        .await?
-                        .get(0)
-                }
-            };
-            let timeline = neon::generate_id();
-            ps.create_timeline(&n.tenant_id, &timeline, Some((&parent, Some(&lsn))))
-                .await?;
-            let free = || crate::stack::ports::free_port();
-            n.branches.push(NeonBranch {
-                name: name.as_str().to_string(),
-                parent: from.clone(),
-                timeline_id: timeline.clone(),
-                lsn: lsn.clone(),
-                pg_port: free()?,
-                http_port: free()?,
-                internal_port: free()?,
-                created_at: chrono::Utc::now(),
-            });
-            state.neon = Some(n.clone());
-            dir.save(&state)?;
-            reload_supervisor(dir)?;
-            let service = format!("compute-{}", name.as_str());
-            wait_service(dir, &service, true, std::time::Duration::from_secs(90)).await?;
-            let b = n.branches.last().expect("just pushed");
-            println!(
-                "Created branch {} from {from} at {lsn} (timeline {timeline}) in {:.2} s; its compute listens on 127.0.0.1:{}.",
-                name.as_str(),
-                started.elapsed().as_secs_f64(),
-                b.pg_port
-            );
-            if api {
-                add_preview(dir, &mut state, name.as_str()).await?;
-            }
-        }
-        BranchCmd::List { json } => {
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "main": {"timeline_id": n.timeline_id, "pg_port": state.pg_port},
-                        "branches": n.branches,
-                    }))?
-                );
-            } else {
-                println!(
-                    "{:24} timeline {}  port {}",
-                    MAIN, n.timeline_id, state.pg_port
-                );
-                for b in &n.branches {
-                    println!(
-                        "{:24} timeline {}  port {}  from {} at {}",
-                        b.name, b.timeline_id, b.pg_port, b.parent, b.lsn
-                    );
-                }
-            }
-        }
-        BranchCmd::Delete { name } => {
-            if name == MAIN {
-                bail!("main cannot be deleted");
-            }
-            let Some(b) = n.branches.iter().find(|b| b.name == name).cloned() else {
-                bail!("no branch named {name}");
-            };
-            let children = n
-                .branches
-                .iter()
-                .filter(|c| c.parent == name)
-                .map(|c| c.name.as_str());
-            ensure_deletable(&state, &name, children)?;
-            // Preview API and compute first, then the timeline on the pageserver, then on every
-            // safekeeper.
-            remove_preview(dir, &mut state, &name).await?;
-            n.branches.retain(|x| x.name != name);
-            state.neon = Some(n.clone());
-            dir.save(&state)?;
-            reload_supervisor(dir)?;
-            wait_service(
-                dir,
-                &format!("compute-{name}"),
-                false,
-                std::time::Duration::from_secs(30),
-            )
-            .await?;
-            ps.delete_timeline(&n.tenant_id, &b.timeline_id).await?;
-            for k in 1..=n.safekeepers {
-                neon::safekeeper_delete(
-                    n.safekeeper_http_port + u16::from(k) - 1,
-                    &n.tenant_id,
-                    &b.timeline_id,
-                )
-                .await?;
-            }
-            println!("Deleted branch {name} (timeline {}).", b.timeline_id);
-        }
-        BranchCmd::Switch { name } => {
-            if n.timeline_of(&name).is_none() {
-                bail!("no branch named {name}");
-            }
-            state.active_branch = (name != MAIN).then(|| name.clone());
-            switch_to(dir, &state, &name).await?;
-        }
-    }
-    Ok(0)
-}
-
 /// Starts a preview API for `branch` on a free port and waits until it is healthy.
-async fn add_preview(dir: &StateDir, state: &mut StackState, branch: &str) -> anyhow::Result<()> {
+pub(super) async fn add_preview(
+    dir: &StateDir,
+    state: &mut StackState,
+    branch: &str,
+) -> anyhow::Result<()> {
     let preview = crate::stack::state::Preview {
         branch: branch.to_string(),
         port: crate::stack::ports::free_port()?,
@@ -562,7 +428,7 @@ async fn add_preview(dir: &StateDir, state: &mut StackState, branch: &str) -> an
 }
 
 /// Stops the preview API of `branch`, if it has one.
-async fn remove_preview(
+pub(super) async fn remove_preview(
     dir: &StateDir,
     state: &mut StackState,
     branch: &str,
@@ -583,7 +449,7 @@ async fn remove_preview(
 }
 
 /// A branch can go only when it has no children and the API does not serve it.
-fn ensure_deletable<'a>(
+pub(super) fn ensure_deletable<'a>(
     state: &StackState,
     name: &str,
     children: impl Iterator<Item = &'a str>,

@@ -2,6 +2,7 @@
 //! text on a terminal and JSON with `--json`.
 
 mod branch_cmds;
+mod neon_cmds;
 mod stack_cmds;
 
 use std::path::PathBuf;

@@ -90,7 +90,9 @@ pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<Pool> {
 /// A single connection outside the pool (migrations, admin work), with its driver task.
 pub async fn connect(config: &tokio_postgres::Config) -> anyhow::Result<tokio_postgres::Client> {
     let (client, connection) = config.connect(NoTls).await.map_err(|e| {
-        anyhow::anyhow!("cannot connect to PostgreSQL at {}: {e}", describe(config))
+        // "db error" alone says nothing; the server's message says what is wrong.
+        let why = e.as_db_error().map_or(e.to_string(), |d| d.message().to_string());
+        anyhow::anyhow!("cannot connect to PostgreSQL at {}: {why}", describe(config))
     })?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {

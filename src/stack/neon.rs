@@ -37,6 +37,19 @@ pub struct NeonState {
     /// Child timelines, each with a compute of its own.
     #[serde(default)]
     pub branches: Vec<NeonBranch>,
+    /// Child timelines nothing writes to, oldest first.
+    #[serde(default)]
+    pub snapshots: Vec<NeonSnapshot>,
+}
+
+/// A snapshot: a timeline branched at `lsn` and never written to. On Neon that costs no copy;
+/// a rollback branches a new main timeline from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeonSnapshot {
+    #[serde(flatten)]
+    pub meta: crate::branch::Meta,
+    pub timeline_id: String,
+    pub lsn: String,
 }
 
 /// A branch: a child timeline of `parent` at `lsn`, served by its own compute.
@@ -79,6 +92,7 @@ impl NeonState {
             compute_internal_port: 55434,
             upcall_port: 1234,
             branches: Vec::new(),
+            snapshots: Vec::new(),
         }
     }
 

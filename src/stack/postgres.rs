@@ -39,7 +39,15 @@ impl PgBinaries {
                 .find(|d| d.join("initdb").is_file() && d.join("postgres").is_file())
         });
         if let Some(dir) = on_path {
-            return Ok(PgBinaries { bindir: dir });
+            // A symlinked initdb (some distributions link a few tools into /usr/local/bin)
+            // leads to the real bin directory, which has the others (pg_dump, pg_basebackup).
+            let real = fs::canonicalize(dir.join("initdb"))
+                .ok()
+                .and_then(|p| p.parent().map(Path::to_path_buf))
+                .filter(|d| d.join("postgres").is_file());
+            return Ok(PgBinaries {
+                bindir: real.unwrap_or(dir),
+            });
         }
         if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
             let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());

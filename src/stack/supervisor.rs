@@ -40,6 +40,8 @@ pub struct Supervisor {
     services: Vec<Managed>,
     status: Status,
     upcalls: Option<actix_web::dev::ServerHandle>,
+    /// The timeline each running compute was started on: a rollback moves main to another.
+    compute_timelines: std::collections::HashMap<String, String>,
     _lock: Lock,
 }
 
@@ -116,6 +118,7 @@ impl Supervisor {
             services: Vec::new(),
             status,
             upcalls: None,
+            compute_timelines: Default::default(),
             _lock: lock,
         })
     }
@@ -692,6 +695,8 @@ impl Supervisor {
             user.chown(&dir)?;
         }
         let config = neon::compute_config(neon, &ep.timeline_id, ep.pg_port, &neon::jwk());
+        self.compute_timelines
+            .insert(ep.service.clone(), ep.timeline_id.clone());
         write_atomic(
             &dir.join("config.json"),
             &serde_json::to_vec_pretty(&config)?,
@@ -748,12 +753,19 @@ impl Supervisor {
         let mut i = 0;
         while i < self.services.len() {
             let name = self.services[i].spec.name.clone();
-            if name.starts_with("compute-") && !wanted.iter().any(|e| e.service == name) {
+            let is_compute = name == "compute" || name.starts_with("compute-");
+            let current = self.compute_timelines.get(&name);
+            if is_compute
+                && !wanted
+                    .iter()
+                    .any(|e| e.service == name && Some(&e.timeline_id) == current)
+            {
                 let mut m = self.services.remove(i);
                 if let Some(child) = &mut m.child {
                     process::stop_child(child, m.spec.stop_signal, Duration::from_secs(15)).await;
                 }
-                tracing::info!(service = %name, "stopped the compute of a deleted branch");
+                self.compute_timelines.remove(&name);
+                tracing::info!(service = %name, "stopped a compute whose branch was deleted or moved to another timeline");
                 continue;
             }
             i += 1;

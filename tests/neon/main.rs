@@ -88,6 +88,10 @@ impl NeonStack {
         let log = tmp.path().join("standin.jsonl");
         std::fs::write(&log, "").unwrap();
         std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).unwrap();
+        // The stand-in keeps each timeline's data here (its computes run unprivileged).
+        let store = tmp.path().join("timelines");
+        std::fs::create_dir(&store).unwrap();
+        std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o1777)).unwrap();
         let state = tmp.path().join("state");
         NeonStack {
             _tmp: tmp,
@@ -396,4 +400,122 @@ fn branches_are_child_timelines_with_their_own_compute_and_are_deleted_everywher
         !status.to_string().contains("compute-feat"),
         "the deleted branch's compute is stopped"
     );
+}
+
+/// Row counts and content checksums of every workspace table on main, through the compute.
+fn main_checksums(s: &NeonStack) -> Vec<(String, i64, String)> {
+    let dir = workspace_stack::stack::state::StateDir::resolve(Some(&s.state)).unwrap();
+    let state = dir.load().unwrap().unwrap();
+    let config =
+        workspace_stack::stack::supervisor::pg_config(&dir, &state, &state.database).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = workspace_stack::db::connect(&config).await.unwrap();
+        workspace_stack::branch::checksums(&client).await.unwrap()
+    })
+}
+
+fn post_item(api_port: u16, title: &str) {
+    let r = reqwest::blocking::Client::new()
+        .post(format!("http://127.0.0.1:{api_port}/api/items"))
+        .json(&serde_json::json!({"title": title, "description": "d", "category": "dashboard", "priority": "low"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{}", r.text().unwrap());
+}
+
+#[test]
+fn snapshots_rollback_and_migrate_are_timeline_operations() {
+    let _turn = one_at_a_time();
+    let s = NeonStack::new("wsctl-neon-snap-");
+    let wsctl = |args: &[&str]| s.wsctl(args);
+    let o = s.up(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    for i in 0..3 {
+        post_item(s.api_port, &format!("before {i}"));
+    }
+    let at_snapshot = main_checksums(&s);
+
+    let o = wsctl(&["snapshot", "create", "keep"]);
+    assert!(o.status.success(), "{}", text(&o));
+    for i in 0..4 {
+        post_item(s.api_port, &format!("after {i}"));
+    }
+    let before_rollback = main_checksums(&s);
+    assert_ne!(before_rollback, at_snapshot);
+
+    let o = wsctl(&["rollback", "--to", "keep"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        main_checksums(&s),
+        at_snapshot,
+        "main equals the snapshot row for row"
+    );
+    // The API reconnected to main's new timeline by itself.
+    post_item(s.api_port, "after rollback");
+
+    // The state before the rollback is a snapshot: rolling back to it undoes the rollback.
+    let st: Value =
+        serde_json::from_slice(&std::fs::read(s.state.join("state.json")).unwrap()).unwrap();
+    let snaps = st["neon"]["snapshots"].as_array().unwrap().clone();
+    let pre = snaps
+        .iter()
+        .find(|x| x["automatic"] == true)
+        .expect("a pre-rollback snapshot");
+    let o = wsctl(&["rollback", "--to", pre["name"].as_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(main_checksums(&s), before_rollback);
+
+    // Each snapshot and rollback created a child timeline; none was copied by wsctl.
+    let created: Vec<Value> = invocations(&s.log)
+        .into_iter()
+        .filter(|c| c["program"] == "compute_ctl")
+        .collect();
+    assert!(created.len() >= 3, "main's compute restarted per rollback");
+
+    // A snapshot under another timeline cannot go; a leaf snapshot can.
+    let o = wsctl(&["snapshot", "delete", "keep"]);
+    assert!(
+        !o.status.success() && text(&o).contains("base of another timeline"),
+        "{}",
+        text(&o)
+    );
+    let o = wsctl(&["snapshot", "create", "leaf"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = wsctl(&["snapshot", "delete", "leaf"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = wsctl(&["snapshot", "list"]);
+    assert!(
+        text(&o).contains("keep") && !text(&o).contains("leaf"),
+        "{}",
+        text(&o)
+    );
+
+    // migrate: a throwaway branch for --check, an automatic snapshot for the real one.
+    let data = main_checksums(&s);
+    let o = wsctl(&["migrate", "--check"]);
+    assert!(
+        o.status.success() && text(&o).contains("throwaway branch"),
+        "{}",
+        text(&o)
+    );
+    let o = wsctl(&["branch", "list"]);
+    assert!(!text(&o).contains("migrate-check"), "{}", text(&o));
+    let o = wsctl(&["migrate"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = wsctl(&["snapshot", "list"]);
+    assert!(text(&o).contains("before migrate"), "{}", text(&o));
+    assert_eq!(main_checksums(&s), data);
+
+    // Data lives on the timeline, not in the compute: down and up keep it.
+    let o = wsctl(&["down"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = s.up(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(main_checksums(&s), data);
+    let o = wsctl(&["test"]);
+    assert!(o.status.success(), "{}", text(&o));
 }

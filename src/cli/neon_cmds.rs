@@ -1,0 +1,486 @@
+//! branch, snapshot, rollback and migrate on the neon backend. Every one of them is a timeline
+//! operation on the pageserver: a branch is a child timeline with a compute of its own, a
+//! snapshot a child timeline nothing writes to, and a rollback points main at a new child of
+//! a snapshot. Nothing is copied, so none of these grows with the size of the database.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use super::branch_cmds::{
+    add_preview, ensure_deletable, print_metas, print_rollback, reload_supervisor, remove_preview,
+    switch_to, wait_service,
+};
+use super::stack_cmds::require_state;
+use super::{BranchCmd, SnapshotCmd};
+use crate::branch::{self, Kind, Meta, Name, MAIN};
+use crate::db::migrations;
+use crate::stack::neon::{self, NeonBranch, NeonSnapshot, NeonState, Pageserver};
+use crate::stack::state::{Lock, StackState, StateDir};
+use crate::stack::supervisor::pg_config_on;
+
+/// A running neon stack, its state and its pageserver.
+pub(super) struct Neon<'a> {
+    dir: &'a StateDir,
+    pub state: StackState,
+    pub n: NeonState,
+    ps: Pageserver,
+}
+
+impl<'a> Neon<'a> {
+    pub async fn open(dir: &'a StateDir) -> anyhow::Result<Neon<'a>> {
+        let state = require_state(dir)?;
+        if !Lock::is_held(&dir.lock_file())? {
+            bail!("the stack is not running — `wsctl up` first");
+        }
+        let n = state
+            .neon
+            .clone()
+            .context("state.json has no neon section")?;
+        let ps = Pageserver::new(n.pageserver_http_port);
+        Ok(Neon { dir, state, n, ps })
+    }
+
+    /// Records the change in state.json and has the supervisor act on it.
+    fn commit(&mut self) -> anyhow::Result<()> {
+        self.state.neon = Some(self.n.clone());
+        self.dir.save(&self.state)?;
+        reload_supervisor(self.dir)
+    }
+
+    fn port_of(&self, branch: &str) -> Option<u16> {
+        if branch == MAIN {
+            Some(self.state.pg_port)
+        } else {
+            self.n
+                .branches
+                .iter()
+                .find(|x| x.name == branch)
+                .map(|x| x.pg_port)
+        }
+    }
+
+    pub async fn client(&self, branch: &str, db: &str) -> anyhow::Result<tokio_postgres::Client> {
+        let port = self
+            .port_of(branch)
+            .with_context(|| format!("no branch named {branch}"))?;
+        crate::db::connect(&pg_config_on(self.dir, &self.state, db, port)?).await
+    }
+
+    /// The branch's latest flushed LSN: a child made there contains every commit so far
+    /// (the pageserver waits until it has received that WAL).
+    async fn flush_lsn(&self, branch: &str) -> anyhow::Result<String> {
+        Ok(self
+            .client(branch, "postgres")
+            .await?
+            .query_one("SELECT pg_current_wal_flush_lsn()::text", &[])
+            .await?
+            .get(0))
+    }
+
+    /// Creates a branch with its compute and waits until the compute runs.
+    pub async fn create_branch(
+        &mut self,
+        name: &Name,
+        from: &str,
+        at: Option<String>,
+    ) -> anyhow::Result<NeonBranch> {
+        if self.n.timeline_of(name.as_str()).is_some() {
+            bail!("branch {} already exists", name.as_str());
+        }
+        let parent = self
+            .n
+            .timeline_of(from)
+            .with_context(|| format!("no branch named {from} — see `wsctl branch list`"))?
+            .to_string();
+        let lsn = match at {
+            Some(x) if neon::is_lsn(&x) => x,
+            Some(x) => {
+                chrono::DateTime::parse_from_rfc3339(&x).with_context(|| {
+                    format!(
+                        "--at {x:?} is neither an LSN (like 0/16B5A50) nor an RFC 3339 timestamp"
+                    )
+                })?;
+                self.ps
+                    .lsn_by_timestamp(&self.n.tenant_id, &parent, &x)
+                    .await?
+            }
+            None => self.flush_lsn(from).await?,
+        };
+        let timeline = neon::generate_id();
+        self.ps
+            .create_timeline(&self.n.tenant_id, &timeline, Some((&parent, Some(&lsn))))
+            .await?;
+        let free = crate::stack::ports::free_port;
+        let b = NeonBranch {
+            name: name.as_str().to_string(),
+            parent: from.to_string(),
+            timeline_id: timeline,
+            lsn,
+            pg_port: free()?,
+            http_port: free()?,
+            internal_port: free()?,
+            created_at: chrono::Utc::now(),
+        };
+        self.n.branches.push(b.clone());
+        self.commit()?;
+        self.wait_compute(name.as_str(), &b.timeline_id).await?;
+        Ok(b)
+    }
+
+    /// Stops the branch's preview API and compute, then deletes its timeline everywhere.
+    pub async fn delete_branch(&mut self, name: &str) -> anyhow::Result<NeonBranch> {
+        if name == MAIN {
+            bail!("main cannot be deleted");
+        }
+        let Some(b) = self.n.branches.iter().find(|b| b.name == name).cloned() else {
+            bail!("no branch named {name}");
+        };
+        let children = self
+            .n
+            .branches
+            .iter()
+            .filter(|c| c.parent == name)
+            .map(|c| c.name.as_str());
+        ensure_deletable(&self.state, name, children)?;
+        remove_preview(self.dir, &mut self.state, name).await?;
+        self.n.branches.retain(|x| x.name != name);
+        self.commit()?;
+        let service = format!("compute-{name}");
+        wait_service(self.dir, &service, false, Duration::from_secs(30)).await?;
+        self.delete_timeline(&b.timeline_id).await?;
+        Ok(b)
+    }
+
+    /// On the pageserver first (it refuses while children exist), then on every safekeeper.
+    async fn delete_timeline(&self, timeline: &str) -> anyhow::Result<()> {
+        self.ps.delete_timeline(&self.n.tenant_id, timeline).await?;
+        for k in 1..=self.n.safekeepers {
+            let port = self.n.safekeeper_http_port + u16::from(k) - 1;
+            neon::safekeeper_delete(port, &self.n.tenant_id, timeline).await?;
+        }
+        Ok(())
+    }
+
+    /// A snapshot of main: a child timeline at main's flush LSN, with no compute.
+    pub async fn snapshot(
+        &mut self,
+        name: Option<Name>,
+        automatic: bool,
+        reason: Option<String>,
+    ) -> anyhow::Result<(Meta, Duration)> {
+        let started = Instant::now();
+        let name = match name {
+            Some(n) => n.as_str().to_string(),
+            None => branch::auto_name(if automatic { "auto" } else { "snap" }),
+        };
+        if self.n.snapshots.iter().any(|s| s.meta.name == name) {
+            bail!("snapshot {name} already exists");
+        }
+        let lsn = self.flush_lsn(MAIN).await?;
+        let timeline = neon::generate_id();
+        let parent = self.n.timeline_id.clone();
+        self.ps
+            .create_timeline(&self.n.tenant_id, &timeline, Some((&parent, Some(&lsn))))
+            .await?;
+        let meta = Meta {
+            kind: Kind::Snapshot,
+            name,
+            parent: MAIN.into(),
+            created_at: chrono::Utc::now(),
+            automatic,
+            reason,
+        };
+        self.n.snapshots.push(NeonSnapshot {
+            meta: meta.clone(),
+            timeline_id: timeline,
+            lsn,
+        });
+        self.commit()?;
+        Ok((meta, started.elapsed()))
+    }
+
+    pub async fn delete_snapshot(&mut self, name: &str) -> anyhow::Result<()> {
+        let Some(s) = self
+            .n
+            .snapshots
+            .iter()
+            .find(|s| s.meta.name == name)
+            .cloned()
+        else {
+            bail!("no snapshot named {name} — see `wsctl snapshot list`");
+        };
+        self.delete_timeline(&s.timeline_id)
+            .await
+            .with_context(|| {
+                format!(
+                    "snapshot {name} is the base of another timeline (main after a rollback, or a \
+                 later snapshot); Neon keeps it while that timeline exists"
+                )
+            })?;
+        self.n.snapshots.retain(|x| x.meta.name != name);
+        self.commit()
+    }
+
+    /// Main continues on `timeline`; its old timeline is kept as an automatic snapshot, so the
+    /// move can be undone. `retire` is a branch whose compute served `timeline` until now.
+    pub async fn promote(
+        &mut self,
+        timeline: String,
+        retire: Option<&str>,
+        reason: String,
+    ) -> anyhow::Result<Meta> {
+        let lsn = self.flush_lsn(MAIN).await?;
+        let before = Meta {
+            kind: Kind::Snapshot,
+            name: branch::auto_name("auto"),
+            parent: MAIN.into(),
+            created_at: chrono::Utc::now(),
+            automatic: true,
+            reason: Some(reason),
+        };
+        let old = std::mem::replace(&mut self.n.timeline_id, timeline.clone());
+        self.n.snapshots.push(NeonSnapshot {
+            meta: before.clone(),
+            timeline_id: old,
+            lsn,
+        });
+        if let Some(b) = retire {
+            self.n.branches.retain(|x| x.name != b);
+        }
+        self.commit()?;
+        self.wait_compute(MAIN, &timeline).await?;
+        Ok(before)
+    }
+
+    /// Waits until the branch's compute runs on `timeline` and accepts connections.
+    async fn wait_compute(&self, branch: &str, timeline: &str) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Ok(c) = self.client(branch, "postgres").await {
+                if let Ok(row) = c.query_one("SHOW neon.timeline_id", &[]).await {
+                    if row.get::<_, String>(0) == timeline {
+                        return Ok(());
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                let service = if branch == MAIN {
+                    "compute".to_string()
+                } else {
+                    format!("compute-{branch}")
+                };
+                bail!("the compute of {branch} did not start on timeline {timeline} — see `wsctl logs {service}`");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Main restarts on a new child of the snapshot (the named one, else the newest
+    /// automatic one); the timeline it leaves becomes the pre-rollback snapshot.
+    pub async fn rollback(&mut self, to: Option<Name>) -> anyhow::Result<branch::Rollback> {
+        let target = match &to {
+            Some(n) => self.n.snapshots.iter().find(|s| s.meta.name == n.as_str()),
+            None => self.n.snapshots.iter().rfind(|s| s.meta.automatic),
+        }
+        .cloned()
+        .with_context(|| match &to {
+            Some(n) => format!(
+                "no snapshot named {} — see `wsctl snapshot list`",
+                n.as_str()
+            ),
+            None => {
+                "there is no automatic snapshot of main to roll back to — pass --to NAME".into()
+            }
+        })?;
+        let started = Instant::now();
+        // The snapshot's own tip: nothing was written after it was made.
+        let info = self
+            .ps
+            .timeline(&self.n.tenant_id, &target.timeline_id)
+            .await?
+            .with_context(|| {
+                format!(
+                    "the pageserver has no timeline {} for snapshot {}",
+                    target.timeline_id, target.meta.name
+                )
+            })?;
+        let tip = info["last_record_lsn"]
+            .as_str()
+            .context("timeline info has no last_record_lsn")?
+            .to_string();
+        let new = neon::generate_id();
+        self.ps
+            .create_timeline(
+                &self.n.tenant_id,
+                &new,
+                Some((&target.timeline_id, Some(&tip))),
+            )
+            .await?;
+        let reason = format!("before rollback to {}", target.meta.name);
+        let before = self.promote(new, None, reason).await?;
+        Ok(branch::Rollback {
+            restored: target.meta,
+            before,
+            took: started.elapsed(),
+        })
+    }
+}
+
+pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
+    let mut neon = Neon::open(dir).await?;
+    match cmd {
+        BranchCmd::Create {
+            name,
+            from,
+            at,
+            api,
+        } => {
+            let name = Name::parse(&name)?;
+            let started = Instant::now();
+            let b = neon.create_branch(&name, &from, at).await?;
+            println!(
+                "Created branch {} from {from} at {} (timeline {}) in {:.2} s; its compute listens on 127.0.0.1:{}.",
+                b.name,
+                b.lsn,
+                b.timeline_id,
+                started.elapsed().as_secs_f64(),
+                b.pg_port
+            );
+            if api {
+                add_preview(dir, &mut neon.state, name.as_str()).await?;
+            }
+        }
+        BranchCmd::List { json } => {
+            let n = &neon.n;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "main": {"timeline_id": n.timeline_id, "pg_port": neon.state.pg_port},
+                        "branches": n.branches,
+                    }))?
+                );
+            } else {
+                let port = neon.state.pg_port;
+                println!("{MAIN:24} timeline {}  port {port}", n.timeline_id);
+                for b in &n.branches {
+                    println!(
+                        "{:24} timeline {}  port {}  from {} at {}",
+                        b.name, b.timeline_id, b.pg_port, b.parent, b.lsn
+                    );
+                }
+            }
+        }
+        BranchCmd::Delete { name } => {
+            let b = neon.delete_branch(&name).await?;
+            println!("Deleted branch {name} (timeline {}).", b.timeline_id);
+        }
+        BranchCmd::Switch { name } => {
+            if neon.n.timeline_of(&name).is_none() {
+                bail!("no branch named {name}");
+            }
+            neon.state.active_branch = (name != MAIN).then(|| name.clone());
+            switch_to(dir, &neon.state, &name).await?;
+        }
+    }
+    Ok(0)
+}
+
+pub async fn snapshot(dir: &StateDir, cmd: SnapshotCmd) -> anyhow::Result<i32> {
+    let mut neon = Neon::open(dir).await?;
+    match cmd {
+        SnapshotCmd::Create { name } => {
+            let name = name.as_deref().map(Name::parse).transpose()?;
+            let (meta, took) = neon.snapshot(name, false, None).await?;
+            println!(
+                "Snapshot {} of main taken in {:.2} s (timeline {}).",
+                meta.name,
+                took.as_secs_f64(),
+                neon.n.snapshots.last().map_or("", |s| &s.timeline_id)
+            );
+        }
+        SnapshotCmd::List { json } => {
+            let metas: Vec<Meta> = neon.n.snapshots.iter().map(|s| s.meta.clone()).collect();
+            print_metas(&metas, json)?;
+        }
+        SnapshotCmd::Delete { name } => {
+            neon.delete_snapshot(&name).await?;
+            println!("Deleted snapshot {name}.");
+        }
+    }
+    Ok(0)
+}
+
+pub async fn rollback(dir: &StateDir, to: Option<String>) -> anyhow::Result<i32> {
+    let mut neon = Neon::open(dir).await?;
+    let to = to.as_deref().map(Name::parse).transpose()?;
+    let db = neon.state.database.clone();
+    let before = branch::checksums(&neon.client(MAIN, &db).await?).await?;
+    let r = neon.rollback(to).await?;
+    let after = branch::checksums(&neon.client(MAIN, &db).await?).await?;
+    print_rollback(&r, &before, &after);
+    let report = crate::health::run(dir, &neon.state).await;
+    print!("{}", report.to_table());
+    Ok(if report.passed() { 0 } else { 1 })
+}
+
+pub async fn migrate(dir: &StateDir, check: bool) -> anyhow::Result<i32> {
+    let mut neon = Neon::open(dir).await?;
+    let db = neon.state.database.clone();
+    if check {
+        let name = Name::parse(&branch::auto_name("migrate-check"))?;
+        neon.create_branch(&name, MAIN, None).await?;
+        let result = async {
+            let mut client = neon.client(name.as_str(), &db).await?;
+            let applied = migrations::migrate(&mut client).await?;
+            let ok = migrations::state(&client).await? == migrations::SchemaState::Current;
+            let sums = branch::checksums(&client).await?;
+            anyhow::Ok((applied, ok, sums))
+        }
+        .await;
+        neon.delete_branch(name.as_str()).await?;
+        let (applied, ok, sums) = result?;
+        println!("On a throwaway branch of main: applied {applied:?}; schema current: {ok}; main untouched.");
+        for (t, n, _) in sums {
+            println!("  {t:24} {n:>9} rows");
+        }
+        return Ok(if ok { 0 } else { 1 });
+    }
+    let (snap, _) = neon
+        .snapshot(None, true, Some("before migrate".into()))
+        .await?;
+    let result = async {
+        let mut client = neon.client(MAIN, &db).await?;
+        migrations::migrate(&mut client).await
+    }
+    .await;
+    let applied = match result {
+        Ok(applied) => applied,
+        Err(e) => return restore(&mut neon, &snap, &format!("Migration failed: {e:#}")).await,
+    };
+    let report = crate::health::run(dir, &neon.state).await;
+    if !report.passed() {
+        print!("{}", report.to_table());
+        let why = "The health suite failed after migrating.";
+        return restore(&mut neon, &snap, why).await;
+    }
+    println!(
+        "Applied {applied:?} (snapshot {} taken first). Health suite passed ({} checks).",
+        snap.name,
+        report.checks.len()
+    );
+    Ok(0)
+}
+
+/// Puts main back to `snap` after a failed migration.
+async fn restore(neon: &mut Neon<'_>, snap: &Meta, why: &str) -> anyhow::Result<i32> {
+    neon.rollback(Some(Name::parse(&snap.name)?))
+        .await
+        .context("the migration failed AND restoring main from the snapshot failed")?;
+    println!(
+        "{why}\nMain was restored from snapshot {}; nothing changed.",
+        snap.name
+    );
+    Ok(1)
+}
