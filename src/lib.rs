@@ -11,5 +11,6 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod health;
+pub mod import;
 pub mod stack;
 pub mod telemetry;

@@ -193,83 +193,67 @@ pub async fn drop_database(admin: &Client, db: &str) -> anyhow::Result<()> {
         .with_context(|| format!("dropping {db}"))
 }
 
-/// Replaces `target` with a copy of `source` (used by rollback): connections to `target` are
-/// refused, it is dropped and recreated from `source` under the same name.
+/// Replaces `target` with a copy of `source` (used by rollback). The copy is made under
+/// another name first and swapped in atomically, so a crash at any point leaves either the
+/// old or the new database under `target`, never neither.
 pub async fn replace_database(admin: &Client, target: &str, source: &str) -> anyhow::Result<()> {
+    let incoming = format!("{target}_incoming");
+    drop_database(admin, &incoming).await?;
     admin
         .batch_execute(&format!(
-            "ALTER DATABASE {} ALLOW_CONNECTIONS false",
-            ident(target)
+            "CREATE DATABASE {} TEMPLATE {} ALLOW_CONNECTIONS true",
+            ident(&incoming),
+            ident(source)
         ))
-        .await?;
-    // Rename first: if the copy fails, the old database is put back under its name.
-    let aside = format!("{target}_rollback_old");
+        .await
+        .with_context(|| format!("copying {source}; {target} was left as it was"))?;
+    swap_in(admin, target, &incoming).await
+}
+
+/// Makes `incoming` the database called `target` (which must exist) by renaming both in one
+/// transaction, then drops the old one. `incoming` is gone afterwards.
+pub async fn swap_in(admin: &Client, target: &str, incoming: &str) -> anyhow::Result<()> {
+    let aside = format!("{target}_old");
     drop_database(admin, &aside).await?;
-    admin
-        .batch_execute(&format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid();",
-            target.replace('\'', "''")
-        ))
-        .await?;
-    let mut renamed = false;
-    for _ in 0..200 {
-        match admin
-            .batch_execute(&format!(
-                "ALTER DATABASE {} RENAME TO {}",
-                ident(target),
-                ident(&aside)
-            ))
-            .await
-        {
-            Ok(()) => {
-                renamed = true;
-                break;
-            }
-            Err(e) if e.to_string().contains("being accessed by other users") => {
+    let allow = |db: &str, on: bool| format!("ALTER DATABASE {} ALLOW_CONNECTIONS {on}", ident(db));
+    admin.batch_execute(&allow(target, false)).await?;
+    let swap = format!(
+        "BEGIN; ALTER DATABASE {t} RENAME TO {a}; ALTER DATABASE {i} RENAME TO {t}; \
+         COMMENT ON DATABASE {t} IS NULL; COMMIT;",
+        t = ident(target),
+        a = ident(&aside),
+        i = ident(incoming)
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        for db in [target, incoming] {
+            admin
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                      WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    &[&db],
+                )
+                .await?;
+        }
+        match admin.batch_execute(&swap).await {
+            Ok(()) => break,
+            // Terminated sessions take a moment to go away.
+            Err(e)
+                if Instant::now() < deadline
+                    && e.to_string().contains("being accessed by other users") =>
+            {
+                let _ = admin.batch_execute("ROLLBACK").await;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             Err(e) => {
-                let _ = admin
-                    .batch_execute(&format!(
-                        "ALTER DATABASE {} ALLOW_CONNECTIONS true",
-                        ident(target)
-                    ))
-                    .await;
-                return Err(e.into());
+                let _ = admin.batch_execute("ROLLBACK").await;
+                let _ = admin.batch_execute(&allow(target, true)).await;
+                return Err(anyhow::Error::from(e)
+                    .context(format!("swapping {incoming} in as {target}; {target} was left as it was")));
             }
         }
     }
-    if !renamed {
-        let _ = admin
-            .batch_execute(&format!(
-                "ALTER DATABASE {} ALLOW_CONNECTIONS true",
-                ident(target)
-            ))
-            .await;
-        bail!("sessions on {target} would not end; nothing was changed");
-    }
-    let created = admin
-        .batch_execute(&format!(
-            "CREATE DATABASE {} TEMPLATE {} ALLOW_CONNECTIONS true",
-            ident(target),
-            ident(source)
-        ))
-        .await;
-    if let Err(e) = created {
-        admin
-            .batch_execute(&format!(
-                "ALTER DATABASE {} RENAME TO {}; ALTER DATABASE {} ALLOW_CONNECTIONS true",
-                ident(&aside),
-                ident(target),
-                ident(target)
-            ))
-            .await?;
-        return Err(anyhow::Error::from(e).context(format!(
-            "restoring {target} from {source}; {target} was left as it was"
-        )));
-    }
-    drop_database(admin, &aside).await?;
-    Ok(())
+    drop_database(admin, &aside).await
 }
 
 /// A content checksum per table of the workspace schema: row count and an order-independent

@@ -2,6 +2,7 @@
 //! text on a terminal and JSON with `--json`.
 
 mod branch_cmds;
+mod import_cmds;
 mod neon_cmds;
 mod stack_cmds;
 
@@ -118,6 +119,9 @@ pub enum Command {
         #[command(subcommand)]
         status: Option<MigrateCmd>,
     },
+    /// Import an older Workspace database (PostgreSQL or TimescaleDB layout) into a new
+    /// branch, verify every table, and with --cutover make it main
+    Import(ImportArgs),
     /// Run the supervisor in this process (used by `up`)
     #[command(hide = true)]
     Supervise,
@@ -125,6 +129,32 @@ pub enum Command {
     /// next to wsctl, e.g. after `cargo run --bin wsctl`)
     #[command(hide = true)]
     Api(crate::config::ApiArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// The source: postgres://USER:PASSWORD@HOST:PORT/DATABASE (only ever read)
+    #[arg(long, env = "WSCTL_IMPORT_FROM", hide_env_values = true)]
+    pub from: String,
+    /// Import and verify into a branch, then delete it and say what --cutover would do
+    #[arg(long, conflicts_with = "cutover")]
+    pub dry_run: bool,
+    /// When verification passes, make the import main (an automatic snapshot is taken first,
+    /// so `wsctl rollback` undoes it)
+    #[arg(long)]
+    pub cutover: bool,
+    /// Where the source's pg_dump goes [default: backups/ in the state directory]
+    #[arg(long)]
+    pub backup_dir: Option<PathBuf>,
+    /// Skip the backup of the source
+    #[arg(long)]
+    pub no_backup: bool,
+    /// Where the JSON report goes [default: imports/ in the state directory]
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Rows per COPY batch (memory holds about three batches)
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|v| v as usize))]
+    pub batch_rows: usize,
 }
 
 #[derive(Subcommand)]
@@ -186,6 +216,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Url { api } => stack_cmds::url(&dir, api),
         Command::Test { json } => stack_cmds::test(&dir, json).await,
         Command::Supervise => stack_cmds::supervise(&dir).await,
+        Command::Import(args) => import_cmds::import(&dir, args).await,
         Command::Branch(cmd) => branch_cmds::branch(&dir, cmd).await,
         Command::Snapshot(cmd) => branch_cmds::snapshot(&dir, cmd).await,
         Command::Rollback { to } => branch_cmds::rollback(&dir, to).await,

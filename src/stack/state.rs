@@ -250,6 +250,19 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Write to a temporary file, fsync, rename: readers see the old or the new file, never half.
+/// Creates (or truncates) a file only its owner can read: backups, reports and id maps hold
+/// the users' data.
+pub fn create_private(path: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))
+}
+
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     let dir = path.parent().context("path has no parent")?;
     let tmp = dir.join(format!(

@@ -1,0 +1,337 @@
+//! `wsctl import`: source → backup → a new branch → verify → (cutover | dry run | keep).
+//!
+//! Crash safety: a marker file names the branch an import is filling; a run that finds the
+//! marker deletes that branch first, so a rerun after kill -9 starts cleanly. Main changes
+//! only at cutover, in one step (an atomic rename on PostgreSQL, a timeline switch on Neon),
+//! after an automatic snapshot.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+
+use super::neon_cmds::Neon;
+use super::stack_cmds::require_state;
+use super::ImportArgs;
+use crate::branch::{self, Kind, Meta, Name, MAIN};
+use crate::import::{self, Report};
+use crate::stack::postgres::PgBinaries;
+use crate::stack::state::{BackendKind, Lock, StackState, StateDir};
+use crate::stack::supervisor::{pg_config, pg_config_on};
+
+fn private_dir(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    Ok(())
+}
+
+/// Lines about progress go to a terminal only; piped output is the summary alone.
+fn say(msg: &str) {
+    if std::io::stderr().is_terminal() {
+        eprintln!("{msg}");
+    }
+}
+
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg:16} [{bar:30}] {human_pos}/{human_len} rows  {per_sec}  eta {eta}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message("copying");
+    bar
+}
+
+/// The import branch, on whichever backend runs.
+async fn create_branch(
+    dir: &StateDir,
+    state: &StackState,
+    name: &Name,
+    source: &str,
+) -> anyhow::Result<tokio_postgres::Config> {
+    match state.backend {
+        BackendKind::Postgres => {
+            let admin = crate::db::connect(&pg_config(dir, state, "postgres")?).await?;
+            let db = branch::branch_db(&state.database, name.as_str());
+            let meta = Meta {
+                kind: Kind::Branch,
+                name: name.as_str().to_string(),
+                parent: MAIN.into(),
+                created_at: chrono::Utc::now(),
+                automatic: true,
+                reason: Some(format!("import from {source}")),
+            };
+            branch::copy_database(&admin, &state.database, &db, &meta, true).await?;
+            pg_config(dir, state, &db)
+        }
+        BackendKind::Neon => {
+            let mut neon = Neon::open(dir).await?;
+            let b = neon.create_branch(name, MAIN, None).await?;
+            pg_config_on(dir, state, &state.database, b.pg_port)
+        }
+    }
+}
+
+async fn delete_branch(dir: &StateDir, state: &StackState, name: &str) -> anyhow::Result<()> {
+    match state.backend {
+        BackendKind::Postgres => {
+            let admin = crate::db::connect(&pg_config(dir, state, "postgres")?).await?;
+            branch::drop_database(&admin, &branch::branch_db(&state.database, name)).await
+        }
+        BackendKind::Neon => {
+            let mut neon = Neon::open(dir).await?;
+            if neon.n.timeline_of(name).is_some() {
+                neon.delete_branch(name).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Makes the import branch main; returns the snapshot that holds main as it was.
+async fn cutover(
+    dir: &StateDir,
+    state: &StackState,
+    name: &str,
+    source: &str,
+) -> anyhow::Result<String> {
+    let reason = format!("before import from {source}");
+    match state.backend {
+        BackendKind::Postgres => {
+            let admin = crate::db::connect(&pg_config(dir, state, "postgres")?).await?;
+            let (snap, _) =
+                branch::snapshot(&admin, &state.database, MAIN, None, true, Some(reason)).await?;
+            let db = branch::branch_db(&state.database, name);
+            branch::swap_in(&admin, &state.database, &db).await?;
+            Ok(snap.name)
+        }
+        BackendKind::Neon => {
+            let mut neon = Neon::open(dir).await?;
+            let timeline = neon
+                .n
+                .timeline_of(name)
+                .context("the import branch is gone")?
+                .to_string();
+            Ok(neon.promote(timeline, Some(name), reason).await?.name)
+        }
+    }
+}
+
+/// The branch an interrupted import left behind, if any.
+struct Marker(PathBuf);
+
+impl Marker {
+    fn take(&self) -> Option<String> {
+        let name = std::fs::read_to_string(&self.0).ok()?;
+        Some(name.trim().to_string())
+    }
+    fn set(&self, name: &str) -> anyhow::Result<()> {
+        crate::stack::state::write_atomic(&self.0, name.as_bytes(), 0o600)
+    }
+    fn clear(&self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+pub async fn import(dir: &StateDir, args: ImportArgs) -> anyhow::Result<i32> {
+    let state = require_state(dir)?;
+    if !Lock::is_held(&dir.lock_file())? {
+        bail!("the stack is not running — `wsctl up` first");
+    }
+    let started = Instant::now();
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string();
+    let imports = dir.root.join("imports");
+    private_dir(&imports)?;
+    let report_path = args
+        .report
+        .clone()
+        .unwrap_or_else(|| imports.join(format!("import-{stamp}.json")));
+    let mut report = Report {
+        started_at: Some(chrono::Utc::now()),
+        dry_run: args.dry_run,
+        ..Report::default()
+    };
+    let result = run(dir, &state, &args, &stamp, &imports, &mut report).await;
+    let code = match &result {
+        Ok(code) => *code,
+        Err(e) => {
+            import::finish(&mut report, started, format!("failed: {e:#}"));
+            1
+        }
+    };
+    if result.is_ok() {
+        let outcome = std::mem::take(&mut report.outcome);
+        import::finish(&mut report, started, outcome);
+    }
+    let json = serde_json::to_vec_pretty(&report)?;
+    std::io::Write::write_all(
+        &mut crate::stack::state::create_private(&report_path)?,
+        &json,
+    )?;
+    match result {
+        Ok(_) => {
+            println!("{}", report.outcome);
+            println!("Report: {}", report_path.display());
+            Ok(code)
+        }
+        Err(e) => Err(e.context(format!(
+            "import failed; main is unchanged (report: {})",
+            report_path.display()
+        ))),
+    }
+}
+
+async fn run(
+    dir: &StateDir,
+    state: &StackState,
+    args: &ImportArgs,
+    stamp: &str,
+    imports: &Path,
+    report: &mut Report,
+) -> anyhow::Result<i32> {
+    let source_cfg: tokio_postgres::Config = args.from.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "--from is not a PostgreSQL URL — expected postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+        )
+    })?;
+    let source_name = import::describe(&source_cfg);
+    report.source = source_name.clone();
+
+    // Everything about the source is settled before anything is created here.
+    let source = crate::db::connect(&source_cfg).await?;
+    let snapshot = import::begin_source(&source).await?;
+    let layout = import::source::inspect(&source).await?;
+    let total = import::source_rows(&source, &layout).await?;
+    say(&format!(
+        "Source {source_name}: {:?} layout, {total} rows in categories and items.",
+        layout.variant
+    ));
+    report.layout = Some(layout.clone());
+
+    let marker = Marker(imports.join("in-progress"));
+    if let Some(old) = marker.take() {
+        say(&format!("Removing branch {old} of an interrupted import."));
+        delete_branch(dir, state, &old).await?;
+        marker.clear();
+    }
+
+    let backup = if args.no_backup {
+        None
+    } else {
+        let dir_ = args
+            .backup_dir
+            .clone()
+            .unwrap_or_else(|| dir.root.join("backups"));
+        private_dir(&dir_)?;
+        let db = source_cfg.get_dbname().unwrap_or("source");
+        let file = dir_.join(format!("{db}-{stamp}.dump"));
+        let pg_dump = PgBinaries::discover(state.pg_bin.as_deref())?.tool("pg_dump");
+        let child = import::backup::start(&pg_dump, &source_cfg, &snapshot, &file)?;
+        Some((child, file, Instant::now()))
+    };
+
+    let name = Name::parse(&format!("import-{stamp}"))?;
+    marker.set(name.as_str())?;
+    say(&format!("Creating branch {} for the import.", name.as_str()));
+    let loaded = async {
+        let target_cfg = create_branch(dir, state, &name, &source_name).await?;
+        report.branch = Some(name.as_str().to_string());
+        let target = crate::db::connect(&target_cfg).await?;
+        let bar = progress_bar(total);
+        let id_map = (layout.variant == import::Variant::Uuid)
+            .then(|| imports.join(format!("import-{stamp}-ids.csv")));
+        import::Load {
+            layout: &layout,
+            batch_rows: args.batch_rows,
+            progress: &bar,
+            id_map,
+        }
+        .run(&source, &target, report)
+        .await?;
+        bar.finish_and_clear();
+        if let Some((child, file, t)) = backup {
+            say("Waiting for the backup to finish.");
+            report.backup = Some(import::backup::finish(child, &file, t).await?);
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    if let Err(e) = loaded {
+        // Best effort: a rerun removes the branch through the marker anyway.
+        if delete_branch(dir, state, name.as_str()).await.is_ok() {
+            marker.clear();
+        }
+        return Err(e);
+    }
+    marker.clear();
+    print_tables(report);
+
+    if !report.verified {
+        report.outcome = format!(
+            "Verification FAILED: counts or checksums differ (see the report). Branch {} is kept \
+             for inspection; main is unchanged.",
+            name.as_str()
+        );
+        return Ok(1);
+    }
+    let rejected = report.rejected.len();
+    let items = report.tables.get(1).map_or(0, |t| t.imported_rows);
+    if args.dry_run {
+        delete_branch(dir, state, name.as_str()).await?;
+        report.outcome = format!(
+            "Dry run: {items} items imported and verified ({rejected} source rows rejected, listed \
+             in the report). --cutover would snapshot main and make the import main; the branch \
+             was deleted and main is unchanged."
+        );
+        return Ok(0);
+    }
+    if args.cutover {
+        let snap = cutover(dir, state, name.as_str(), &source_name).await?;
+        report.cutover_snapshot = Some(snap.clone());
+        let health = crate::health::run(dir, state).await;
+        report.outcome = format!(
+            "Main now holds the import: {items} items verified ({rejected} rejected, see the \
+             report). Snapshot {snap} holds main as it was — `wsctl rollback --to {snap}` undoes \
+             the cutover. Health suite: {}.",
+            if health.passed() { "passed" } else { "FAILED" }
+        );
+        if !health.passed() {
+            print!("{}", health.to_table());
+            return Ok(1);
+        }
+        return Ok(0);
+    }
+    report.outcome = format!(
+        "Imported {items} items into branch {b} and verified them ({rejected} rejected, see the \
+         report); main is unchanged. Try it with `wsctl branch switch {b}`, or rerun with \
+         --cutover.",
+        b = name.as_str()
+    );
+    Ok(0)
+}
+
+fn print_tables(report: &Report) {
+    for t in &report.tables {
+        println!(
+            "{}",
+            format_args!(
+            "  {:22} source {:>9} rows  imported {:>9}  rejected {:>6}  target {:>9}  checksum {} {}",
+            t.table,
+            t.source_rows,
+            t.imported_rows,
+            t.rejected_rows,
+            t.target_rows,
+            t.target_checksum,
+            if t.verified { "ok" } else { "MISMATCH" }
+            )
+        );
+    }
+}
