@@ -130,15 +130,7 @@ pub async fn inspect(client: &Client) -> anyhow::Result<Layout> {
             }
         );
     }
-    let cat_table = ["workspace_categories", "categories"]
-        .into_iter()
-        .find(|t| tables.iter().any(|x| x == t))
-        .context(
-            "the source has no categories table (workspace.workspace_categories or \
-             workspace.categories) — the items' categories cannot be imported without it",
-        )?;
     let items = columns(client, "workspace_items").await?;
-    let cats = columns(client, cat_table).await?;
 
     let missing: Vec<&str> = ["title", "category", "priority", "status"]
         .into_iter()
@@ -155,6 +147,14 @@ pub async fn inspect(client: &Client) -> anyhow::Result<Layout> {
             }
         );
     }
+    let cat_table = ["workspace_categories", "categories"]
+        .into_iter()
+        .find(|t| tables.iter().any(|x| x == t))
+        .context(
+            "the source has no categories table (workspace.workspace_categories or \
+             workspace.categories) — the items' categories cannot be imported without it",
+        )?;
+    let cats = columns(client, cat_table).await?;
     if pick(&cats, &["name"]).is_none() {
         bail!("workspace.{cat_table} in the source has no name column");
     }

@@ -30,14 +30,14 @@ fn try_post(api: &str, title: &str) -> Result<String, String> {
     v["data"]["id"].as_str().map(str::to_string).ok_or(body)
 }
 
-fn rt() -> tokio::runtime::Runtime {
+pub(super) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
 }
 
-fn checksums(s: &Stack) -> Vec<(String, i64, String)> {
+pub(super) fn checksums(s: &Stack) -> Vec<(String, i64, String)> {
     let dir = StateDir {
         root: s.dir.clone(),
     };

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod branch;
+mod import;
 
 fn wsctl_bin() -> &'static str {
     env!("CARGO_BIN_EXE_wsctl")
