@@ -248,8 +248,9 @@ pub async fn swap_in(admin: &Client, target: &str, incoming: &str) -> anyhow::Re
             Err(e) => {
                 let _ = admin.batch_execute("ROLLBACK").await;
                 let _ = admin.batch_execute(&allow(target, true)).await;
-                return Err(anyhow::Error::from(e)
-                    .context(format!("swapping {incoming} in as {target}; {target} was left as it was")));
+                return Err(anyhow::Error::from(e).context(format!(
+                    "swapping {incoming} in as {target}; {target} was left as it was"
+                )));
             }
         }
     }

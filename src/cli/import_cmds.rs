@@ -240,26 +240,33 @@ async fn run(
 
     let name = Name::parse(&format!("import-{stamp}"))?;
     marker.set(name.as_str())?;
-    say(&format!("Creating branch {} for the import.", name.as_str()));
+    say(&format!(
+        "Creating branch {} for the import.",
+        name.as_str()
+    ));
     let loaded = async {
+        let mut t = Instant::now();
         let target_cfg = create_branch(dir, state, &name, &source_name).await?;
+        report.mark("create branch", &mut t);
         report.branch = Some(name.as_str().to_string());
-        let target = crate::db::connect(&target_cfg).await?;
         let bar = progress_bar(total);
         let id_map = (layout.variant == import::Variant::Uuid)
             .then(|| imports.join(format!("import-{stamp}-ids.csv")));
         import::Load {
             layout: &layout,
+            target: &target_cfg,
             batch_rows: args.batch_rows,
             progress: &bar,
             id_map,
         }
-        .run(&source, &target, report)
+        .run(&source, report)
         .await?;
         bar.finish_and_clear();
-        if let Some((child, file, t)) = backup {
+        let mut t = Instant::now();
+        if let Some((child, file, started)) = backup {
             say("Waiting for the backup to finish.");
-            report.backup = Some(import::backup::finish(child, &file, t).await?);
+            report.backup = Some(import::backup::finish(child, &file, started).await?);
+            report.mark("wait for the backup", &mut t);
         }
         anyhow::Ok(())
     }

@@ -91,8 +91,13 @@ pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<Pool> {
 pub async fn connect(config: &tokio_postgres::Config) -> anyhow::Result<tokio_postgres::Client> {
     let (client, connection) = config.connect(NoTls).await.map_err(|e| {
         // "db error" alone says nothing; the server's message says what is wrong.
-        let why = e.as_db_error().map_or(e.to_string(), |d| d.message().to_string());
-        anyhow::anyhow!("cannot connect to PostgreSQL at {}: {why}", describe(config))
+        let why = e
+            .as_db_error()
+            .map_or(e.to_string(), |d| d.message().to_string());
+        anyhow::anyhow!(
+            "cannot connect to PostgreSQL at {}: {why}",
+            describe(config)
+        )
     })?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {

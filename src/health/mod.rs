@@ -281,10 +281,17 @@ pub async fn run(dir: &StateDir, state: &StackState) -> Report {
         let active: Vec<String> = rows.iter().filter(|r| r.get(1)).map(|r| r.get(0)).collect();
         ensure(
             !active.is_empty(),
-            format!("{} categories, none active: no item can be created", rows.len()),
+            format!(
+                "{} categories, none active: no item can be created",
+                rows.len()
+            ),
         )?;
         probe_category = active.first().cloned();
-        Ok(format!("{} categories, {} active", rows.len(), active.len()))
+        Ok(format!(
+            "{} categories, {} active",
+            rows.len(),
+            active.len()
+        ))
     })
     .await;
     let category = probe_category.unwrap_or_else(|| "documentacao".into());

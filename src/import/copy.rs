@@ -211,7 +211,11 @@ impl Copy<'_> {
                 let data = batch.data.freeze();
                 target.batch_execute("SAVEPOINT import_batch").await?;
                 match send(target, &copy_in, data.clone()).await {
-                    Ok(()) => target.batch_execute("RELEASE SAVEPOINT import_batch").await?,
+                    Ok(()) => {
+                        target
+                            .batch_execute("RELEASE SAVEPOINT import_batch")
+                            .await?
+                    }
                     Err(_) => {
                         // Find the rows the target refuses, one at a time.
                         target
@@ -231,9 +235,9 @@ impl Copy<'_> {
                                         .batch_execute("ROLLBACK TO SAVEPOINT import_row")
                                         .await?;
                                     lost.push(*h);
-                                    let why = e.as_db_error().map_or(e.to_string(), |d| {
-                                        d.message().to_string()
-                                    });
+                                    let why = e
+                                        .as_db_error()
+                                        .map_or(e.to_string(), |d| d.message().to_string());
                                     failed.push(Reject {
                                         table,
                                         source_key: key.clone(),
@@ -280,8 +284,7 @@ impl Copy<'_> {
             rejected_rows: rejected as u64,
             target_rows: target_sum.rows,
             target_checksum: target_sum.hex(),
-            verified: target_sum == accepted
-                && accepted.rows + rejected as u64 == source_sum.rows,
+            verified: target_sum == accepted && accepted.rows + rejected as u64 == source_sum.rows,
         })
     }
 }

@@ -51,10 +51,23 @@ pub struct Report {
     pub cutover_snapshot: Option<String>,
     pub outcome: String,
     pub peak_rss_kib: u64,
+    /// Seconds per phase, in order.
+    pub phases: Vec<(String, f64)>,
+}
+
+impl Report {
+    /// Records that the phase since the last mark took until now.
+    pub fn mark(&mut self, phase: &str, since: &mut Instant) {
+        self.phases
+            .push((phase.to_string(), since.elapsed().as_secs_f64()));
+        *since = Instant::now();
+    }
 }
 
 pub struct Load<'a> {
     pub layout: &'a Layout,
+    /// The fresh database to fill.
+    pub target: &'a tokio_postgres::Config,
     pub batch_rows: usize,
     pub progress: &'a indicatif::ProgressBar,
     pub id_map: Option<PathBuf>,
@@ -90,12 +103,9 @@ pub async fn source_rows(source: &Client, layout: &Layout) -> anyhow::Result<u64
 
 impl Load<'_> {
     /// Replaces the target's workspace data with the source's, verifies it, and commits.
-    pub async fn run(
-        self,
-        source: &Client,
-        target: &Client,
-        report: &mut Report,
-    ) -> anyhow::Result<()> {
+    pub async fn run(self, source: &Client, report: &mut Report) -> anyhow::Result<()> {
+        let mut t = Instant::now();
+        let target = &crate::db::connect(self.target).await?;
         target
             .batch_execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO'")
             .await?;
@@ -128,6 +138,7 @@ impl Load<'_> {
             tx.batch_execute(&format!("DROP INDEX {name}")).await?;
         }
 
+        report.mark("truncate and drop indexes", &mut t);
         let layout = self.layout;
         let cats = &layout.categories;
         let (c_name, c_display, c_color) = (
@@ -161,9 +172,10 @@ impl Load<'_> {
             progress: self.progress,
             id_map: None,
         }
-        .run(source, &tx, &mut rejects)
+        .run(source, tx, &mut rejects)
         .await?;
 
+        report.mark("copy categories", &mut t);
         let known: HashSet<String> = tx
             .query("SELECT name FROM workspace.workspace_categories", &[])
             .await?
@@ -172,8 +184,12 @@ impl Load<'_> {
             .collect();
         let items = &layout.items;
         let pos = |c: &str| items.position(c).expect("required column mapped");
-        let (i_title, i_cat, i_prio, i_status) =
-            (pos("title"), pos("category"), pos("priority"), pos("status"));
+        let (i_title, i_cat, i_prio, i_status) = (
+            pos("title"),
+            pos("category"),
+            pos("priority"),
+            pos("status"),
+        );
         let check_item = move |f: &[&[u8]]| -> Result<(), String> {
             copy::unescape(f[i_title]).ok_or("title is null")?;
             let cat = copy::unescape(f[i_cat]).ok_or("category is null")?;
@@ -194,7 +210,9 @@ impl Load<'_> {
             Ok(())
         };
         let mut id_map = match &self.id_map {
-            Some(p) => Some(std::io::BufWriter::new(crate::stack::state::create_private(p)?)),
+            Some(p) => Some(std::io::BufWriter::new(
+                crate::stack::state::create_private(p)?,
+            )),
             None => None,
         };
         let item_report = copy::Copy {
@@ -204,17 +222,14 @@ impl Load<'_> {
             progress: self.progress,
             id_map: id_map.as_mut(),
         }
-        .run(source, &tx, &mut rejects)
+        .run(source, tx, &mut rejects)
         .await?;
         if let Some(mut w) = id_map {
             use std::io::Write;
             w.flush()?;
         }
 
-        self.progress.set_message("building indexes");
-        for (_, def) in &indexes {
-            tx.batch_execute(def).await?;
-        }
+        report.mark("copy and verify items", &mut t);
         let orphans: i64 = tx
             .query_one(
                 "SELECT count(*) FROM workspace.workspace_items i
@@ -237,6 +252,28 @@ impl Load<'_> {
         tx.batch_execute("COMMIT")
             .await
             .context("committing the import")?;
+        report.mark("check and commit", &mut t);
+
+        // Indexes are built after the commit, several at once: the branch is not in use and
+        // stays marked as an unfinished import until the caller has seen this return.
+        self.progress.set_message("building indexes");
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+        let queue = std::sync::Mutex::new(indexes.into_iter().map(|(_, d)| d));
+        let build = || async {
+            let c = crate::db::connect(self.target).await?;
+            c.batch_execute(
+                "SET maintenance_work_mem = '256MB'; SET max_parallel_maintenance_workers = 0",
+            )
+            .await?;
+            loop {
+                let Some(def) = queue.lock().expect("not poisoned").next() else {
+                    return anyhow::Ok(());
+                };
+                c.batch_execute(&def).await?;
+            }
+        };
+        futures_util::future::try_join_all((0..workers).map(|_| build())).await?;
+        report.mark("build indexes", &mut t);
         report.verified = cat_report.verified && item_report.verified;
         report.tables = vec![cat_report, item_report];
         report.rejected = rejects;

@@ -99,9 +99,7 @@ async fn columns(client: &Client, table: &str) -> anyhow::Result<Vec<(String, St
 
 /// The first of `names` the source has.
 fn pick<'a>(have: &'a [(String, String)], names: &[&str]) -> Option<&'a (String, String)> {
-    names
-        .iter()
-        .find_map(|n| have.iter().find(|(c, _)| c == n))
+    names.iter().find_map(|n| have.iter().find(|(c, _)| c == n))
 }
 
 fn quote(ident: &str) -> String {
@@ -161,17 +159,19 @@ pub async fn inspect(client: &Client) -> anyhow::Result<Layout> {
     let variant = match pick(&items, &["id"]).map(|(_, t)| t.as_str()) {
         Some("uuid") => Variant::Uuid,
         Some("int4" | "int8" | "int2") => Variant::Serial,
-        Some(other) => bail!("workspace_items.id in the source is {other}; wsctl imports integer or UUID ids"),
+        Some(other) => {
+            bail!("workspace_items.id in the source is {other}; wsctl imports integer or UUID ids")
+        }
         None => unreachable!("checked above"),
     };
 
     let mut used = Vec::new();
     let mut notes = Vec::new();
     let map = |have: &[(String, String)],
-                   used: &mut Vec<String>,
-                   target: &'static str,
-                   names: &[&str],
-                   cast: &str|
+               used: &mut Vec<String>,
+               target: &'static str,
+               names: &[&str],
+               cast: &str|
      -> Option<(&'static str, String)> {
         pick(have, names).map(|(c, _)| {
             used.push(c.clone());
@@ -186,7 +186,11 @@ pub async fn inspect(client: &Client) -> anyhow::Result<Layout> {
         ("display_name", &["display_name"][..], "text"),
         ("description", &["description"][..], "text"),
         ("is_active", &["is_active", "active"][..], "boolean"),
-        ("sort_order", &["sort_order", "display_order"][..], "integer"),
+        (
+            "sort_order",
+            &["sort_order", "display_order"][..],
+            "integer",
+        ),
         ("color", &["color"][..], "text"),
         ("icon", &["icon"][..], "text"),
         ("created_at", &["created_at"][..], "timestamptz"),

@@ -180,12 +180,18 @@ INSERT INTO workspace.workspace_items (title, description, category, priority, s
     assert!(rejected[2].0 == "7" && rejected[2].1.contains("orphaned"));
     let items = &r["tables"][1];
     assert_eq!(
-        (items["source_rows"].as_u64(), items["imported_rows"].as_u64()),
+        (
+            items["source_rows"].as_u64(),
+            items["imported_rows"].as_u64()
+        ),
         (Some(507), Some(504))
     );
     assert_eq!(items["target_checksum"], items["imported_checksum"]);
     assert_eq!(checksums(&s), main_before, "a dry run leaves main alone");
-    assert!(import_dbs(&s).is_empty(), "the dry run's branch was deleted");
+    assert!(
+        import_dbs(&s).is_empty(),
+        "the dry run's branch was deleted"
+    );
 
     // The backup is a custom-format dump with a checksum file that checks out.
     let backup = r["backup"]["path"].as_str().unwrap();
@@ -292,8 +298,12 @@ INSERT INTO workspace.workspace_audit_log VALUES (gen_random_uuid(), gen_random_
         &branch_db,
         "SELECT id, title, metadata->>'source_id', metadata->>'a' FROM workspace.workspace_items ORDER BY id LIMIT 2",
     );
-    let first: (i32, String, String, Option<String>) =
-        (rows[0].get(0), rows[0].get(1), rows[0].get(2), rows[0].get(3));
+    let first: (i32, String, String, Option<String>) = (
+        rows[0].get(0),
+        rows[0].get(1),
+        rows[0].get(2),
+        rows[0].get(3),
+    );
     assert_eq!(
         first,
         (
@@ -321,7 +331,12 @@ INSERT INTO workspace.workspace_audit_log VALUES (gen_random_uuid(), gen_random_
     assert!(map
         .lines()
         .any(|l| l == "00000000-0000-0000-0000-000000000001,1"));
-    let n: i64 = query(&s, "workspace", "SELECT count(*) FROM workspace.workspace_items")[0].get(0);
+    let n: i64 = query(
+        &s,
+        "workspace",
+        "SELECT count(*) FROM workspace.workspace_items",
+    )[0]
+    .get(0);
     assert_eq!(n, 0, "without --cutover main is unchanged");
 }
 
@@ -330,7 +345,14 @@ fn import_in_flight(s: &Stack, url: &str) -> std::process::Child {
     let child = Command::new(super::wsctl_bin())
         .arg("--state-dir")
         .arg(&s.dir)
-        .args(["import", "--from", url, "--no-backup", "--batch-rows", "2000"])
+        .args([
+            "import",
+            "--from",
+            url,
+            "--no-backup",
+            "--batch-rows",
+            "2000",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -1,0 +1,191 @@
+//! `wsctl import` of a large old workspace (1,000,000 items by default) against
+//! `pg_dump | pg_restore` of the same database on the same machine and cluster.
+//!
+//! `cargo bench --bench import` (BENCH_ITEMS, BENCH_RUNS). Reported per run: wall time, rows
+//! per second, and peak resident memory of the client side (wsctl; pg_dump + pg_restore) — the
+//! server's memory is the same PostgreSQL for both. wsctl is measured without and with its
+//! backup (which runs pg_dump alongside the copy); both verify every row by checksum.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::Instant;
+
+use common::{report, summary, wsctl};
+use serde_json::json;
+
+/// Runs a command to completion; returns (seconds, peak RSS in KiB of it and its children).
+fn measure(cmd: &mut Command) -> (f64, u64) {
+    let started = Instant::now();
+    let child = cmd.spawn().expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: wait4 on our own child fills status and usage.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, usage.as_mut_ptr()) };
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(r, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{cmd:?} failed"
+    );
+    // SAFETY: initialised by the successful wait4.
+    (secs, unsafe { usage.assume_init() }.ru_maxrss as u64)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let (items, runs) = (env("BENCH_ITEMS", 1_000_000), env("BENCH_RUNS", 3));
+    let tmp = tempfile::Builder::new()
+        .prefix("ws-bench-import-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = tmp.path().join("state");
+    let port = || {
+        workspace_stack::stack::ports::free_port()
+            .unwrap()
+            .to_string()
+    };
+    let (pg, api) = (port(), port());
+    wsctl(&dir, &["up", "--pg-port", &pg, "--api-port", &api]);
+
+    // The old serial layout, filled like a real board: varied text, tags and metadata.
+    let seed = format!(
+        "CREATE DATABASE legacy;
+         \\c legacy
+         CREATE SCHEMA workspace;
+         CREATE TABLE workspace.workspace_categories (name VARCHAR(100) PRIMARY KEY,
+           display_name VARCHAR(200) NOT NULL, description TEXT, is_active BOOLEAN DEFAULT true,
+           sort_order INTEGER DEFAULT 0, created_at TIMESTAMPTZ DEFAULT NOW(), updated_at TIMESTAMPTZ DEFAULT NOW());
+         INSERT INTO workspace.workspace_categories (name, display_name, sort_order)
+           SELECT 'cat-' || g, 'Category ' || g, g FROM generate_series(1, 6) g;
+         CREATE TABLE workspace.workspace_items (id SERIAL PRIMARY KEY, title TEXT NOT NULL,
+           description TEXT, category TEXT NOT NULL REFERENCES workspace.workspace_categories (name),
+           priority TEXT NOT NULL, status TEXT NOT NULL, tags TEXT[] DEFAULT '{{}}',
+           metadata JSONB DEFAULT '{{}}', created_at TIMESTAMPTZ DEFAULT NOW(),
+           updated_at TIMESTAMPTZ DEFAULT NOW(), created_by TEXT, updated_by TEXT);
+         INSERT INTO workspace.workspace_items (title, description, category, priority, status, tags, metadata, created_by)
+           SELECT 'Item ' || g || ' análise', repeat(md5(g::text), 1 + g % 4), 'cat-' || (1 + g % 6),
+                  (ARRAY['low','medium','high','critical'])[1 + g % 4], 'new',
+                  ARRAY['t' || (g % 50), 'u' || (g % 7)], jsonb_build_object('seq', g, 'src', 'bench'), 'bench'
+             FROM generate_series(1, {items}) g;
+         CREATE INDEX ON workspace.workspace_items (category);
+         CREATE INDEX ON workspace.workspace_items (created_at DESC);
+         CREATE INDEX ON workspace.workspace_items USING GIN (tags);
+         VACUUM ANALYZE;"
+    );
+    let psql_in = |sql: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_wsctl"));
+        c.arg("--state-dir")
+            .arg(&dir)
+            .args(["psql", "-q", "-v", "ON_ERROR_STOP=1"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null());
+        let mut child = c.spawn().unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), sql.as_bytes()).unwrap();
+        drop(child.stdin.take());
+        assert!(child.wait().unwrap().success(), "psql failed");
+    };
+    psql_in(&seed);
+
+    let url = String::from_utf8(
+        Command::new(env!("CARGO_BIN_EXE_wsctl"))
+            .arg("--state-dir")
+            .arg(&dir)
+            .arg("url")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let (base, _) = url.trim().rsplit_once('/').unwrap();
+    let source = format!("{base}/legacy");
+    let bins = workspace_stack::stack::postgres::PgBinaries::discover(None).unwrap();
+    let (dump, restore) = (bins.tool("pg_dump"), bins.tool("pg_restore"));
+    let pipeline = format!(
+        "set -e; '{}' -Fc -d '{source}' | '{}' --no-owner -d '{base}/restored'",
+        dump.display(),
+        restore.display(),
+    );
+    // The same pipeline into this stack's schema (data only, by column name): the result
+    // wsctl produces, without the verification.
+    let into_ours = format!(
+        "set -e; '{}' -Fc --data-only --schema=workspace -d '{source}' | '{}' --data-only -d '{base}/ws_branch_restored_ours'",
+        dump.display(),
+        restore.display(),
+    );
+
+    let (mut ours, mut ours_backup, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ours_rss, mut ours_backup_rss, mut theirs_rss) = (0, 0, 0);
+    let (mut same_schema, mut same_schema_rss) = (Vec::new(), 0);
+    wsctl(&dir, &["branch", "create", "restored-ours"]);
+    for _ in 0..runs {
+        let (s, rss) = measure(
+            Command::new(env!("CARGO_BIN_EXE_wsctl"))
+                .arg("--state-dir")
+                .arg(&dir)
+                .args(["import", "--from", &source, "--dry-run", "--no-backup"])
+                .stdout(std::process::Stdio::null()),
+        );
+        ours.push(s);
+        ours_rss = ours_rss.max(rss);
+        let (s, rss) = measure(
+            Command::new(env!("CARGO_BIN_EXE_wsctl"))
+                .arg("--state-dir")
+                .arg(&dir)
+                .args(["import", "--from", &source, "--dry-run"])
+                .stdout(std::process::Stdio::null()),
+        );
+        ours_backup.push(s);
+        ours_backup_rss = ours_backup_rss.max(rss);
+        psql_in("DROP DATABASE IF EXISTS restored; CREATE DATABASE restored;");
+        let (s, rss) = measure(Command::new("sh").args(["-c", &pipeline]));
+        theirs.push(s);
+        theirs_rss = theirs_rss.max(rss);
+        psql_in(
+            "\\c ws_branch_restored_ours
+             TRUNCATE workspace.workspace_items, workspace.workspace_categories;",
+        );
+        let (s, rss) = measure(Command::new("sh").args(["-c", &into_ours]));
+        same_schema.push(s);
+        same_schema_rss = same_schema_rss.max(rss);
+    }
+    wsctl(&dir, &["down", "--purge", "--yes"]);
+
+    let rate = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        (items as f64 / v[v.len() / 2]).round()
+    };
+    let ratio = |a: &[f64], b: &[f64]| {
+        let med = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        (med(b) / med(a) * 100.0).round() / 100.0
+    };
+    report(
+        "import",
+        &json!({
+            "items": items,
+            "wsctl_import_verified": {"time": summary(ours.clone()), "rows_per_s": rate(&ours), "peak_rss_kib": ours_rss},
+            "wsctl_import_verified_with_backup": {"time": summary(ours_backup.clone()), "rows_per_s": rate(&ours_backup), "peak_rss_kib": ours_backup_rss},
+            "pg_dump_pipe_pg_restore": {"time": summary(theirs.clone()), "rows_per_s": rate(&theirs), "peak_rss_kib": theirs_rss},
+            "pg_dump_pipe_pg_restore_into_our_schema": {"time": summary(same_schema.clone()), "rows_per_s": rate(&same_schema), "peak_rss_kib": same_schema_rss},
+            "speedup_vs_pipeline": ratio(&ours, &theirs),
+            "speedup_vs_pipeline_into_our_schema": ratio(&ours, &same_schema),
+            "speedup_with_backup_vs_pipeline": ratio(&ours_backup, &theirs),
+        }),
+    );
+}
