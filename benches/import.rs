@@ -16,6 +16,8 @@ use common::{report, summary, wsctl};
 use serde_json::json;
 
 /// Runs a command to completion; returns (seconds, peak RSS in KiB of it and its children).
+// The child is reaped by wait4, which std's Child cannot do while also reporting rusage.
+#[allow(clippy::zombie_processes)]
 fn measure(cmd: &mut Command) -> (f64, u64) {
     let started = Instant::now();
     let child = cmd.spawn().expect("spawn");
