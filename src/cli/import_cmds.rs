@@ -303,7 +303,8 @@ async fn run(
     if args.cutover {
         let snap = cutover(dir, state, name.as_str(), &source_name).await?;
         report.cutover_snapshot = Some(snap.clone());
-        let health = crate::health::run(dir, state).await;
+        // Reloaded: on Neon the cutover moved main to another timeline.
+        let health = crate::health::run(dir, &require_state(dir)?).await;
         report.outcome = format!(
             "Main now holds the import: {items} items verified ({rejected} rejected, see the \
              report). Snapshot {snap} holds main as it was — `wsctl rollback --to {snap}` undoes \

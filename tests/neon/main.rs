@@ -519,3 +519,55 @@ fn snapshots_rollback_and_migrate_are_timeline_operations() {
     let o = wsctl(&["test"]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+#[test]
+fn an_import_fills_a_branch_timeline_and_cutover_moves_main_onto_it() {
+    let _turn = one_at_a_time();
+    let s = NeonStack::new("wsctl-neon-import-");
+    let o = s.up(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The source: another database on the same compute (the stand-in trusts local logins).
+    let source = format!("postgres://cloud_admin@127.0.0.1:{}/legacy", s.pg_port);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = tokio_postgres::Config::new();
+        c.host("127.0.0.1")
+            .port(s.pg_port)
+            .user("cloud_admin")
+            .dbname("postgres");
+        let admin = workspace_stack::db::connect(&c).await.unwrap();
+        admin.batch_execute("CREATE DATABASE legacy").await.unwrap();
+        let legacy = workspace_stack::db::connect(c.dbname("legacy")).await.unwrap();
+        legacy
+            .batch_execute(
+                "CREATE SCHEMA workspace;
+                 CREATE TABLE workspace.workspace_categories (name TEXT PRIMARY KEY, display_name TEXT NOT NULL);
+                 INSERT INTO workspace.workspace_categories VALUES ('dashboard', 'Dashboard');
+                 CREATE TABLE workspace.workspace_items (id SERIAL PRIMARY KEY, title TEXT NOT NULL,
+                   category TEXT NOT NULL, priority TEXT NOT NULL, status TEXT NOT NULL);
+                 INSERT INTO workspace.workspace_items (title, category, priority, status)
+                   SELECT 'old ' || g, 'dashboard', 'low', 'new' FROM generate_series(1, 250) g;",
+            )
+            .await
+            .unwrap();
+    });
+    let before = main_checksums(&s);
+    let o = s.wsctl(&["import", "--from", &source, "--cutover", "--no-backup"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let after = main_checksums(&s);
+    let items = after.iter().find(|t| t.0 == "workspace_items").unwrap();
+    assert_eq!(items.1, 250);
+    // Main's compute now runs on the import's timeline; the import branch is gone.
+    let st: Value =
+        serde_json::from_slice(&std::fs::read(s.state.join("state.json")).unwrap()).unwrap();
+    assert!(st["neon"]["branches"].as_array().unwrap().is_empty());
+    let o = s.wsctl(&["test"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The newest automatic snapshot is main before the import.
+    let o = s.wsctl(&["rollback"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(main_checksums(&s), before);
+}
