@@ -150,6 +150,9 @@ pub async fn import(dir: &StateDir, args: ImportArgs) -> anyhow::Result<i32> {
     let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string();
     let imports = dir.root.join("imports");
     private_dir(&imports)?;
+    // One import at a time: a second would take the first's branch for an interrupted one.
+    let _lock = Lock::try_acquire(&imports.join("lock"))?
+        .context("another `wsctl import` is running on this stack — wait for it to finish")?;
     let report_path = args
         .report
         .clone()
