@@ -683,7 +683,7 @@ impl Watcher {
                         tracing::error!(error = %format!("{e:#}"), "applying the new state failed");
                     }
                 }
-                _ = tokio::time::sleep(Duration::from_secs(1)) => self.refresh(),
+                _ = tokio::time::sleep(Duration::from_secs(2)) => self.refresh(),
             }
         }
         self.status.phase = Phase::Stopping;
@@ -753,7 +753,8 @@ impl Watcher {
                     pending.join(", ")
                 );
             }
-            self.refresh();
+            // status.json shows new containers only once they are healthy: `branch switch`
+            // takes a new API pid there as the sign that the switch is done.
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
