@@ -32,6 +32,15 @@ use super::state::{
 
 /// The tag of every image, as the Nix flake and `compose/build-images.sh` build them.
 pub const IMAGE_TAG: &str = "0.1.0";
+
+/// `WSCTL_IMAGE_TAG`, else [`IMAGE_TAG`]: another set of images under the same names (the
+/// tests run the Neon variant on images of stand-ins tagged `standin`).
+pub fn image_tag() -> String {
+    std::env::var("WSCTL_IMAGE_TAG")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| IMAGE_TAG.to_string())
+}
 pub const POSTGRES_COMPOSE: &str = include_str!("../../compose/postgres.yml");
 pub const NEON_COMPOSE: &str = include_str!("../../compose/workspace-stack.yml");
 const READY_TIMEOUT: Duration = Duration::from_secs(180);
@@ -371,7 +380,7 @@ pub fn images_for(backend: BackendKind) -> Vec<String> {
     };
     names
         .into_iter()
-        .map(|n| format!("workspace-stack/{n}:{IMAGE_TAG}"))
+        .map(|n| format!("workspace-stack/{n}:{}", image_tag()))
         .collect()
 }
 
@@ -404,7 +413,7 @@ pub fn write_files(dir: &StateDir, state: &StackState) -> anyhow::Result<()> {
     let password = dir.secret("pg-password")?;
     let (host, port, db) = api_target(state, state.active_branch.as_deref());
     let mut env = vec![
-        ("WS_IMAGE_TAG".to_string(), IMAGE_TAG.to_string()),
+        ("WS_IMAGE_TAG".to_string(), image_tag()),
         ("WS_PG_PASSWORD".into(), password.clone()),
         ("WS_PG_PORT".into(), state.pg_port.to_string()),
         ("WS_API_PORT".into(), state.api_port.to_string()),
@@ -468,7 +477,7 @@ pub fn generated(state: &StackState) -> Value {
         services.insert(
             compose_service(&p.service()),
             json!({
-                "image": format!("workspace-stack/api:{IMAGE_TAG}"),
+                "image": format!("workspace-stack/api:{}", image_tag()),
                 "command": ["workspace-api", "serve"],
                 "environment": {
                     "DATABASE_URL": format!("postgres://{}:${{WS_PG_PASSWORD}}@{host}:{port}/{db}", state.superuser),
@@ -517,7 +526,7 @@ fn compute_service(
         .map(|s| (s, json!({"condition": "service_healthy"})))
         .collect();
     json!({
-        "image": format!("workspace-stack/compute:{IMAGE_TAG}"),
+        "image": format!("workspace-stack/compute:{}", image_tag()),
         "command": [
             "compute_ctl", "--pgdata", "/data/pgdata",
             "--connstr", "postgresql://cloud_admin@127.0.0.1:55433/postgres",

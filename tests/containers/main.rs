@@ -324,3 +324,168 @@ fn branch_switch_recreates_the_api_container_on_the_branch() {
     let o = s.wsctl(&["test"]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// Builds the stand-in images (tag `standin`) from the example binary.
+fn build_standin_images() {
+    let standin = std::path::Path::new(wsctl_bin())
+        .parent()
+        .unwrap()
+        .join("examples/neon_standin");
+    assert!(
+        standin.is_file(),
+        "build the stand-in first: cargo build --examples"
+    );
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::copy(&standin, ctx.path().join("neon_standin")).unwrap();
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/containers/standin.Dockerfile"
+        ),
+        ctx.path().join("Dockerfile"),
+    )
+    .unwrap();
+    let o = Command::new(engine())
+        .args(["build", "-q", "-t", "workspace-stack/compute:standin"])
+        .arg(ctx.path())
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "building the stand-in image: {}",
+        text(&o)
+    );
+    for (from, to) in [
+        ("compute:standin", "storage-broker:standin"),
+        ("compute:standin", "pageserver:standin"),
+        ("compute:standin", "safekeeper:standin"),
+        ("api:0.1.0", "api:standin"),
+    ] {
+        let o = Command::new(engine())
+            .args(["tag"])
+            .arg(format!("workspace-stack/{from}"))
+            .arg(format!("workspace-stack/{to}"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+    }
+}
+
+/// The Neon variant (compose/workspace-stack.yml, three safekeepers) on STAND-INS of Neon's
+/// programs: the compose file, the generated configs, the upcall answerer container, the
+/// tenant attach and timeline creation through published ports, a branch's compute service,
+/// and down/up keeping the data. Not Neon itself: the stand-in compute is a plain PostgreSQL.
+#[test]
+fn neon_variant_on_standins() {
+    if !can_run() {
+        return;
+    }
+    build_standin_images();
+    let s = Stack::new();
+    let wsctl = |args: &[&str]| {
+        Command::new(wsctl_bin())
+            .arg("--state-dir")
+            .arg(&s.dir)
+            .args(args)
+            .env_remove("WSCTL_STATE_DIR")
+            .env("WSCTL_IMAGE_TAG", "standin")
+            .env("WSCTL_NEON_PORTS", "auto")
+            .output()
+            .unwrap()
+    };
+    let o = wsctl(&[
+        "up",
+        "--containers",
+        "--backend",
+        "neon",
+        "--safekeepers",
+        "3",
+        "--pg-port",
+        &s.pg_port.to_string(),
+        "--api-port",
+        &s.api_port.to_string(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    for check in [
+        "PASS  safekeeper-3 /v1/status",
+        "PASS  pageserver /v1/status",
+        "PASS  compute on the stack's tenant and timeline",
+        "0 failed",
+    ] {
+        assert!(out.contains(check), "{check}: {out}");
+    }
+    assert!(bindings(&s.project())
+        .iter()
+        .all(|(ip, _)| ip == "127.0.0.1"));
+    let created: Value = http()
+        .post(format!("{}/api/items", s.api()))
+        .json(&serde_json::json!({"title": "on neon", "description": "d", "category": "documentacao", "priority": "low"}))
+        .send()
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .unwrap();
+    let id = created["data"]["id"].as_str().unwrap().to_string();
+    let read = http()
+        .get(format!("{}/api/items/{id}", s.api()))
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(read, 200);
+
+    let o = wsctl(&["branch", "create", "dev"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = wsctl(&["status", "--json"]);
+    let status: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        status["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["name"] == "compute-dev" && x["health"] == "healthy"),
+        "{status}"
+    );
+    let o = wsctl(&["branch", "delete", "dev"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // The upcall answerer's generations, from its volume.
+    let generations = || -> Value {
+        let o = wsctl(&["status", "--json"]);
+        let status: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let upcall = status["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == "upcall")
+            .and_then(|x| x["container"].as_str())
+            .unwrap_or_else(|| panic!("no upcall container: {status}"))
+            .to_string();
+        let o = Command::new(engine())
+            .args(["exec", &upcall, "cat", "/data/generations.json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)))
+    };
+    let before = generations();
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(s.dir.join("state.json")).unwrap()).unwrap();
+    assert_eq!(before["tenants"][0], state["neon"]["tenant_id"], "{before}");
+
+    let o = wsctl(&["down"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = wsctl(&["up"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The same tenant came back through re-attach with a higher generation (the stand-in
+    // compute is a fresh PostgreSQL on every start, so item data is not compared here).
+    let after = generations();
+    assert_eq!(after["tenants"], before["tenants"]);
+    assert!(
+        after["generation"].as_u64() > before["generation"].as_u64(),
+        "{before} → {after}"
+    );
+    let o = wsctl(&["test"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
