@@ -28,8 +28,11 @@ pub(super) fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<Option<St
             format!("{:?}", p.backend).to_lowercase()
         );
     }
+    // Flags, then workspace-stack.toml, then what this stack used before, as in native mode.
+    let file = super::stack_cmds::file_config(dir)?;
     let backend = args
         .backend
+        .or(file.backend)
         .or(previous.as_ref().map(|p| p.backend))
         .unwrap_or(BackendKind::Postgres);
     if let Some(p) = previous.as_ref().filter(|p| p.backend != backend) {
@@ -53,10 +56,12 @@ pub(super) fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<Option<St
     }
     let pg_port = args
         .pg_port
+        .or(file.pg_port)
         .or(previous.as_ref().map(|p| p.pg_port))
         .unwrap_or(5433);
     let api_port = args
         .api_port
+        .or(file.api_port)
         .or(previous.as_ref().map(|p| p.api_port))
         .unwrap_or(3200);
     let neon = match backend {
@@ -136,9 +141,13 @@ fn published(n: &NeonState) -> Vec<(u16, String)> {
     p
 }
 
+/// The stack and its compose project, if this is a container stack. A corrupt state.json is
+/// left to the native command, which names it (and `down --purge` still cleans up).
 fn container_state(dir: &StateDir) -> anyhow::Result<Option<(StackState, ContainerState)>> {
     Ok(dir
-        .load()?
+        .load()
+        .ok()
+        .flatten()
         .and_then(|s| s.containers.clone().map(|c| (s, c))))
 }
 

@@ -16,14 +16,14 @@ use crate::stack::{ports, postgres, process};
 /// `workspace-stack.toml`: optional defaults; flags win over it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileConfig {
-    backend: Option<BackendKind>,
-    pg_port: Option<u16>,
-    api_port: Option<u16>,
+pub(super) struct FileConfig {
+    pub(super) backend: Option<BackendKind>,
+    pub(super) pg_port: Option<u16>,
+    pub(super) api_port: Option<u16>,
     pg_bin: Option<PathBuf>,
 }
 
-fn file_config(dir: &StateDir) -> anyhow::Result<FileConfig> {
+pub(super) fn file_config(dir: &StateDir) -> anyhow::Result<FileConfig> {
     let Some(path) = dir.root.parent().map(|p| p.join(CONFIG_FILE)) else {
         return Ok(FileConfig::default());
     };
