@@ -563,6 +563,36 @@ async fn compute(args: Vec<String>) {
             fail(&format!("initdb: {}", String::from_utf8_lossy(&out.stderr)));
         }
     }
+    // In a container the spec asks for every interface; connections from elsewhere then need
+    // the password of a spec role, as compute_ctl's `host all all all md5` line requires.
+    let listen = conf
+        .lines()
+        .find_map(|l| l.strip_prefix("listen_addresses="))
+        .unwrap_or("'127.0.0.1'")
+        .trim_matches('\'')
+        .to_string();
+    let roles: Vec<(String, String)> = spec["cluster"]["roles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            Some((
+                r["name"].as_str()?.to_string(),
+                r["encrypted_password"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    let hba_path = pgdata.join("pg_hba.conf");
+    let hba_has = std::fs::read_to_string(&hba_path)
+        .unwrap_or_default()
+        .contains("host all all all md5");
+    if !roles.is_empty() && !hba_has {
+        let mut hba = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&hba_path)
+            .unwrap();
+        writeln!(hba, "host all all all md5").unwrap();
+    }
     let port_file = store.as_ref().map(|s| s.join(format!("{timeline}.port")));
     if let Some(f) = &port_file {
         let _ = std::fs::write(f, port.to_string());
@@ -576,7 +606,7 @@ async fn compute(args: Vec<String>) {
         .arg("-c")
         .arg(format!("port={port}"))
         .arg("-c")
-        .arg("listen_addresses=127.0.0.1")
+        .arg(format!("listen_addresses={listen}"))
         .arg("-c")
         .arg(format!("unix_socket_directories={}", socket.display()))
         .arg("-c")
@@ -592,6 +622,29 @@ async fn compute(args: Vec<String>) {
         .spawn()
         .unwrap();
     let pg_pid = pg.id();
+    for (name, md5) in &roles {
+        // PostgreSQL keeps an `md5…` value as the stored hash, as compute_ctl relies on.
+        let sql = format!("ALTER ROLE \"{name}\" PASSWORD 'md5{md5}'");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !std::process::Command::new(bins.tool("psql"))
+            .args(["-h", socket.to_str().unwrap(), "-p", &port.to_string()])
+            .args(["-U", "cloud_admin", "-d", "postgres", "-qc", &sql])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            if std::time::Instant::now() > deadline {
+                fail(&format!("could not set the password of role {name}"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    let http_host = if listen == "127.0.0.1" {
+        "127.0.0.1"
+    } else {
+        "0.0.0.0"
+    };
     let server = HttpServer::new(move || {
         App::new().route(
             "/metrics",
@@ -606,7 +659,7 @@ async fn compute(args: Vec<String>) {
     })
     .workers(1)
     .disable_signals()
-    .bind(("127.0.0.1", http_port))
+    .bind((http_host, http_port))
     .unwrap_or_else(|e| fail(&format!("bind {http_port}: {e}")))
     .run();
     let handle = server.handle();

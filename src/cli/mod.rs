@@ -2,6 +2,7 @@
 //! text on a terminal and JSON with `--json`.
 
 mod branch_cmds;
+mod container_cmds;
 mod import_cmds;
 mod neon_cmds;
 mod stack_cmds;
@@ -52,6 +53,10 @@ pub struct UpArgs {
     /// Seconds to wait for the stack to become healthy
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
+    /// Run the stack as one compose project (docker compose, docker-compose or podman;
+    /// WSCTL_COMPOSE picks one) instead of local processes
+    #[arg(long)]
+    pub containers: bool,
 }
 
 #[derive(Subcommand)]
@@ -129,6 +134,9 @@ pub enum Command {
     /// next to wsctl, e.g. after `cargo run --bin wsctl`)
     #[command(hide = true)]
     Api(crate::config::ApiArgs),
+    /// Answer the pageserver's control-plane upcalls (the compose project's `upcall` service)
+    #[command(hide = true)]
+    Upcalls(container_cmds::UpcallArgs),
 }
 
 #[derive(clap::Args)]
@@ -231,5 +239,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 .await?;
             Ok(0)
         }
+        Command::Upcalls(args) => container_cmds::upcalls(args).await,
     }
 }

@@ -10,20 +10,20 @@ use serde::Deserialize;
 
 use super::UpArgs;
 use crate::stack::state::{BackendKind, Lock, Phase, StackState, StateDir, CONFIG_FILE};
-use crate::stack::supervisor::{self, Supervisor};
+use crate::stack::supervisor;
 use crate::stack::{ports, postgres, process};
 
 /// `workspace-stack.toml`: optional defaults; flags win over it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileConfig {
-    backend: Option<BackendKind>,
-    pg_port: Option<u16>,
-    api_port: Option<u16>,
+pub(super) struct FileConfig {
+    pub(super) backend: Option<BackendKind>,
+    pub(super) pg_port: Option<u16>,
+    pub(super) api_port: Option<u16>,
     pg_bin: Option<PathBuf>,
 }
 
-fn file_config(dir: &StateDir) -> anyhow::Result<FileConfig> {
+pub(super) fn file_config(dir: &StateDir) -> anyhow::Result<FileConfig> {
     let Some(path) = dir.root.parent().map(|p| p.join(CONFIG_FILE)) else {
         return Ok(FileConfig::default());
     };
@@ -45,7 +45,7 @@ pub(super) fn require_state(dir: &StateDir) -> anyhow::Result<StackState> {
     })
 }
 
-fn print_urls(dir: &StateDir, state: &StackState) {
+pub(super) fn print_urls(dir: &StateDir, state: &StackState) {
     println!(
         "Workspace API  http://127.0.0.1:{}  (health: /health, docs: /openapi.json)",
         state.api_port
@@ -103,6 +103,7 @@ fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<StackState> {
                     .unwrap_or_default(),
                 neon_dir: None,
                 neon: None,
+                containers: None,
             }
         }
         BackendKind::Neon => {
@@ -149,6 +150,7 @@ fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<StackState> {
                         .map_or(bins.bin.clone(), |p| p.to_path_buf()),
                 ),
                 neon: Some(neon),
+                containers: None,
             }
         }
     };
@@ -200,7 +202,10 @@ pub async fn up(dir: &StateDir, args: UpArgs) -> anyhow::Result<i32> {
             "another `wsctl up` is starting the stack and it ended in {phase:?} — see `wsctl logs`"
         );
     }
-    let state = prepare(dir, &args)?;
+    let state = match super::container_cmds::prepare(dir, &args)? {
+        Some(state) => state,
+        None => prepare(dir, &args)?,
+    };
     if args.foreground {
         return foreground(dir, state).await;
     }
@@ -225,7 +230,7 @@ pub async fn up(dir: &StateDir, args: UpArgs) -> anyhow::Result<i32> {
 }
 
 async fn foreground(dir: &StateDir, state: StackState) -> anyhow::Result<i32> {
-    let sup = Supervisor::new(dir.clone(), state.clone())?;
+    let sup = crate::stack::containers::supervise(dir.clone(), state.clone());
     let reporter = {
         let dir = dir.clone();
         tokio::spawn(async move {
@@ -237,7 +242,7 @@ async fn foreground(dir: &StateDir, state: StackState) -> anyhow::Result<i32> {
             }
         })
     };
-    let result = sup.run().await;
+    let result = sup.await;
     reporter.abort();
     result.map(|()| 0)
 }
@@ -298,7 +303,7 @@ async fn wait_for_phase(dir: &StateDir, timeout: Duration) -> anyhow::Result<Pha
 pub async fn supervise(dir: &StateDir) -> anyhow::Result<i32> {
     let state = require_state(dir)?;
     crate::telemetry::init(crate::config::LogFormat::Json);
-    Supervisor::new(dir.clone(), state)?.run().await?;
+    crate::stack::containers::supervise(dir.clone(), state).await?;
     Ok(0)
 }
 
@@ -315,6 +320,9 @@ pub async fn down(dir: &StateDir, purge: bool, yes: bool) -> anyhow::Result<i32>
             println!("Nothing deleted.");
             return Ok(1);
         }
+    }
+    if let Some(code) = super::container_cmds::down(dir, purge).await? {
+        return Ok(code);
     }
     let started = Instant::now();
     if Lock::is_held(&dir.lock_file())? {
@@ -350,6 +358,9 @@ pub async fn down(dir: &StateDir, purge: bool, yes: bool) -> anyhow::Result<i32>
 }
 
 pub fn status(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
+    if let Some(code) = super::container_cmds::status(dir, json)? {
+        return Ok(code);
+    }
     let state = dir.load()?;
     let running = Lock::is_held(&dir.lock_file())?;
     let status = dir.load_status();
@@ -407,6 +418,9 @@ pub fn status(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
 }
 
 pub async fn logs(dir: &StateDir, service: Option<String>, follow: bool) -> anyhow::Result<i32> {
+    if let Some(code) = super::container_cmds::logs(dir, service.as_deref(), follow)? {
+        return Ok(code);
+    }
     let files: Vec<PathBuf> = match &service {
         Some(name) => {
             let path = dir.log(name);

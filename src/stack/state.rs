@@ -54,6 +54,9 @@ pub struct StackState {
     /// Neon: generated once so that `up` after `down` reattaches the same data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub neon: Option<crate::stack::neon::NeonState>,
+    /// Containers: the compose project this stack runs as (`up --containers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containers: Option<crate::stack::containers::ContainerState>,
 }
 
 /// A stack's directory and the paths inside it.

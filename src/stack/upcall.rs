@@ -105,11 +105,34 @@ async fn validate(upcalls: web::Data<Upcalls>, body: web::Json<serde_json::Value
     HttpResponse::Ok().json(upcalls.validate(&body))
 }
 
+/// wsctl's own call (not Neon's): the generation for a new attach. In containers the answerer
+/// runs in its own container, and only it may hand out generations.
+async fn attach_generation(
+    upcalls: web::Data<Upcalls>,
+    body: web::Json<serde_json::Value>,
+) -> HttpResponse {
+    let Some(tenant) = body["tenant"].as_str() else {
+        return HttpResponse::BadRequest().json(json!({"msg": "tenant is missing"}));
+    };
+    match upcalls.next_generation(tenant) {
+        Ok(gen) => HttpResponse::Ok().json(json!({ "gen": gen })),
+        Err(e) => HttpResponse::InternalServerError().json(json!({"msg": format!("{e:#}")})),
+    }
+}
+
 /// Serves the upcalls on 127.0.0.1:`port` from a thread of its own (it must keep answering
 /// while the supervisor waits on other things), until the returned handle is stopped.
 pub fn serve(port: u16, upcalls: Upcalls) -> anyhow::Result<actix_web::dev::ServerHandle> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", port))
-        .with_context(|| format!("binding the upcall endpoint on 127.0.0.1:{port}"))?;
+    serve_on(std::net::SocketAddr::from(([127, 0, 0, 1], port)), upcalls)
+}
+
+/// The same on any address (in a container: all of its interfaces).
+pub fn serve_on(
+    addr: std::net::SocketAddr,
+    upcalls: Upcalls,
+) -> anyhow::Result<actix_web::dev::ServerHandle> {
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("binding the upcall endpoint on {addr}"))?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let system = actix_web::rt::System::new();
@@ -120,6 +143,10 @@ pub fn serve(port: u16, upcalls: Upcalls) -> anyhow::Result<actix_web::dev::Serv
                     .app_data(data.clone())
                     .route("/upcall/v1/re-attach", web::post().to(re_attach))
                     .route("/upcall/v1/validate", web::post().to(validate))
+                    .route(
+                        "/wsctl/v1/attach-generation",
+                        web::post().to(attach_generation),
+                    )
             })
             .workers(1)
             .disable_signals()

@@ -1,0 +1,317 @@
+//! `up --containers` and the container side of down, status and logs; the hidden `upcalls`.
+//! Each entry point answers `None` for a native stack, so the native command runs unchanged.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use super::UpArgs;
+use crate::stack::containers::{self, ContainerState};
+use crate::stack::neon::NeonState;
+use crate::stack::state::{BackendKind, Lock, Phase, StackState, StateDir};
+use crate::stack::{ports, process};
+
+/// Decides ports and the engine, checks the images, writes state.json and the compose files.
+/// `None` when this is not (and is not becoming) a container stack.
+pub(super) fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<Option<StackState>> {
+    let previous = dir.load()?;
+    let was = previous.as_ref().and_then(|p| p.containers.clone());
+    if !args.containers && was.is_none() {
+        return Ok(None);
+    }
+    if let (Some(p), None) = (&previous, &was) {
+        bail!(
+            "{} holds a stack of local processes ({} backend); its data cannot move into \
+             containers — `wsctl down --purge` it first, or pass another --state-dir",
+            dir.root.display(),
+            format!("{:?}", p.backend).to_lowercase()
+        );
+    }
+    // Flags, then workspace-stack.toml, then what this stack used before, as in native mode.
+    let file = super::stack_cmds::file_config(dir)?;
+    let backend = args
+        .backend
+        .or(file.backend)
+        .or(previous.as_ref().map(|p| p.backend))
+        .unwrap_or(BackendKind::Postgres);
+    if let Some(p) = previous.as_ref().filter(|p| p.backend != backend) {
+        bail!(
+            "this stack runs the {} backend; it cannot change in place — `wsctl down --purge` first",
+            format!("{:?}", p.backend).to_lowercase()
+        );
+    }
+    let c = containers::detect(containers::project_name(dir))?;
+    let missing = c.missing_images(&containers::images_for(backend));
+    if !missing.is_empty() {
+        bail!(
+            "the {} engine has no {} — {}",
+            c.engine,
+            missing.join(", "),
+            match backend {
+                BackendKind::Postgres => "build them with compose/build-images.sh (after `cargo build --release`)",
+                BackendKind::Neon => "load the images the Nix flake builds (`docker load`), or use the postgres variant (--backend postgres)",
+            }
+        );
+    }
+    let pg_port = args
+        .pg_port
+        .or(file.pg_port)
+        .or(previous.as_ref().map(|p| p.pg_port))
+        .unwrap_or(5433);
+    let api_port = args
+        .api_port
+        .or(file.api_port)
+        .or(previous.as_ref().map(|p| p.api_port))
+        .unwrap_or(3200);
+    let neon = match backend {
+        BackendKind::Postgres => None,
+        BackendKind::Neon => Some(match previous.as_ref().and_then(|p| p.neon.clone()) {
+            Some(n) => {
+                if args.safekeepers.is_some_and(|k| k != n.safekeepers) {
+                    bail!(
+                        "this stack was created with {} safekeeper(s); the count cannot change \
+                         in place — `wsctl down --purge` first to start over",
+                        n.safekeepers
+                    );
+                }
+                n
+            }
+            None if std::env::var("WSCTL_NEON_PORTS").as_deref() == Ok("auto") => {
+                NeonState::with_free_ports(args.safekeepers.unwrap_or(1))?
+            }
+            None => NeonState::new(args.safekeepers.unwrap_or(1)),
+        }),
+    };
+    // Containers still up from a watcher that died hold their own ports: `up` adopts them.
+    if c.containers()?.iter().all(|x| x.state != "running") {
+        ports::ensure_free(pg_port, "postgres", "--pg-port")?;
+        ports::ensure_free(api_port, "workspace-api", "--api-port")?;
+        if let Some(n) = &neon {
+            for (port, service) in published(n) {
+                ports::ensure_free(port, &service, "WSCTL_NEON_PORTS=auto")?;
+            }
+        }
+    }
+    let state = StackState {
+        version: 1,
+        backend,
+        pg_port,
+        api_port,
+        database: "workspace".into(),
+        superuser: if neon.is_some() {
+            "cloud_admin"
+        } else {
+            "postgres"
+        }
+        .into(),
+        pg_bin: None,
+        previews: previous
+            .as_ref()
+            .map(|p| p.previews.clone())
+            .unwrap_or_default(),
+        active_branch: previous.as_ref().and_then(|p| p.active_branch.clone()),
+        neon_dir: None,
+        neon,
+        containers: Some(c),
+    };
+    dir.create()?;
+    dir.secret("pg-password")?;
+    dir.save(&state)?;
+    // A failed start leaves its phase behind; `up` must not read it as this start's outcome.
+    let _ = std::fs::remove_file(dir.status_file());
+    containers::write_files(dir, &state)?;
+    Ok(Some(state))
+}
+
+/// The Neon ports a compose project publishes on 127.0.0.1 (the rest stay on its network).
+fn published(n: &NeonState) -> Vec<(u16, String)> {
+    let mut p = vec![
+        (n.broker_port, "storage-broker".to_string()),
+        (n.pageserver_http_port, "pageserver (http)".into()),
+        (n.compute_http_port, "compute_ctl (http)".into()),
+        (n.upcall_port, "upcall answerer".into()),
+    ];
+    p.extend((1..=n.safekeepers).map(|k| {
+        (
+            n.safekeeper_http_port + u16::from(k) - 1,
+            format!("safekeeper {k} (http)"),
+        )
+    }));
+    p
+}
+
+/// The stack and its compose project, if this is a container stack. A corrupt state.json is
+/// left to the native command, which names it (and `down --purge` still cleans up).
+fn container_state(dir: &StateDir) -> anyhow::Result<Option<(StackState, ContainerState)>> {
+    Ok(dir
+        .load()
+        .ok()
+        .flatten()
+        .and_then(|s| s.containers.clone().map(|c| (s, c))))
+}
+
+/// Stops the watcher (which runs `compose down`), or the project directly when no watcher
+/// runs. Volumes are kept unless `purge`.
+pub(super) async fn down(dir: &StateDir, purge: bool) -> anyhow::Result<Option<i32>> {
+    let Some((state, c)) = container_state(dir)? else {
+        return Ok(None);
+    };
+    let started = Instant::now();
+    if Lock::is_held(&dir.lock_file())? {
+        let pid: u32 = std::fs::read_to_string(dir.pid_file())?
+            .trim()
+            .parse()
+            .context("supervisor.pid is corrupt")?;
+        process::signal(pid, libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while Lock::is_held(&dir.lock_file())? {
+            if Instant::now() > deadline {
+                bail!("the watcher (pid {pid}) did not stop the containers within 90 s — see `wsctl logs supervisor`");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        println!("Stopped in {:.1} s.", started.elapsed().as_secs_f64());
+    } else if !c.containers()?.is_empty() {
+        containers::write_files(dir, &state)?;
+        c.compose(dir, &state, &["down", "--remove-orphans"])?;
+        println!(
+            "Stopped the containers of project {} (no watcher was running) in {:.1} s.",
+            c.project,
+            started.elapsed().as_secs_f64()
+        );
+    } else {
+        println!("The stack is not running.");
+    }
+    if purge {
+        containers::write_files(dir, &state)?;
+        c.compose(dir, &state, &["down", "--volumes", "--remove-orphans"])?;
+        std::fs::remove_dir_all(&dir.root)
+            .with_context(|| format!("removing {}", dir.root.display()))?;
+        println!(
+            "Deleted the volumes of project {} and {}.",
+            c.project,
+            dir.root.display()
+        );
+    }
+    Ok(Some(0))
+}
+
+pub(super) fn status(dir: &StateDir, json: bool) -> anyhow::Result<Option<i32>> {
+    let Some((state, c)) = container_state(dir)? else {
+        return Ok(None);
+    };
+    let running = Lock::is_held(&dir.lock_file())?;
+    let phase = if running {
+        dir.load_status().map(|s| s.phase)
+    } else {
+        Some(Phase::Stopped)
+    };
+    let list = c.containers()?;
+    if json {
+        let services: Vec<serde_json::Value> = list
+            .iter()
+            .map(|x| {
+                serde_json::json!({
+                    "name": containers::native_service(&x.service), "container": x.name,
+                    "pid": x.pid, "alive": x.state == "running", "state": x.state,
+                    "health": x.health, "restarts": x.restarts,
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "running": running,
+            "phase": phase,
+            "state_dir": dir.root,
+            "backend": state.backend,
+            "containers": {"compose": c.compose.join(" "), "engine": c.engine, "project": c.project},
+            "api_url": format!("http://127.0.0.1:{}", state.api_port),
+            "pg_port": state.pg_port,
+            "services": services,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(Some(if running { 0 } else { 3 }));
+    }
+    if !running {
+        println!(
+            "The stack is stopped ({}; compose project {}).",
+            dir.root.display(),
+            c.project
+        );
+        if list.iter().any(|x| x.state == "running") {
+            println!("Its containers still run without a watcher: `wsctl up` adopts them, `wsctl down` stops them.");
+        }
+        return Ok(Some(3));
+    }
+    println!(
+        "Stack {:?} in containers (project {}, {}; watcher pid {})",
+        phase.unwrap_or_default(),
+        c.project,
+        c.compose.join(" "),
+        dir.load_status().map_or(0, |s| s.supervisor_pid)
+    );
+    for x in &list {
+        println!(
+            "  {:22} {:20} pid {:>7}  restarts {}",
+            containers::native_service(&x.service),
+            x.describe(),
+            x.pid.map_or("-".into(), |p| p.to_string()),
+            x.restarts
+        );
+    }
+    super::stack_cmds::print_urls(dir, &state);
+    Ok(Some(0))
+}
+
+/// `compose logs`; the watcher's own log stays a file (`wsctl logs supervisor`).
+pub(super) fn logs(
+    dir: &StateDir,
+    service: Option<&str>,
+    follow: bool,
+) -> anyhow::Result<Option<i32>> {
+    let Some((state, c)) = container_state(dir)? else {
+        return Ok(None);
+    };
+    if service == Some("supervisor") {
+        return Ok(None);
+    }
+    let mut cmd = c.compose_cmd(dir, &state);
+    cmd.args(["logs", "--no-color"]);
+    if follow {
+        cmd.arg("--follow");
+    }
+    if let Some(s) = service {
+        cmd.arg(containers::compose_service(s));
+    }
+    let status = cmd
+        .status()
+        .with_context(|| format!("running {}", c.compose.join(" ")))?;
+    Ok(Some(status.code().unwrap_or(1)))
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UpcallArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "0.0.0.0:1234")]
+    listen: std::net::SocketAddr,
+    /// Where generations are kept (must survive restarts: a volume)
+    #[arg(long)]
+    generations: PathBuf,
+}
+
+/// Serves re-attach and validate until SIGTERM or SIGINT.
+pub(super) async fn upcalls(args: UpcallArgs) -> anyhow::Result<i32> {
+    use tokio::signal::unix::{signal, SignalKind};
+    crate::telemetry::init(crate::config::LogFormat::Json);
+    let upcalls = crate::stack::upcall::Upcalls::load(args.generations)?;
+    let handle = crate::stack::upcall::serve_on(args.listen, upcalls)?;
+    tracing::info!(listen = %args.listen, "answering the pageserver's upcalls");
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    handle.stop(true).await;
+    Ok(0)
+}
