@@ -114,9 +114,12 @@ let
           Retries = 12;
         };
         Labels = {
-          "org.opencontainers.image.source" = "https://github.com/neondatabase/neon";
+          "org.opencontainers.image.title" = "workspace-stack/${name}";
           "org.opencontainers.image.version" = tag;
-        };
+        }
+        # Also keeps the Neon tree in the image's closure explicitly (the /neon link made
+        # under fakeroot points at it).
+        // lib.optionalAttrs neonTree { "org.workspace-stack.neon" = "${neon}"; };
       };
     };
 

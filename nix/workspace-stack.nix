@@ -58,7 +58,7 @@ in
     }
   );
 
-  fmt = craneLib.cargoFmt { inherit src; };
+  fmt = craneLib.cargoFmt commonArgs;
 
   nextest = craneLib.cargoNextest (
     commonArgs

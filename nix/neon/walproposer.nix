@@ -5,6 +5,7 @@
 # from <neon>/build/walproposer-lib.
 {
   stdenv,
+  curl,
   neonSrc,
   postgres,
   version,
@@ -17,6 +18,7 @@ stdenv.mkDerivation {
 
   strictDeps = true;
   nativeBuildInputs = [ postgres ];
+  buildInputs = [ curl ];
 
   dontConfigure = true;
 
