@@ -1,0 +1,254 @@
+# OCI images, streamed (`nix build .#image-<name>` yields a script that writes the image tar
+# to stdout, so no image tarball is stored). Names and tags are the ones compose uses.
+#
+# Shared conventions: a non-root user (uid/gid 1000), state under the /data volume, the Nix
+# closure under /nix/store, and stable paths for the programs:
+#   /neon/bin/*            Neon's binaries          (pageserver, safekeeper, broker, compute)
+#   /neon/pg_install/vNN   PostgreSQL trees          (pg_distrib_dir = '/neon/pg_install')
+#   /bin/*                 busybox-free basics: curl for health checks, the image's programs
+# Health checks are in the image config (Docker honours them; compose may override).
+{
+  lib,
+  dockerTools,
+  buildEnv,
+  writeTextDir,
+  writeShellScriptBin,
+  cacert,
+  curlMinimal,
+  bashInteractive,
+  coreutils,
+  postgresql_17,
+  neon,
+  workspace-stack,
+  tag ? "0.1.0",
+}:
+
+let
+  seconds = s: s * 1000000000;
+
+  # A health check that passes when an HTTP endpoint answers 2xx.
+  httpOk = url: [
+    "CMD"
+    "curl"
+    "-fsS"
+    "-o"
+    "/dev/null"
+    url
+  ];
+
+  # /etc/passwd and /etc/group with root and one unprivileged user.
+  users =
+    { user, home }:
+    [
+      (writeTextDir "etc/passwd" ''
+        root:x:0:0:root:/root:/bin/sh
+        ${user}:x:1000:1000:${user}:${home}:/bin/sh
+        nobody:x:65534:65534:nobody:/var/empty:/bin/false
+      '')
+      (writeTextDir "etc/group" ''
+        root:x:0:
+        ${user}:x:1000:
+        nogroup:x:65534:
+      '')
+    ];
+
+  mkImage =
+    {
+      name,
+      user,
+      home ? "/data",
+      packages ? [ ],
+      dirs ? [ ],
+      neonTree ? false,
+      ports,
+      healthcheck,
+      entrypoint,
+      cmd ? [ ],
+      env ? [ ],
+    }:
+    dockerTools.streamLayeredImage {
+      name = "workspace-stack/${name}";
+      inherit tag;
+      contents = [
+        (buildEnv {
+          name = "${name}-root";
+          paths = packages ++ [
+            cacert
+            curlMinimal
+            bashInteractive
+            coreutils
+          ];
+          pathsToLink = [
+            "/bin"
+            "/etc"
+          ];
+        })
+      ]
+      ++ users { inherit user home; };
+      # Runs under fakeroot in the image root: create the writable directories owned by the
+      # image's user, and the stable /neon link.
+      fakeRootCommands = ''
+        mkdir -p ./tmp ./data ${lib.concatMapStringsSep " " (d: "." + d) dirs}
+        chmod 1777 ./tmp
+        chown -R 1000:1000 ./data ${lib.concatMapStringsSep " " (d: "." + d) dirs}
+        ${lib.optionalString neonTree "ln -s ${neon} ./neon"}
+      '';
+      config = {
+        User = "1000:1000";
+        WorkingDir = "/data";
+        Volumes."/data" = { };
+        ExposedPorts = lib.genAttrs (map (p: "${toString p}/tcp") ports) (_: { });
+        Entrypoint = entrypoint;
+        Cmd = cmd;
+        Env = [
+          "PATH=${lib.optionalString neonTree "/neon/bin:"}/bin"
+          "SSL_CERT_FILE=/etc/ssl/certs/ca-bundle.crt"
+          "HOME=${home}"
+        ]
+        ++ env;
+        Healthcheck = {
+          Test = healthcheck;
+          Interval = seconds 5;
+          Timeout = seconds 3;
+          StartPeriod = seconds 10;
+          Retries = 12;
+        };
+        Labels = {
+          "org.opencontainers.image.title" = "workspace-stack/${name}";
+          "org.opencontainers.image.version" = tag;
+        }
+        # Also keeps the Neon tree in the image's closure explicitly (the /neon link made
+        # under fakeroot points at it).
+        // lib.optionalAttrs neonTree { "org.workspace-stack.neon" = "${neon}"; };
+      };
+    };
+
+  postgresEntrypoint = writeShellScriptBin "postgres-entrypoint" ''
+    set -eu
+    user=''${POSTGRES_USER:-postgres}
+    if [ ! -s "$PGDATA/PG_VERSION" ]; then
+      : "''${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"
+      printf '%s\n' "$POSTGRES_PASSWORD" > /tmp/pwfile
+      initdb -D "$PGDATA" -U "$user" --pwfile=/tmp/pwfile \
+        --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8
+      rm -f /tmp/pwfile
+      echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+      if [ -n "''${POSTGRES_DB:-}" ] && [ "$POSTGRES_DB" != "$user" ]; then
+        postgres --single -D "$PGDATA" -c unix_socket_directories=/tmp postgres \
+          <<< "CREATE DATABASE \"$POSTGRES_DB\" OWNER \"$user\";" > /dev/null
+      fi
+    fi
+    exec postgres -D "$PGDATA" -c listen_addresses='*' "$@"
+  '';
+in
+{
+  storage-broker = mkImage {
+    name = "storage-broker";
+    user = "neon";
+    neonTree = true;
+    ports = [ 50051 ];
+    healthcheck = httpOk "http://127.0.0.1:50051/status";
+    entrypoint = [ "/neon/bin/storage_broker" ];
+    cmd = [ "--listen-addr=0.0.0.0:50051" ];
+  };
+
+  # The pageserver reads /data/.neon/{identity,pageserver}.toml (mounted by compose); its
+  # pageserver.toml should say pg_distrib_dir = '/neon/pg_install'.
+  pageserver = mkImage {
+    name = "pageserver";
+    user = "neon";
+    neonTree = true;
+    dirs = [ "/data/.neon" ];
+    ports = [
+      6400
+      9898
+    ];
+    healthcheck = httpOk "http://127.0.0.1:9898/v1/status";
+    entrypoint = [ "/neon/bin/pageserver" ];
+    cmd = [
+      "-D"
+      "/data/.neon"
+    ];
+  };
+
+  # compose passes --id, --listen-pg/--advertise-pg, --broker-endpoint.
+  safekeeper = mkImage {
+    name = "safekeeper";
+    user = "neon";
+    neonTree = true;
+    ports = [
+      5454
+      7676
+    ];
+    healthcheck = httpOk "http://127.0.0.1:7676/v1/status";
+    entrypoint = [ "/neon/bin/safekeeper" ];
+    cmd = [
+      "-D"
+      "/data"
+      "--listen-pg=0.0.0.0:5454"
+      "--listen-http=0.0.0.0:7676"
+    ];
+  };
+
+  # compute_ctl + PostgreSQL 17 with Neon's extensions. compose passes --pgdata (under /data),
+  # --connstr, --compute-id and --config; postgres is at /neon/pg_install/v17/bin/postgres.
+  # compute_ctl's /status needs a JWT, /metrics does not.
+  compute = mkImage {
+    name = "compute";
+    user = "postgres";
+    neonTree = true;
+    dirs = [ "/var/db/postgres" ];
+    ports = [
+      55433
+      3080
+    ];
+    healthcheck = httpOk "http://127.0.0.1:3080/metrics";
+    entrypoint = [ "/neon/bin/compute_ctl" ];
+    cmd = [
+      "--pgbin"
+      "/neon/pg_install/v17/bin/postgres"
+    ];
+  };
+
+  # The Workspace API, and wsctl (compose runs a wsctl subcommand in this image to answer
+  # the pageserver's control-plane upcalls).
+  api = mkImage {
+    name = "api";
+    user = "workspace";
+    packages = [ workspace-stack ];
+    ports = [ 3200 ];
+    healthcheck = httpOk "http://127.0.0.1:3200/health";
+    entrypoint = [ "/bin/workspace-api" ];
+    cmd = [ "serve" ];
+    env = [
+      "WORKSPACE_HOST=0.0.0.0"
+      "WORKSPACE_PORT=3200"
+      "LOG_FORMAT=json"
+    ];
+  };
+
+  # Optional: the plain-PostgreSQL variant of the stack (nixpkgs' PostgreSQL 17). On an empty
+  # volume the entrypoint runs initdb (superuser POSTGRES_USER, default postgres, password
+  # POSTGRES_PASSWORD, required), creates POSTGRES_DB if given, and allows password logins
+  # from other containers.
+  postgres = mkImage {
+    name = "postgres";
+    user = "postgres";
+    packages = [
+      postgresql_17
+      postgresEntrypoint
+    ];
+    dirs = [ "/run/postgresql" ];
+    ports = [ 5432 ];
+    healthcheck = [
+      "CMD"
+      "pg_isready"
+      "-h"
+      "127.0.0.1"
+      "-p"
+      "5432"
+    ];
+    entrypoint = [ "/bin/postgres-entrypoint" ];
+    env = [ "PGDATA=/data/pgdata" ];
+  };
+}

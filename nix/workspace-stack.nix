@@ -1,0 +1,75 @@
+# This repository's crate (library, wsctl, workspace-api) with crane, following crane's
+# quick-start layout: one dependency-only build (`cargoArtifacts`) shared by the package,
+# clippy and nextest, plus a rustfmt check that needs no build at all.
+{
+  lib,
+  craneLib,
+  postgresql_17,
+  root,
+}:
+
+let
+  # Cargo sources plus the SQL migrations the library embeds with include_str!.
+  src = lib.fileset.toSource {
+    root = root;
+    fileset = lib.fileset.unions [
+      (craneLib.fileset.commonCargoSources root)
+      (root + "/src/db/migrations")
+    ];
+  };
+
+  commonArgs = {
+    inherit src;
+    pname = "workspace-stack";
+    version = "0.1.0";
+    strictDeps = true;
+  };
+
+  cargoArtifacts = craneLib.buildDepsOnly commonArgs;
+
+  # The tests start their own PostgreSQL (initdb/postgres from WSCTL_PG_BIN) as the build
+  # user; tests/neon runs wsctl against the stand-in built from examples/neon_standin.rs,
+  # which they expect in target/<profile>/examples/.
+  testEnv = {
+    nativeBuildInputs = [ postgresql_17 ];
+    WSCTL_PG_BIN = "${postgresql_17}/bin";
+  };
+in
+{
+  package = craneLib.buildPackage (
+    commonArgs
+    // {
+      inherit cargoArtifacts;
+      # Tests run once, in the nextest check.
+      doCheck = false;
+      meta = {
+        description = "wsctl and the Workspace API";
+        license = lib.licenses.mit;
+        mainProgram = "wsctl";
+      };
+    }
+  );
+
+  clippy = craneLib.cargoClippy (
+    commonArgs
+    // {
+      inherit cargoArtifacts;
+      cargoClippyExtraArgs = "--all-targets -- --deny warnings";
+    }
+  );
+
+  fmt = craneLib.cargoFmt commonArgs;
+
+  nextest = craneLib.cargoNextest (
+    commonArgs
+    // testEnv
+    // {
+      inherit cargoArtifacts;
+      preCheck = ''
+        cargo build --locked --examples ''${CARGO_PROFILE:+--profile $CARGO_PROFILE}
+      '';
+    }
+  );
+
+  inherit cargoArtifacts;
+}
