@@ -67,14 +67,6 @@
             workspace-stack = ws.package;
           };
 
-          composeDir =
-            let
-              dir = self + "/compose";
-            in
-            if builtins.pathExists (dir + "/workspace-stack.yml") then
-              dir
-            else
-              throw "checks.compose-vm needs compose/workspace-stack.yml in this repository";
         in
         {
           _module.args.pkgs = import inputs.nixpkgs {
@@ -115,7 +107,8 @@
             };
 
             compose-vm = pkgs.callPackage ./nix/checks/compose-vm.nix {
-              inherit images composeDir;
+              inherit images;
+              workspace-stack = ws.package;
             };
           };
         };

@@ -1,11 +1,12 @@
-# End to end in a NixOS VM: load the streamed images into Docker, start
-# compose/workspace-stack.yml with docker-compose, and wait until the Workspace API answers
-# over HTTP with its database (the Neon compute) behind it. Needs KVM (system feature `kvm`).
+# End to end in a NixOS VM: load the streamed images into Docker, then drive the compose
+# project exactly as users do, through `wsctl up --containers --backend neon` (wsctl generates
+# the env file, pageserver.toml and compute specs the compose file needs), run the health
+# suite, write through the API, and take everything down. Needs KVM (system feature `kvm`).
 {
   lib,
   testers,
   images,
-  composeDir,
+  workspace-stack,
 }:
 
 testers.runNixOSTest {
@@ -25,6 +26,7 @@ testers.runNixOSTest {
       environment.systemPackages = [
         pkgs.docker-compose
         pkgs.curl
+        workspace-stack
       ];
     };
 
@@ -38,19 +40,22 @@ testers.runNixOSTest {
     )}
     print(machine.succeed("docker image ls"))
 
-    # compose may write next to its file (bind mounts), so run it from a writable copy.
-    machine.succeed("cp -r ${composeDir} /root/compose && chmod -R u+w /root/compose")
-    compose = "docker-compose -p workspace-stack -f /root/compose/workspace-stack.yml"
-
-    machine.succeed(f"{compose} up -d")
+    wsctl = "WSCTL_COMPOSE=docker-compose wsctl --state-dir /root/ws"
     try:
-        machine.wait_until_succeeds("curl -fsS http://127.0.0.1:3200/health", timeout=900)
-        machine.wait_until_succeeds("curl -fsS http://127.0.0.1:3200/ready", timeout=300)
-        machine.succeed("curl -fsS http://127.0.0.1:3200/api/items")
-        print(machine.succeed(f"{compose} ps"))
+        machine.succeed(f"{wsctl} up --containers --backend neon", timeout=1200)
+        machine.succeed(f"{wsctl} test")
+        machine.succeed(
+            "curl -fsS -X POST -H 'content-type: application/json' "
+            "-d '{\"title\":\"vm\",\"description\":\"d\",\"category\":\"dashboard\",\"priority\":\"low\"}' "
+            "http://127.0.0.1:3200/api/items"
+        )
+        machine.succeed(f"{wsctl} down")
+        machine.succeed(f"{wsctl} up", timeout=900)
+        machine.succeed("curl -fsS http://127.0.0.1:3200/api/items | grep -q '\"vm\"'")
     finally:
-        print(machine.execute(f"{compose} logs --no-color")[1])
+        print(machine.execute(f"{wsctl} status")[1])
+        print(machine.execute(f"{wsctl} logs")[1])
 
-    machine.succeed(f"{compose} down")
+    machine.succeed(f"{wsctl} down --purge --yes")
   '';
 }
