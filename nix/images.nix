@@ -4,7 +4,8 @@
 # Shared conventions: a non-root user (uid/gid 1000), state under the /data volume, the Nix
 # closure under /nix/store, and stable paths for the programs:
 #   /neon/bin/*            Neon's binaries          (pageserver, safekeeper, broker, compute)
-#   /neon/pg_install/vNN   PostgreSQL trees          (pg_distrib_dir = '/neon/pg_install')
+#   /neon/pg_install/vNN   PostgreSQL trees, also linked as /usr/local/vNN (the pg_distrib_dir
+#                          wsctl writes for containers) and /usr/local/bin/postgres
 #   /bin/*                 busybox-free basics: curl for health checks, the image's programs
 # Health checks are in the image config (Docker honours them; compose may override).
 {
@@ -62,7 +63,8 @@ let
       neonTree ? false,
       ports,
       healthcheck,
-      entrypoint,
+      # No entrypoint: compose's `command:` names the program (on PATH), as with any image.
+      entrypoint ? [ ],
       cmd ? [ ],
       env ? [ ],
     }:
@@ -91,7 +93,15 @@ let
         mkdir -p ./tmp ./data ${lib.concatMapStringsSep " " (d: "." + d) dirs}
         chmod 1777 ./tmp
         chown -R 1000:1000 ./data ${lib.concatMapStringsSep " " (d: "." + d) dirs}
-        ${lib.optionalString neonTree "ln -s ${neon} ./neon"}
+        ${lib.optionalString neonTree ''
+          ln -s ${neon} ./neon
+          # The paths compose/workspace-stack.yml and wsctl use by default (the same as on a
+          # Debian image): pg_distrib_dir /usr/local with vNN/, the compute's postgres at
+          # /usr/local/bin/postgres. PostgreSQL resolves these links to its real tree.
+          mkdir -p ./usr/local/bin
+          for v in v14 v15 v16 v17; do ln -s ${neon}/pg_install/$v ./usr/local/$v; done
+          ln -s ${neon}/pg_install/v17/bin/postgres ./usr/local/bin/postgres
+        ''}
       '';
       config = {
         User = "1000:1000";
@@ -148,8 +158,10 @@ in
     neonTree = true;
     ports = [ 50051 ];
     healthcheck = httpOk "http://127.0.0.1:50051/status";
-    entrypoint = [ "/neon/bin/storage_broker" ];
-    cmd = [ "--listen-addr=0.0.0.0:50051" ];
+    cmd = [
+      "storage_broker"
+      "--listen-addr=0.0.0.0:50051"
+    ];
   };
 
   # The pageserver reads /data/.neon/{identity,pageserver}.toml (mounted by compose); its
@@ -164,8 +176,8 @@ in
       9898
     ];
     healthcheck = httpOk "http://127.0.0.1:9898/v1/status";
-    entrypoint = [ "/neon/bin/pageserver" ];
     cmd = [
+      "pageserver"
       "-D"
       "/data/.neon"
     ];
@@ -181,8 +193,8 @@ in
       7676
     ];
     healthcheck = httpOk "http://127.0.0.1:7676/v1/status";
-    entrypoint = [ "/neon/bin/safekeeper" ];
     cmd = [
+      "safekeeper"
       "-D"
       "/data"
       "--listen-pg=0.0.0.0:5454"
@@ -203,8 +215,8 @@ in
       3080
     ];
     healthcheck = httpOk "http://127.0.0.1:3080/metrics";
-    entrypoint = [ "/neon/bin/compute_ctl" ];
     cmd = [
+      "compute_ctl"
       "--pgbin"
       "/neon/pg_install/v17/bin/postgres"
     ];
@@ -218,8 +230,10 @@ in
     packages = [ workspace-stack ];
     ports = [ 3200 ];
     healthcheck = httpOk "http://127.0.0.1:3200/health";
-    entrypoint = [ "/bin/workspace-api" ];
-    cmd = [ "serve" ];
+    cmd = [
+      "workspace-api"
+      "serve"
+    ];
     env = [
       "WORKSPACE_HOST=0.0.0.0"
       "WORKSPACE_PORT=3200"
