@@ -124,6 +124,10 @@ impl<'a> Neon<'a> {
         };
         self.n.branches.push(b.clone());
         self.commit()?;
+        // The supervisor (or, for containers, the engine's healthcheck) reports the service
+        // first; then the compute itself must answer on the new timeline.
+        let service = format!("compute-{}", name.as_str());
+        wait_service(self.dir, &service, true, Duration::from_secs(90)).await?;
         self.wait_compute(name.as_str(), &b.timeline_id).await?;
         Ok(b)
     }
