@@ -1,0 +1,313 @@
+//! The watcher process that holds the stack's lock while the compose project is up, and the
+//! steps it runs: ordered start, migrations, status mirroring, API re-creation, shutdown.
+
+use super::*;
+
+/// The watcher: holds the lock while the project is up (see the module comment).
+pub struct Watcher {
+    dir: StateDir,
+    state: StackState,
+    c: ContainerState,
+    status: Status,
+    _lock: Lock,
+}
+
+impl Watcher {
+    pub fn new(dir: StateDir, state: StackState) -> anyhow::Result<Self> {
+        let lock = Lock::try_acquire(&dir.lock_file())?.with_context(|| {
+            format!(
+                "another wsctl supervisor already runs on {}",
+                dir.root.display()
+            )
+        })?;
+        std::fs::write(dir.pid_file(), std::process::id().to_string())?;
+        let c = state
+            .containers
+            .clone()
+            .context("state.json has no containers section")?;
+        let status = Status {
+            phase: Phase::Starting,
+            error: None,
+            supervisor_pid: std::process::id(),
+            services: Vec::new(),
+        };
+        dir.save_status(&status)?;
+        Ok(Watcher {
+            dir,
+            state,
+            c,
+            status,
+            _lock: lock,
+        })
+    }
+
+    pub async fn run(mut self) -> anyhow::Result<()> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        let started = tokio::select! {
+            r = self.start() => r,
+            _ = term.recv() => Err(anyhow::anyhow!("stopped by SIGTERM while starting")),
+            _ = int.recv() => Err(anyhow::anyhow!("stopped by SIGINT while starting")),
+        };
+        if let Err(e) = started {
+            self.status.phase = Phase::Failed;
+            self.status.error = Some(format!("{e:#}"));
+            self.refresh();
+            if let Err(e) = self
+                .c
+                .compose(&self.dir, &self.state, &["down", "--remove-orphans"])
+            {
+                tracing::error!(error = %format!("{e:#}"), "compose down after a failed start");
+            }
+            self.refresh();
+            return Err(e);
+        }
+        self.status.phase = Phase::Ready;
+        self.refresh();
+        tracing::info!(project = %self.c.project, "containers ready");
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => {
+                    if let Err(e) = self.reload().await {
+                        tracing::error!(error = %format!("{e:#}"), "applying the new state failed");
+                    }
+                }
+                _ = tokio::time::sleep(Duration::from_secs(2)) => self.refresh(),
+            }
+        }
+        self.status.phase = Phase::Stopping;
+        self.refresh();
+        let down = self
+            .c
+            .compose(&self.dir, &self.state, &["down", "--remove-orphans"]);
+        self.status.phase = Phase::Stopped;
+        self.status.services.clear();
+        let _ = self.dir.save_status(&self.status);
+        down
+    }
+
+    /// Mirrors the containers into status.json under the native service names.
+    fn refresh(&mut self) {
+        match self.c.containers() {
+            Ok(list) => {
+                self.status.services = list
+                    .iter()
+                    .filter(|x| !x.service.is_empty())
+                    .map(|x| ServiceStatus {
+                        name: native_service(&x.service),
+                        pid: x.pid.filter(|_| x.state == "running"),
+                        restarts: x.restarts,
+                        last_exit: (x.exit_code != 0)
+                            .then(|| format!("exit status: {}", x.exit_code)),
+                        log: self.dir.log("supervisor"),
+                    })
+                    .collect();
+            }
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "could not list containers"),
+        }
+        if let Err(e) = self.dir.save_status(&self.status) {
+            tracing::warn!(error = %e, "could not write status.json");
+        }
+    }
+
+    /// Waits until every service in `services` (compose names) has a ready container.
+    async fn wait_ready(&mut self, services: &[String]) -> anyhow::Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let list = self.c.containers()?;
+            let pending: Vec<String> = services
+                .iter()
+                .filter(|s| !list.iter().any(|x| &x.service == *s && x.ready()))
+                .cloned()
+                .collect();
+            if pending.is_empty() {
+                self.refresh();
+                return Ok(());
+            }
+            for s in &pending {
+                if let Some(x) = list.iter().find(|x| &x.service == s) {
+                    if x.health.as_deref() == Some("unhealthy") || x.state == "exited" {
+                        bail!(
+                            "{s} is {} — see `wsctl logs {}`",
+                            x.describe(),
+                            native_service(s)
+                        );
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "not ready within {} s: {} — see `wsctl logs`",
+                    READY_TIMEOUT.as_secs(),
+                    pending.join(", ")
+                );
+            }
+            // status.json shows new containers only once they are healthy: `branch switch`
+            // takes a new API pid there as the sign that the switch is done.
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    async fn up(&mut self, services: &[String]) -> anyhow::Result<()> {
+        let mut args = vec!["up", "-d", "--no-build"];
+        args.extend(services.iter().map(String::as_str));
+        self.c.compose(&self.dir, &self.state, &args)?;
+        self.wait_ready(services).await
+    }
+
+    async fn start(&mut self) -> anyhow::Result<()> {
+        write_files(&self.dir, &self.state)?;
+        match self.state.neon.clone() {
+            None => self.up(&["postgres".into()]).await?,
+            Some(n) => self.start_neon_storage(&n).await?,
+        }
+        let admin = crate::stack::supervisor::pg_config(&self.dir, &self.state, "postgres")?;
+        crate::stack::postgres::wait_ready(&admin, Duration::from_secs(60)).await?;
+        prepare_database(&self.dir, &self.state).await?;
+        self.up_all().await
+    }
+
+    /// Every service the state asks for, and none it no longer does.
+    async fn up_all(&mut self) -> anyhow::Result<()> {
+        self.c.compose(
+            &self.dir,
+            &self.state,
+            &["up", "-d", "--no-build", "--remove-orphans"],
+        )?;
+        let all: Vec<String> = expected_services(&self.state)
+            .iter()
+            .map(|s| compose_service(s))
+            .collect();
+        self.wait_ready(&all).await
+    }
+
+    /// Broker, upcall answerer, safekeepers and pageserver; then the tenant and timeline over
+    /// the pageserver's published API; then main's compute.
+    async fn start_neon_storage(
+        &mut self,
+        n: &crate::stack::neon::NeonState,
+    ) -> anyhow::Result<()> {
+        let mut storage = vec!["storage-broker".to_string(), "upcall".into()];
+        storage.extend((1..=n.safekeepers).map(|k| format!("safekeeper-{k}")));
+        storage.push("pageserver".into());
+        self.up(&storage).await?;
+        let ps = crate::stack::neon::Pageserver::new(n.pageserver_http_port);
+        if ps.tenant_state(&n.tenant_id).await?.is_none() {
+            let generation = attach_generation(n.upcall_port, &n.tenant_id).await?;
+            ps.attach(&n.tenant_id, generation).await?;
+        }
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while ps.tenant_state(&n.tenant_id).await?.as_deref() != Some("Active") {
+            if Instant::now() > deadline {
+                bail!(
+                    "tenant {} did not become active — see `wsctl logs pageserver`",
+                    n.tenant_id
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if ps.timeline(&n.tenant_id, &n.timeline_id).await?.is_none() {
+            ps.create_timeline(&n.tenant_id, &n.timeline_id, None)
+                .await?;
+        }
+        self.up(&["compute".into()]).await
+    }
+
+    /// SIGHUP: state.json changed (active branch, previews, Neon branches).
+    async fn reload(&mut self) -> anyhow::Result<()> {
+        if let Some(state) = self.dir.load()? {
+            self.state = state;
+        }
+        write_files(&self.dir, &self.state)?;
+        self.up_all().await?;
+        tracing::info!(database = %self.state.api_database(), "containers match state.json");
+        Ok(())
+    }
+}
+
+/// Asks the upcall answerer for the generation of a new attach (it must be the one that
+/// hands out generations, or a later re-attach could reuse one).
+async fn attach_generation(port: u16, tenant: &str) -> anyhow::Result<u32> {
+    let r: Value = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{port}/wsctl/v1/attach-generation"
+        ))
+        .json(&json!({ "tenant": tenant }))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .context("asking the upcall answerer for a generation")?
+        .error_for_status()?
+        .json()
+        .await?;
+    r["gen"]
+        .as_u64()
+        .map(|g| g as u32)
+        .with_context(|| format!("unexpected answer from the upcall answerer: {r}"))
+}
+
+/// Creates the stack's database if missing and applies the migrations, over the published port.
+pub async fn prepare_database(dir: &StateDir, state: &StackState) -> anyhow::Result<()> {
+    use crate::stack::supervisor::pg_config;
+    let admin = crate::db::connect(&pg_config(dir, state, "postgres")?).await?;
+    let exists = admin
+        .query_opt(
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            &[&state.database],
+        )
+        .await?
+        .is_some();
+    if !exists {
+        admin
+            .batch_execute(&format!(
+                "CREATE DATABASE \"{}\"",
+                state.database.replace('"', "")
+            ))
+            .await?;
+    }
+    let mut client = crate::db::connect(&pg_config(dir, state, &state.database)?).await?;
+    let applied = crate::db::migrations::migrate(&mut client).await?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "migrations applied");
+    }
+    Ok(())
+}
+
+/// Runs the stack's supervisor in this process: the native one, or the watcher of a compose
+/// project.
+pub async fn supervise(dir: StateDir, state: StackState) -> anyhow::Result<()> {
+    if state.containers.is_some() {
+        Watcher::new(dir, state)?.run().await
+    } else {
+        crate::stack::supervisor::Supervisor::new(dir, state)?
+            .run()
+            .await
+    }
+}
+
+/// The health suite's container check: every expected service has a running, healthy container.
+pub fn health(state: &StackState) -> anyhow::Result<String> {
+    let c = state.containers.as_ref().context("not a container stack")?;
+    let list = c.containers()?;
+    let mut ok = Vec::new();
+    for s in expected_services(state) {
+        let name = compose_service(&s);
+        let x = list
+            .iter()
+            .find(|x| x.service == name)
+            .with_context(|| format!("{name} has no container — `wsctl up`"))?;
+        if !x.ready() {
+            bail!("{name} is {} — see `wsctl logs {s}`", x.describe());
+        }
+        ok.push(name);
+    }
+    Ok(format!(
+        "{} running and healthy ({})",
+        ok.len(),
+        ok.join(", ")
+    ))
+}
