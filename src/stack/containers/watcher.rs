@@ -219,11 +219,23 @@ impl Watcher {
 
     /// SIGHUP: state.json changed (active branch, previews, Neon branches).
     async fn reload(&mut self) -> anyhow::Result<()> {
+        let timeline = |s: &StackState| s.neon.as_ref().map(|n| n.timeline_id.clone());
+        let before = timeline(&self.state);
         if let Some(state) = self.dir.load()? {
             self.state = state;
         }
         write_files(&self.dir, &self.state)?;
         self.up_all().await?;
+        // A rollback or an import cutover moved main to another timeline: only the mounted
+        // spec changed, which compose does not notice, so main's compute is re-created.
+        if timeline(&self.state) != before {
+            self.c.compose(
+                &self.dir,
+                &self.state,
+                &["up", "-d", "--no-build", "--no-deps", "--force-recreate", "compute"],
+            )?;
+            self.wait_ready(&["compute".into()]).await?;
+        }
         tracing::info!(database = %self.state.api_database(), "containers match state.json");
         Ok(())
     }
