@@ -9,12 +9,15 @@
 }:
 
 let
-  # Cargo sources plus the SQL migrations the library embeds with include_str!.
+  # Cargo sources plus what the crate embeds with include_str!: the SQL migrations and the
+  # compose files (wsctl writes them out for `up --containers`); the container tests' files.
   src = lib.fileset.toSource {
     root = root;
     fileset = lib.fileset.unions [
       (craneLib.fileset.commonCargoSources root)
       (root + "/src/db/migrations")
+      (root + "/compose")
+      (root + "/tests/containers")
     ];
   };
 
@@ -30,9 +33,12 @@ let
   # The tests start their own PostgreSQL (initdb/postgres from WSCTL_PG_BIN) as the build
   # user; tests/neon runs wsctl against the stand-in built from examples/neon_standin.rs,
   # which they expect in target/<profile>/examples/.
+  # The sandbox has no container engine: tests/containers are skipped there (they say so)
+  # and the compose project is tested by checks.compose-vm instead.
   testEnv = {
     nativeBuildInputs = [ postgresql_17 ];
     WSCTL_PG_BIN = "${postgresql_17}/bin";
+    WSCTL_SKIP_CONTAINER_TESTS = "1";
   };
 in
 {
