@@ -41,9 +41,15 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{spinner} {msg:16} [{bar:30}] {human_pos}/{human_len} rows  {per_sec}  eta {eta}",
+            "{spinner} {msg:16} [{bar:25}] {human_pos}/{human_len} rows  {rate}  eta {eta}",
         )
         .expect("a valid template")
+        .with_key(
+            "rate",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0} rows/s", s.per_sec());
+            },
+        )
         .progress_chars("=> "),
     );
     bar.set_message("copying");
