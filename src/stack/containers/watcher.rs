@@ -232,7 +232,14 @@ impl Watcher {
             self.c.compose(
                 &self.dir,
                 &self.state,
-                &["up", "-d", "--no-build", "--no-deps", "--force-recreate", "compute"],
+                &[
+                    "up",
+                    "-d",
+                    "--no-build",
+                    "--no-deps",
+                    "--force-recreate",
+                    "compute",
+                ],
             )?;
             self.wait_ready(&["compute".into()]).await?;
         }
