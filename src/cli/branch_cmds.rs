@@ -1,7 +1,7 @@
 //! branch, snapshot, rollback and migrate (postgres backend; the neon backend's are in
 //! `neon_cmds`, which shares the helpers at the end of this file).
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
 use super::stack_cmds::require_state;
 use super::{BranchCmd, SnapshotCmd};
@@ -299,10 +299,7 @@ pub async fn migrate(dir: &StateDir, check: bool, status_only: bool) -> anyhow::
 
 /// Tells the supervisor to re-read state.json (SIGHUP).
 pub(super) fn reload_supervisor(dir: &StateDir) -> anyhow::Result<()> {
-    let pid: u32 = std::fs::read_to_string(dir.pid_file())?
-        .trim()
-        .parse()
-        .context("supervisor.pid")?;
+    let pid = super::stack_cmds::supervisor_pid(dir)?;
     crate::stack::process::signal(pid, libc::SIGHUP);
     Ok(())
 }

@@ -10,7 +10,7 @@ use super::UpArgs;
 use crate::stack::containers::{self, ContainerState};
 use crate::stack::neon::NeonState;
 use crate::stack::state::{BackendKind, Lock, Phase, StackState, StateDir};
-use crate::stack::{ports, process};
+use crate::stack::ports;
 
 /// Decides ports and the engine, checks the images, writes state.json and the compose files.
 /// `None` when this is not (and is not becoming) a container stack.
@@ -158,19 +158,7 @@ pub(super) async fn down(dir: &StateDir, purge: bool) -> anyhow::Result<Option<i
         return Ok(None);
     };
     let started = Instant::now();
-    if Lock::is_held(&dir.lock_file())? {
-        let pid: u32 = std::fs::read_to_string(dir.pid_file())?
-            .trim()
-            .parse()
-            .context("supervisor.pid is corrupt")?;
-        process::signal(pid, libc::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while Lock::is_held(&dir.lock_file())? {
-            if Instant::now() > deadline {
-                bail!("the watcher (pid {pid}) did not stop the containers within 90 s — see `wsctl logs supervisor`");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    if super::stack_cmds::stop_supervisor(dir, "watcher", Duration::from_secs(90)).await? {
         println!("Stopped in {:.1} s.", started.elapsed().as_secs_f64());
     } else if !c.containers()?.is_empty() {
         containers::write_files(dir, &state)?;

@@ -325,19 +325,7 @@ pub async fn down(dir: &StateDir, purge: bool, yes: bool) -> anyhow::Result<i32>
         return Ok(code);
     }
     let started = Instant::now();
-    if Lock::is_held(&dir.lock_file())? {
-        let pid: u32 = std::fs::read_to_string(dir.pid_file())?
-            .trim()
-            .parse()
-            .context("supervisor.pid is corrupt")?;
-        process::signal(pid, libc::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(40);
-        while Lock::is_held(&dir.lock_file())? {
-            if Instant::now() > deadline {
-                bail!("the supervisor (pid {pid}) did not stop within 40 s — see `wsctl logs supervisor`");
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+    if stop_supervisor(dir, "supervisor", Duration::from_secs(40)).await? {
         println!("Stopped in {:.1} s.", started.elapsed().as_secs_f64());
     } else {
         // Nothing supervises; a PostgreSQL may still be left from a crash.
@@ -556,4 +544,37 @@ pub async fn test(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
         print!("{}", report.to_table());
     }
     Ok(if report.passed() { 0 } else { 1 })
+}
+
+/// The pid of the supervisor (or, for containers, the watcher) from supervisor.pid.
+pub(super) fn supervisor_pid(dir: &StateDir) -> anyhow::Result<u32> {
+    std::fs::read_to_string(dir.pid_file())?
+        .trim()
+        .parse()
+        .context("supervisor.pid is corrupt")
+}
+
+/// SIGTERM to the process holding the state directory's lock, then waits until it lets go.
+/// `Ok(false)` when nothing holds it.
+pub(super) async fn stop_supervisor(
+    dir: &StateDir,
+    what: &str,
+    timeout: Duration,
+) -> anyhow::Result<bool> {
+    if !Lock::is_held(&dir.lock_file())? {
+        return Ok(false);
+    }
+    let pid = supervisor_pid(dir)?;
+    process::signal(pid, libc::SIGTERM);
+    let deadline = Instant::now() + timeout;
+    while Lock::is_held(&dir.lock_file())? {
+        if Instant::now() > deadline {
+            bail!(
+                "the {what} (pid {pid}) did not stop within {} s — see `wsctl logs supervisor`",
+                timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Ok(true)
 }
