@@ -9,8 +9,8 @@ use anyhow::{bail, Context};
 use super::UpArgs;
 use crate::stack::containers::{self, ContainerState};
 use crate::stack::neon::NeonState;
-use crate::stack::state::{BackendKind, Lock, Phase, StackState, StateDir};
 use crate::stack::ports;
+use crate::stack::state::{BackendKind, Lock, Phase, StackState, StateDir};
 
 /// Decides ports and the engine, checks the images, writes state.json and the compose files.
 /// `None` when this is not (and is not becoming) a container stack.
@@ -54,16 +54,7 @@ pub(super) fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<Option<St
             }
         );
     }
-    let pg_port = args
-        .pg_port
-        .or(file.pg_port)
-        .or(previous.as_ref().map(|p| p.pg_port))
-        .unwrap_or(5433);
-    let api_port = args
-        .api_port
-        .or(file.api_port)
-        .or(previous.as_ref().map(|p| p.api_port))
-        .unwrap_or(3200);
+    let (pg_port, api_port) = super::stack_cmds::chosen_ports(args, &file, previous.as_ref());
     let neon = match backend {
         BackendKind::Postgres => None,
         BackendKind::Neon => Some(match previous.as_ref().and_then(|p| p.neon.clone()) {

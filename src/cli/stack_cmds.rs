@@ -23,6 +23,23 @@ pub(super) struct FileConfig {
     pg_bin: Option<PathBuf>,
 }
 
+/// --pg-port/--api-port, else workspace-stack.toml, else the last run's, else 5433 and 3200.
+pub(super) fn chosen_ports(
+    args: &super::UpArgs,
+    file: &FileConfig,
+    previous: Option<&StackState>,
+) -> (u16, u16) {
+    let pg = args
+        .pg_port
+        .or(file.pg_port)
+        .or(previous.map(|p| p.pg_port));
+    let api = args
+        .api_port
+        .or(file.api_port)
+        .or(previous.map(|p| p.api_port));
+    (pg.unwrap_or(5433), api.unwrap_or(3200))
+}
+
 pub(super) fn file_config(dir: &StateDir) -> anyhow::Result<FileConfig> {
     let Some(path) = dir.root.parent().map(|p| p.join(CONFIG_FILE)) else {
         return Ok(FileConfig::default());
@@ -70,16 +87,7 @@ fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<StackState> {
         .or(file.backend)
         .or(previous.as_ref().map(|p| p.backend))
         .unwrap_or(BackendKind::Postgres);
-    let pg_port = args
-        .pg_port
-        .or(file.pg_port)
-        .or(previous.as_ref().map(|p| p.pg_port))
-        .unwrap_or(5433);
-    let api_port = args
-        .api_port
-        .or(file.api_port)
-        .or(previous.as_ref().map(|p| p.api_port))
-        .unwrap_or(3200);
+    let (pg_port, api_port) = chosen_ports(args, &file, previous.as_ref());
     let state = match backend {
         BackendKind::Postgres => {
             let pg_bin = args
