@@ -160,7 +160,7 @@ pub struct ImportArgs {
     /// Where the JSON report goes [default: imports/ in the state directory]
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// Rows per COPY batch (memory holds about three batches)
+    /// Rows per COPY batch (memory holds at most four batches)
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|v| v as usize))]
     pub batch_rows: usize,
 }

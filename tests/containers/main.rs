@@ -323,6 +323,56 @@ fn branch_switch_recreates_the_api_container_on_the_branch() {
     assert_eq!(code, 200);
     let o = s.wsctl(&["test"]);
     assert!(o.status.success(), "{}", text(&o));
+
+    // An import (backup by pg_dump over the published port), its cutover, and the rollback
+    // to before it, on the containers as natively.
+    let url = String::from_utf8(s.wsctl(&["url"]).stdout).unwrap();
+    let (base, _) = url.trim().rsplit_once('/').unwrap();
+    let source = format!("{base}/legacy");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let connect = |u: String| async move {
+            let (c, conn) = tokio_postgres::connect(&u, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            c
+        };
+        let admin = connect(url.trim().to_string()).await;
+        admin.batch_execute("CREATE DATABASE legacy").await.unwrap();
+        connect(source.clone())
+            .await
+            .batch_execute(
+                "CREATE SCHEMA workspace;
+                 CREATE TABLE workspace.workspace_categories (name TEXT PRIMARY KEY, display_name TEXT NOT NULL);
+                 INSERT INTO workspace.workspace_categories VALUES ('documentacao', 'Documentação');
+                 CREATE TABLE workspace.workspace_items (id SERIAL PRIMARY KEY, title TEXT NOT NULL,
+                   category TEXT NOT NULL, priority TEXT NOT NULL, status TEXT NOT NULL);
+                 INSERT INTO workspace.workspace_items (title, category, priority, status)
+                   SELECT 'old ' || g, 'documentacao', 'low', 'new' FROM generate_series(1, 40) g;",
+            )
+            .await
+            .unwrap();
+    });
+    let total = || -> u64 {
+        let v: Value = http()
+            .get(format!("{}/api/items?limit=1", s.api()))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        v["total"].as_u64().unwrap()
+    };
+    let before = total();
+    let o = s.wsctl(&["import", "--from", &source, "--cutover"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(total(), 40);
+    let o = s.wsctl(&["rollback"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(total(), before);
 }
 
 /// Builds the stand-in images (tag `standin`) from the example binary.
