@@ -458,11 +458,47 @@ async fn timeline(data: PsData, path: web::Path<(String, String)>) -> HttpRespon
         .lock()
         .unwrap()
         .get(&tid)
-        .is_some_and(|(_, t)| t.iter().any(|(x, _)| x == &tl));
-    if found {
-        HttpResponse::Ok().json(info(&tid, &tl))
+        .and_then(|(_, t)| t.iter().find(|(x, _)| x == &tl).cloned());
+    if let Some((_, ancestor)) = found {
+        let mut i = info(&tid, &tl);
+        i["ancestor_timeline_id"] = json!(ancestor);
+        HttpResponse::Ok().json(i)
     } else {
         HttpResponse::NotFound().json(json!({"msg": "timeline not found"}))
+    }
+}
+
+/// A timeline that has no data in this store starts from its nearest ancestor's that has,
+/// found through the pageserver (`$NEON_STANDIN_PAGESERVER_HTTP`). Where computes keep their
+/// own stores (one volume per container) the pageserver could not copy at creation; this gives
+/// a rolled-back main the data of the timeline it came from, as it is now.
+async fn inherit_data(store: &Path, spec: &Value, timeline: &str) {
+    let Ok(base) = std::env::var("NEON_STANDIN_PAGESERVER_HTTP") else {
+        return;
+    };
+    let tenant = spec["tenant_id"].as_str().unwrap_or_default();
+    let mut current = timeline.to_string();
+    for _ in 0..32 {
+        let url = format!("{base}/v1/tenant/{tenant}/timeline/{current}");
+        let Ok(r) = reqwest::get(&url).await else {
+            return;
+        };
+        let Ok(info) = r.json::<Value>().await else {
+            return;
+        };
+        let Some(ancestor) = info["ancestor_timeline_id"].as_str().map(str::to_string) else {
+            return;
+        };
+        if store.join(&ancestor).join("PG_VERSION").exists() {
+            let _ = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(store.join(&ancestor))
+                .arg(store.join(timeline))
+                .status();
+            let _ = std::fs::remove_file(store.join(timeline).join("postmaster.pid"));
+            return;
+        }
+        current = ancestor;
     }
 }
 
@@ -543,6 +579,9 @@ async fn compute(args: Vec<String>) {
             pgdata
         }
     };
+    if let (Some(store), false) = (&store, pgdata.join("PG_VERSION").exists()) {
+        inherit_data(store, spec, &timeline).await;
+    }
     let fresh = !pgdata.join("PG_VERSION").exists();
     if fresh {
         let out = std::process::Command::new(bins.tool("initdb"))

@@ -254,6 +254,8 @@ impl<'a> Neon<'a> {
         }
         self.commit()?;
         self.wait_compute(MAIN, &timeline).await?;
+        // And until the supervisor (or the engine's healthcheck) reports it again.
+        wait_service(self.dir, "compute", true, Duration::from_secs(90)).await?;
         Ok(before)
     }
 

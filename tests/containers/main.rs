@@ -501,6 +501,17 @@ fn neon_variant_on_standins() {
     let o = wsctl(&["branch", "delete", "dev"]);
     assert!(o.status.success(), "{}", text(&o));
 
+    // A snapshot and a rollback: the watcher re-creates main's compute on the new timeline,
+    // and the health suite checks that it runs there.
+    let o = wsctl(&["snapshot", "create", "s1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = wsctl(&["rollback", "--to", "s1"]);
+    assert!(
+        o.status.success() && text(&o).contains("PASS  compute on the stack's tenant and timeline"),
+        "{}",
+        text(&o)
+    );
+
     // The upcall answerer's generations, from its volume.
     let generations = || -> Value {
         let o = wsctl(&["status", "--json"]);

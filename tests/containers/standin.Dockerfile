@@ -13,3 +13,6 @@ RUN for p in storage_broker safekeeper pageserver compute_ctl; do ln -s neon_sta
  && mkdir -p /data && chown postgres:postgres /data
 USER postgres
 WORKDIR /data
+# Each container keeps timelines' data in its own volume; a compute on a new timeline starts
+# from its nearest ancestor's, found through the pageserver.
+ENV NEON_STANDIN_STORE=/data/timelines NEON_STANDIN_PAGESERVER_HTTP=http://pageserver:9898
