@@ -111,6 +111,11 @@ impl Batch {
     }
 }
 
+/// The reader's side of a writer failure; the writer's own error is the one to report.
+#[derive(Debug, thiserror::Error)]
+#[error("the writer stopped")]
+struct WriterStopped;
+
 /// Where rows' new ids are written (`source_key,new id`), when ids change.
 pub type IdMap = std::io::BufWriter<std::fs::File>;
 
@@ -180,7 +185,7 @@ impl Copy<'_> {
                     if batch.rows.len() >= batch_rows {
                         let full = std::mem::replace(&mut batch, Batch::new());
                         if tx.send(full).await.is_err() {
-                            anyhow::bail!("the writer stopped");
+                            return Err(WriterStopped.into());
                         }
                     }
                 }
@@ -193,7 +198,7 @@ impl Copy<'_> {
                 anyhow::bail!("the source's COPY stream ended in the middle of a row");
             }
             if !batch.rows.is_empty() && tx.send(batch).await.is_err() {
-                anyhow::bail!("the writer stopped");
+                return Err(WriterStopped.into());
             }
             drop(tx);
             anyhow::Ok(())
@@ -265,9 +270,13 @@ impl Copy<'_> {
             anyhow::Ok(())
         };
         let (r, w) = tokio::join!(read, write);
-        // A reader error (lost source) matters more than the writer stopping because of it.
-        r?;
-        w?;
+        // Each side stops when the other fails; report the failure that came first: the
+        // reader's own (a lost source), else the writer's (a lost or refusing target).
+        match (r, w) {
+            (Err(e), _) if !e.is::<WriterStopped>() => return Err(e),
+            (_, Err(e)) | (Err(e), Ok(())) => return Err(e),
+            (Ok(()), Ok(())) => {}
+        }
         for h in lost {
             accepted.remove(h);
         }
