@@ -13,14 +13,8 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
-    let items: u32 = std::env::var("BENCH_ITEMS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let runs: usize = common::env_or("BENCH_RUNS", 3);
+    let items: u32 = common::env_or("BENCH_ITEMS", 100_000);
     let tmp = tempfile::Builder::new()
         .prefix("ws-bench-branch-")
         .tempdir()

@@ -40,13 +40,8 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let env = |k: &str, d: u64| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
-    let (items, runs) = (env("BENCH_ITEMS", 1_000_000), env("BENCH_RUNS", 3));
+    let items: u64 = common::env_or("BENCH_ITEMS", 1_000_000);
+    let runs: u64 = common::env_or("BENCH_RUNS", 3);
     let tmp = tempfile::Builder::new()
         .prefix("ws-bench-import-")
         .tempdir()

@@ -20,10 +20,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    let runs: usize = common::env_or("BENCH_RUNS", 5);
     let (mut cold, mut warm, mut down) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         let tmp = tempfile::Builder::new()

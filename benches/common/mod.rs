@@ -5,6 +5,14 @@ use std::time::Instant;
 
 use serde_json::json;
 
+/// A number from the environment (`BENCH_RUNS`, `BENCH_ITEMS`, …), else `default`.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Runs the real `wsctl` on `dir` and returns how long it took; fails loudly if it fails.
 pub fn wsctl(dir: &std::path::Path, args: &[&str]) -> f64 {
     let started = Instant::now();

@@ -5,15 +5,14 @@
 //! skipped only when WSCTL_SKIP_CONTAINER_TESTS=1 says so explicitly.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::Command;
 
 use serde_json::Value;
 
-fn wsctl_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_wsctl")
-}
+#[path = "../common/mod.rs"]
+mod common;
+
+use common::{http, text, wsctl_bin, Stack};
 
 fn engine() -> String {
     std::env::var("WSCTL_ENGINE").unwrap_or_else(|_| "docker".into())
@@ -51,74 +50,12 @@ fn can_run() -> bool {
     true
 }
 
-fn free_port() -> u16 {
-    workspace_stack::stack::ports::free_port().expect("a free loopback port")
-}
-
-struct Stack {
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
-    pg_port: u16,
-    api_port: u16,
-}
-
 impl Stack {
-    fn new() -> Stack {
-        let tmp = tempfile::Builder::new()
-            .prefix("wsctl-containers-")
-            .tempdir()
-            .unwrap();
-        let dir = tmp.path().join("state");
-        Stack {
-            _tmp: tmp,
-            dir,
-            pg_port: free_port(),
-            api_port: free_port(),
-        }
-    }
-
-    fn wsctl(&self, args: &[&str]) -> Output {
-        Command::new(wsctl_bin())
-            .arg("--state-dir")
-            .arg(&self.dir)
-            .args(args)
-            .env_remove("WSCTL_STATE_DIR")
-            .output()
-            .unwrap()
-    }
-
     fn project(&self) -> String {
         let state: Value =
             serde_json::from_slice(&std::fs::read(self.dir.join("state.json")).unwrap()).unwrap();
         state["containers"]["project"].as_str().unwrap().to_string()
     }
-
-    fn api(&self) -> String {
-        format!("http://127.0.0.1:{}", self.api_port)
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        if self.dir.join("state.json").exists() {
-            let _ = self.wsctl(&["down", "--purge", "--yes"]);
-        }
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
 }
 
 /// Every port binding of every container of `project`: (host ip, host port).
@@ -174,7 +111,7 @@ fn containers_up_test_down_up_keeps_data() {
     if !can_run() {
         return;
     }
-    let s = Stack::new();
+    let s = Stack::new("wsctl-containers-");
     let o = s.wsctl(&[
         "up",
         "--containers",
@@ -282,7 +219,7 @@ fn branch_switch_recreates_the_api_container_on_the_branch() {
     if !can_run() {
         return;
     }
-    let s = Stack::new();
+    let s = Stack::new("wsctl-containers-");
     let o = s.wsctl(&[
         "up",
         "--containers",
@@ -432,7 +369,7 @@ fn neon_variant_on_standins() {
         return;
     }
     build_standin_images();
-    let s = Stack::new();
+    let s = Stack::new("wsctl-containers-");
     let wsctl = |args: &[&str]| {
         Command::new(wsctl_bin())
             .arg("--state-dir")

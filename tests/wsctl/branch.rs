@@ -53,7 +53,7 @@ pub(super) fn checksums(s: &Stack) -> Vec<(String, i64, String)> {
 
 #[test]
 fn rollback_restores_every_table_row_for_row_and_can_be_undone() {
-    let s = Stack::new();
+    let s = super::stack();
     assert!(s.up().status.success());
     for i in 0..20 {
         post_item(&s.api(), &format!("before {i}")).unwrap();
@@ -110,7 +110,7 @@ fn rollback_restores_every_table_row_for_row_and_can_be_undone() {
 
 #[test]
 fn a_broken_migration_is_rolled_back_automatically() {
-    let s = Stack::new();
+    let s = super::stack();
     assert!(s.up().status.success());
     for i in 0..5 {
         post_item(&s.api(), &format!("keep {i}")).unwrap();
@@ -154,7 +154,7 @@ fn a_broken_migration_is_rolled_back_automatically() {
 
 #[test]
 fn branch_operations_under_concurrent_writes_lose_no_acknowledged_write() {
-    let s = Stack::new();
+    let s = super::stack();
     assert!(s.up_unlimited().status.success());
     let api = s.api();
     let stop = Arc::new(AtomicBool::new(false));
@@ -219,7 +219,7 @@ fn branch_operations_under_concurrent_writes_lose_no_acknowledged_write() {
 
 #[test]
 fn switch_serves_the_branch_and_rules_are_enforced() {
-    let s = Stack::new();
+    let s = super::stack();
     assert!(s.up().status.success());
     post_item(&s.api(), "on main").unwrap();
     assert!(s.wsctl(&["branch", "create", "preview"]).status.success());
@@ -271,7 +271,7 @@ fn switch_serves_the_branch_and_rules_are_enforced() {
 
 #[test]
 fn a_branch_can_have_its_own_preview_api() {
-    let s = Stack::new();
+    let s = super::stack();
     assert!(s.up().status.success());
     post_item(&s.api(), "before the branch").unwrap();
     let o = s.wsctl(&["branch", "create", "preview", "--api"]);

@@ -44,29 +44,31 @@ CREATE TABLE workspace.workspace_audit_log (id UUID, item_id UUID, action TEXT, 
 CREATE TABLE workspace.schema_version (version INT);
 "#;
 
-fn admin_sql(s: &Stack, db: &str, sql: &str) {
+/// A connection to `db` in the stack's cluster, as its superuser, in UTC. Its connection
+/// task runs on `rt`, which must outlive it.
+fn connect(rt: &tokio::runtime::Runtime, s: &Stack, db: &str) -> tokio_postgres::Client {
     let dir = StateDir {
         root: s.dir.clone(),
     };
     let state = dir.load().unwrap().unwrap();
     let config = pg_config(&dir, &state, db).unwrap();
-    rt().block_on(async {
+    rt.block_on(async {
         let c = workspace_stack::db::connect(&config).await.unwrap();
-        c.batch_execute(sql).await.unwrap();
-    });
+        c.batch_execute("SET TimeZone = 'UTC'").await.unwrap();
+        c
+    })
+}
+
+fn admin_sql(s: &Stack, db: &str, sql: &str) {
+    let rt = rt();
+    let c = connect(&rt, s, db);
+    rt.block_on(c.batch_execute(sql)).unwrap();
 }
 
 fn query(s: &Stack, db: &str, sql: &str) -> Vec<tokio_postgres::Row> {
-    let dir = StateDir {
-        root: s.dir.clone(),
-    };
-    let state = dir.load().unwrap().unwrap();
-    let config = pg_config(&dir, &state, db).unwrap();
-    rt().block_on(async {
-        let c = workspace_stack::db::connect(&config).await.unwrap();
-        c.batch_execute("SET TimeZone = 'UTC'").await.unwrap();
-        c.query(sql, &[]).await.unwrap()
-    })
+    let rt = rt();
+    let c = connect(&rt, s, db);
+    rt.block_on(c.query(sql, &[])).unwrap()
 }
 
 /// A database beside the stack's, in the same cluster, with `schema` and `data`.
@@ -128,7 +130,7 @@ fn import_dbs(s: &Stack) -> Vec<String> {
 
 #[test]
 fn a_serial_source_with_awkward_data_is_imported_verified_and_cut_over() {
-    let s = Stack::new();
+    let s = super::stack();
     assert!(s.up().status.success());
     let long = "ç".repeat(100_000);
     let url = source(
@@ -246,7 +248,7 @@ INSERT INTO workspace.workspace_items (title, description, category, priority, s
 
 #[test]
 fn the_timescaledb_layout_gets_new_ids_and_keeps_the_old_ones() {
-    let s = Stack::new();
+    let s = super::stack();
     assert!(s.up().status.success());
     let url = source(
         &s,
@@ -370,7 +372,7 @@ fn import_in_flight(s: &Stack, url: &str) -> std::process::Child {
 
 #[test]
 fn interrupted_or_disconnected_imports_leave_main_alone_and_rerun_cleanly() {
-    let s = Stack::new();
+    let s = super::stack();
     assert!(s.up().status.success());
     let url = source(
         &s,
@@ -412,7 +414,7 @@ fn interrupted_or_disconnected_imports_leave_main_alone_and_rerun_cleanly() {
 
 #[test]
 fn unreachable_wrong_and_malformed_sources_fail_before_anything_is_created() {
-    let s = Stack::new();
+    let s = super::stack();
     assert!(s.up().status.success());
     let port = super::free_port();
     let o = s.wsctl(&[

@@ -2,57 +2,24 @@
 //! real signals. Each test has its own state directory and ports.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod branch;
 mod import;
 
-fn wsctl_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_wsctl")
-}
+use common::{free_port, http, text, wait_until, wsctl_bin, Stack};
 
-fn free_port() -> u16 {
-    workspace_stack::stack::ports::free_port().expect("a free loopback port")
-}
-
-struct Stack {
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
-    pg_port: u16,
-    api_port: u16,
+fn stack() -> Stack {
+    Stack::new("wsctl-test-")
 }
 
 impl Stack {
-    fn new() -> Stack {
-        let tmp = tempfile::Builder::new()
-            .prefix("wsctl-test-")
-            .tempdir()
-            .unwrap();
-        // PostgreSQL runs as another account when the tests run as root: let it in.
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let dir = tmp.path().join("state");
-        Stack {
-            _tmp: tmp,
-            dir,
-            pg_port: free_port(),
-            api_port: free_port(),
-        }
-    }
-
-    fn wsctl(&self, args: &[&str]) -> Output {
-        Command::new(wsctl_bin())
-            .arg("--state-dir")
-            .arg(&self.dir)
-            .args(args)
-            .env_remove("WSCTL_STATE_DIR")
-            .output()
-            .unwrap()
-    }
-
     fn up(&self) -> Output {
         self.wsctl(&[
             "up",
@@ -81,10 +48,6 @@ impl Stack {
             .unwrap()
     }
 
-    fn api(&self) -> String {
-        format!("http://127.0.0.1:{}", self.api_port)
-    }
-
     fn status(&self) -> Value {
         serde_json::from_slice(&self.wsctl(&["status", "--json"]).stdout).unwrap()
     }
@@ -100,30 +63,9 @@ impl Stack {
     }
 }
 
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = self.wsctl(&["down", "--purge", "--yes"]);
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn up_test_down_up_keeps_data() {
-    let s = Stack::new();
+    let s = stack();
     let o = s.up();
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
@@ -199,20 +141,9 @@ fn up_test_down_up_keeps_data() {
     );
 }
 
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("timed out waiting for {what}");
-}
-
 #[test]
 fn killed_services_are_restarted_and_recorded() {
-    let s = Stack::new();
+    let s = stack();
     assert!(s.up().status.success());
     for service in ["workspace-api", "postgres"] {
         let pid = s.pid_of(service);
@@ -251,7 +182,7 @@ fn killed_services_are_restarted_and_recorded() {
 
 #[test]
 fn killing_the_supervisor_takes_its_children_and_up_recovers() {
-    let s = Stack::new();
+    let s = stack();
     assert!(s.up().status.success());
     let pg = s.pid_of("postgres");
     let api = s.pid_of("workspace-api");
@@ -274,7 +205,7 @@ fn killing_the_supervisor_takes_its_children_and_up_recovers() {
 
 #[test]
 fn a_busy_port_is_reported_before_anything_starts() {
-    let s = Stack::new();
+    let s = stack();
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port();
     let o = s.wsctl(&[
@@ -298,7 +229,7 @@ fn a_busy_port_is_reported_before_anything_starts() {
 
 #[test]
 fn missing_postgres_binaries_say_how_to_get_them() {
-    let s = Stack::new();
+    let s = stack();
     let empty = tempfile::tempdir().unwrap();
     let o = s.wsctl(&["up", "--pg-bin", empty.path().to_str().unwrap()]);
     assert!(!o.status.success());
@@ -315,7 +246,7 @@ fn missing_postgres_binaries_say_how_to_get_them() {
 
 #[test]
 fn a_corrupt_state_file_is_named_with_the_fix() {
-    let s = Stack::new();
+    let s = stack();
     std::fs::create_dir_all(&s.dir).unwrap();
     std::fs::write(s.dir.join("state.json"), "{\"version\": 1, \"backend\":").unwrap();
     let o = s.up();
@@ -332,7 +263,7 @@ fn a_corrupt_state_file_is_named_with_the_fix() {
 
 #[test]
 fn two_concurrent_ups_start_one_stack() {
-    let s = Stack::new();
+    let s = stack();
     let args = [
         "up",
         "--pg-port",
@@ -370,7 +301,7 @@ fn two_concurrent_ups_start_one_stack() {
 
 #[test]
 fn commands_on_a_stopped_or_missing_stack_explain_themselves() {
-    let s = Stack::new();
+    let s = stack();
     let o = s.wsctl(&["down"]);
     assert!(
         o.status.success() && text(&o).contains("not running"),
@@ -394,7 +325,7 @@ fn commands_on_a_stopped_or_missing_stack_explain_themselves() {
 
 #[test]
 fn logs_and_status_show_each_service() {
-    let s = Stack::new();
+    let s = stack();
     assert!(s.up().status.success());
     let o = s.wsctl(&["logs", "workspace-api"]);
     assert!(o.status.success());
@@ -428,7 +359,7 @@ fn logs_and_status_show_each_service() {
 #[test]
 fn foreground_up_stops_everything_on_ctrl_c() {
     use std::io::{BufRead, BufReader};
-    let s = Stack::new();
+    let s = stack();
     let mut child = Command::new(wsctl_bin())
         .arg("--state-dir")
         .arg(&s.dir)
