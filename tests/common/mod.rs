@@ -74,6 +74,14 @@ impl Stack {
             .unwrap()
     }
 
+    /// `wsctl up` on this stack's ports, plus `extra` flags.
+    pub fn up_with(&self, extra: &[&str]) -> Output {
+        let (pg, api) = (self.pg_port.to_string(), self.api_port.to_string());
+        let mut args = vec!["up", "--pg-port", &pg, "--api-port", &api];
+        args.extend_from_slice(extra);
+        self.wsctl(&args)
+    }
+
     pub fn api(&self) -> String {
         format!("http://127.0.0.1:{}", self.api_port)
     }

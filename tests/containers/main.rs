@@ -112,14 +112,7 @@ fn containers_up_test_down_up_keeps_data() {
         return;
     }
     let s = Stack::new("wsctl-containers-");
-    let o = s.wsctl(&[
-        "up",
-        "--containers",
-        "--pg-port",
-        &s.pg_port.to_string(),
-        "--api-port",
-        &s.api_port.to_string(),
-    ]);
+    let o = s.up_with(&["--containers"]);
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
     assert!(out.contains("0 failed"), "{out}");
@@ -220,14 +213,7 @@ fn branch_switch_recreates_the_api_container_on_the_branch() {
         return;
     }
     let s = Stack::new("wsctl-containers-");
-    let o = s.wsctl(&[
-        "up",
-        "--containers",
-        "--pg-port",
-        &s.pg_port.to_string(),
-        "--api-port",
-        &s.api_port.to_string(),
-    ]);
+    let o = s.up_with(&["--containers"]);
     assert!(o.status.success(), "{}", text(&o));
     let o = s.wsctl(&["branch", "create", "dev"]);
     assert!(o.status.success(), "{}", text(&o));

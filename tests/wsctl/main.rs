@@ -21,13 +21,7 @@ fn stack() -> Stack {
 
 impl Stack {
     fn up(&self) -> Output {
-        self.wsctl(&[
-            "up",
-            "--pg-port",
-            &self.pg_port.to_string(),
-            "--api-port",
-            &self.api_port.to_string(),
-        ])
+        self.up_with(&[])
     }
 
     /// `up` with the API's rate limit off (the environment reaches the API through the
