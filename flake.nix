@@ -27,7 +27,7 @@
   outputs =
     inputs@{ self, flake-parts, ... }:
     flake-parts.lib.mkFlake { inherit inputs; } {
-      # Neon (io_uring, seccomp, the walproposer's ABI) is Linux-only, and so are the images.
+      # Neon (io_uring, seccomp) is Linux-only, and so are the images.
       systems = [
         "x86_64-linux"
         "aarch64-linux"
@@ -79,7 +79,6 @@
             workspace-stack = ws.package;
             inherit neon;
             neon-rust = neonBuild.rust;
-            neon-walproposer = neonBuild.walproposer;
           }
           // lib.mapAttrs' (v: pg: lib.nameValuePair "postgresql-neon-${v}" pg) neonBuild.runtime
           // lib.mapAttrs' (name: image: lib.nameValuePair "image-${name}" image) images;
@@ -97,6 +96,8 @@
             light = pkgs.callPackage ./nix/devshell.nix { inherit craneLib; };
           };
 
+          # `nix flake check` builds these; none needs KVM (neon-stack runs the stack inside
+          # the build sandbox on loopback).
           checks = {
             workspace-stack = ws.package;
             inherit (ws) fmt clippy nextest;
@@ -105,7 +106,15 @@
               inherit neon;
               workspace-stack = ws.package;
             };
+          };
 
+          # The NixOS VM test needs KVM (requiredSystemFeatures = [ "kvm" ]), which `nix flake
+          # check` would demand of every machine; it is built on its own:
+          #   nix build .#checks-vm.compose-vm
+          # legacyPackages because flake-parts types `checks` and `packages` as flat sets of
+          # derivations and `nix flake check` builds every `checks` entry; `nix flake check`
+          # does not descend into legacyPackages.
+          legacyPackages.checks-vm = {
             compose-vm = pkgs.callPackage ./nix/checks/compose-vm.nix {
               inherit images;
               workspace-stack = ws.package;

@@ -1,7 +1,12 @@
 # Neon built from source, in the order its build needs:
-#   PostgreSQL 14-17 (Neon's fork) -> libwalproposer (C, against 17) -> Rust binaries and
-#   libcommunicator (crane) -> Neon's extensions installed into a runtime copy of each major
+#   PostgreSQL 14-17 (Neon's fork) -> Rust binaries and libcommunicator (crane; postgres_ffi
+#   runs bindgen over all four majors' headers) -> Neon's extensions installed into a runtime
+#   copy of each major (v17 links the communicator; v14-v16 do not wait for Rust)
 #   -> `neon`: the directory layout wsctl and the pageserver expect.
+#
+# No libwalproposer: at 6a35a3e9 the `walproposer` crate (libs/walproposer, the only user of
+# `make walproposer-lib`) is a [dev-dependencies] entry of safekeeper/Cargo.toml and of no
+# other package, so `cargo build -p safekeeper ...` never compiles it.
 {
   lib,
   callPackage,
@@ -23,11 +28,6 @@ let
     }
   ) sources.postgres;
 
-  walproposer = callPackage ./walproposer.nix {
-    inherit neonSrc version;
-    postgres = postgres.v17;
-  };
-
   rust = callPackage ./rust.nix {
     inherit
       craneLib
@@ -36,16 +36,15 @@ let
       version
       sources
       postgres
-      walproposer
       ;
   };
 
   runtime = lib.mapAttrs (
-    _: pg:
+    v: pg:
     callPackage ./extensions.nix {
       inherit neonSrc;
       postgres = pg;
-      neonRust = rust;
+      neonRust = if v == "v17" then rust else null;
     }
   ) postgres;
 
@@ -59,7 +58,6 @@ let
         passthru = {
           inherit
             postgres
-            walproposer
             rust
             runtime
             ;
@@ -82,7 +80,6 @@ in
 {
   inherit
     postgres
-    walproposer
     rust
     runtime
     neon

@@ -6,7 +6,8 @@
 #
 # Per major, as in Neon's images: v14-v16 get the storage-side modules (neon_rmgr,
 # neon_walredo); v17 gets all of pgxn/ (neon, neon_utils, neon_test_utils, neon_rmgr,
-# neon_walredo).
+# neon_walredo). Only `neon` links the communicator (pgxn/neon/Makefile at 6a35a3e9), so only
+# v17 needs Neon's Rust build (neonRust); v14-v16 build as soon as their PostgreSQL is done.
 {
   lib,
   stdenv,
@@ -17,12 +18,14 @@
   libseccomp,
   neonSrc,
   postgres,
-  neonRust,
+  # Required for v17 (`make install` builds `neon`); must be null for v14-v16.
+  neonRust ? null,
 }:
 
 let
   major = postgres.major;
-  target = if major == "17" then "install" else "install-storage";
+  withCommunicator = major == "17";
+  target = if withCommunicator then "install" else "install-storage";
 
   # pgxn/neon/Makefile always runs `cargo build` for the communicator (its targets are phony).
   # libcommunicator.a and its header were already built with the rest of Neon's Rust code,
@@ -31,6 +34,8 @@ let
     echo "neon extensions: using the communicator from ${neonRust} (cargo $*)" >&2
   '';
 in
+assert lib.assertMsg (withCommunicator == (neonRust != null))
+  "extensions.nix: neonRust is needed for v17 (the `neon` extension) and only there (v${major})";
 stdenv.mkDerivation {
   pname = "postgresql-neon-v${major}-runtime";
   inherit (postgres) version;
@@ -38,10 +43,10 @@ stdenv.mkDerivation {
 
   strictDeps = true;
   nativeBuildInputs = [
-    cargoStub
     patchelf
     removeReferencesTo
-  ];
+  ]
+  ++ lib.optional withCommunicator cargoStub;
   buildInputs = [
     curl
     libseccomp
@@ -55,26 +60,26 @@ stdenv.mkDerivation {
     cp -r ${postgres}/. $out
     chmod -R u+w $out
 
+  ''
+  + lib.optionalString withCommunicator ''
     cp ${neonRust}/include/communicator_bindings.h pgxn/neon/communicator/
-
+  ''
+  + ''
     # The same invocation as Neon's compute image build, pointed at the copy.
     make -C pgxn ${target} \
       PG_CONFIG=$out/bin/pg_config \
-      NEON_CARGO_ARTIFACT_TARGET_DIR=${neonRust}/lib \
+      ${lib.optionalString withCommunicator "NEON_CARGO_ARTIFACT_TARGET_DIR=${neonRust}/lib"} \
       BUILD_TYPE=release
 
     runHook postBuild
   '';
 
   # Everything already went to $out; point the copied binaries' RUNPATH at the copy's own lib
-  # so the runtime closure does not also carry the build tree.
+  # so the runtime closure does not also carry the build tree. The script is tested on real
+  # ELF files by .ci/check-relocate-rpath.
   installPhase = ''
     runHook preInstall
-    for f in $(find $out -type f -perm -0100) $(find $out/lib -name '*.so*' -type f); do
-      if rpath=$(patchelf --print-rpath "$f" 2>/dev/null); then
-        patchelf --set-rpath "''${rpath//${postgres}/$out}" "$f"
-      fi
-    done
+    bash ${../scripts/relocate-rpath.sh} ${postgres} $out $out
     runHook postInstall
   '';
 

@@ -4,8 +4,10 @@
 # Build inputs Neon's build scripts expect:
 #   - POSTGRES_INSTALL_DIR with vNN/bin/pg_config for all four majors: postgres_ffi runs
 #     bindgen over each major's server headers;
-#   - build/walproposer-lib/*.a inside the source tree (libs/walproposer links them);
 #   - protoc (prost/tonic), libclang (bindgen), GIT_VERSION (otherwise `git describe`).
+# Not build/walproposer-lib: libs/walproposer, which links it, is only a dev-dependency of
+# safekeeper, and neither `cargo build` here nor buildDepsOnly (doCheck = false, so no
+# --all-targets) compiles dev-dependencies.
 {
   lib,
   craneLib,
@@ -19,7 +21,6 @@
   version,
   sources,
   postgres,
-  walproposer,
 }:
 
 let
@@ -75,11 +76,6 @@ craneLib.buildPackage (
   // {
     inherit cargoArtifacts;
     POSTGRES_INSTALL_DIR = pgInstall;
-
-    preBuild = ''
-      mkdir -p build/walproposer-lib
-      cp ${walproposer}/lib/*.a build/walproposer-lib/
-    '';
 
     # crane installs bin/* and lib/libcommunicator.a from cargo's build log; the C header
     # generated next to the communicator sources is needed by the extension build too.
