@@ -5,19 +5,26 @@
 # closure under /nix/store, and stable paths for the programs:
 #   /neon/bin/*            Neon's binaries          (pageserver, safekeeper, broker, compute)
 #   /neon/pg_install/vNN   PostgreSQL trees, also linked as /usr/local/vNN (the pg_distrib_dir
-#                          wsctl writes for containers) and /usr/local/bin/postgres
-#   /bin/*                 busybox-free basics: curl for health checks, the image's programs
-# Health checks are in the image config (Docker honours them; compose may override).
+#                          wsctl writes into pageserver.toml for containers)
+#   /usr/local/bin/*       every program of v17's bin/ (the compute's --pgbin is
+#                          /usr/local/bin/postgres; compute_ctl runs pg_config, initdb, pg_ctl
+#                          and pg_isready from the same directory)
+#   /bin/*                 busybox-free basics: sh, coreutils, curl for health checks (and
+#                          grep in the compute's), the image's own programs
+# Health checks are in the image config (Docker honours them; compose overrides them).
+# .ci/check-images lays out each image's root from this file and checks that every program
+# the compose files and these configs run is there.
 {
   lib,
   dockerTools,
   buildEnv,
   writeTextDir,
-  writeShellScriptBin,
+  writeScriptBin,
   cacert,
   curlMinimal,
   bashInteractive,
   coreutils,
+  gnugrep,
   postgresql_17,
   neon,
   workspace-stack,
@@ -97,10 +104,12 @@ let
           ln -s ${neon} ./neon
           # The paths compose/workspace-stack.yml and wsctl use by default (the same as on a
           # Debian image): pg_distrib_dir /usr/local with vNN/, the compute's postgres at
-          # /usr/local/bin/postgres. PostgreSQL resolves these links to its real tree.
+          # /usr/local/bin/postgres with the rest of v17's programs beside it (compute_ctl
+          # runs <dir of --pgbin>/pg_config at start and panics without it). PostgreSQL
+          # resolves these links to its real tree.
           mkdir -p ./usr/local/bin
           for v in v14 v15 v16 v17; do ln -s ${neon}/pg_install/$v ./usr/local/$v; done
-          ln -s ${neon}/pg_install/v17/bin/postgres ./usr/local/bin/postgres
+          for p in ${neon}/pg_install/v17/bin/*; do ln -s "$p" ./usr/local/bin/; done
         ''}
       '';
       config = {
@@ -133,23 +142,11 @@ let
       };
     };
 
-  postgresEntrypoint = writeShellScriptBin "postgres-entrypoint" ''
-    set -eu
-    user=''${POSTGRES_USER:-postgres}
-    if [ ! -s "$PGDATA/PG_VERSION" ]; then
-      : "''${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"
-      printf '%s\n' "$POSTGRES_PASSWORD" > /tmp/pwfile
-      initdb -D "$PGDATA" -U "$user" --pwfile=/tmp/pwfile \
-        --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8
-      rm -f /tmp/pwfile
-      echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
-      if [ -n "''${POSTGRES_DB:-}" ] && [ "$POSTGRES_DB" != "$user" ]; then
-        postgres --single -D "$PGDATA" -c unix_socket_directories=/tmp postgres \
-          <<< "CREATE DATABASE \"$POSTGRES_DB\" OWNER \"$user\";" > /dev/null
-      fi
-    fi
-    exec postgres -D "$PGDATA" -c listen_addresses='*' "$@"
-  '';
+  # The same entrypoint as the Debian-based image of compose/build-images.sh (which the
+  # container tests run): one script, so both images make the cluster the same way.
+  postgresEntrypoint = writeScriptBin "postgres-entrypoint" (
+    builtins.readFile ../compose/postgres-entrypoint.sh
+  );
 in
 {
   storage-broker = mkImage {
@@ -164,13 +161,13 @@ in
     ];
   };
 
-  # The pageserver reads /data/.neon/{identity,pageserver}.toml (mounted by compose); its
-  # pageserver.toml should say pg_distrib_dir = '/neon/pg_install'.
+  # The pageserver's workdir is /data: compose mounts identity.toml and pageserver.toml there.
+  # wsctl writes pg_distrib_dir = '/usr/local' (WSCTL_NEON_IMAGE_PG_DISTRIB); '/neon/pg_install'
+  # names the same trees.
   pageserver = mkImage {
     name = "pageserver";
     user = "neon";
     neonTree = true;
-    dirs = [ "/data/.neon" ];
     ports = [
       6400
       9898
@@ -179,7 +176,7 @@ in
     cmd = [
       "pageserver"
       "-D"
-      "/data/.neon"
+      "/data"
     ];
   };
 
@@ -203,12 +200,14 @@ in
   };
 
   # compute_ctl + PostgreSQL 17 with Neon's extensions. compose passes --pgdata (under /data),
-  # --connstr, --compute-id and --config; postgres is at /neon/pg_install/v17/bin/postgres.
-  # compute_ctl's /status needs a JWT, /metrics does not.
+  # --connstr, --compute-id, --config and the same --pgbin as here. compute_ctl's /status
+  # needs a JWT, /metrics does not; compose's health check greps /metrics for
+  # status="running", hence grep (and sh for CMD-SHELL) in this image.
   compute = mkImage {
     name = "compute";
     user = "postgres";
     neonTree = true;
+    packages = [ gnugrep ];
     dirs = [ "/var/db/postgres" ];
     ports = [
       55433
@@ -218,7 +217,7 @@ in
     cmd = [
       "compute_ctl"
       "--pgbin"
-      "/neon/pg_install/v17/bin/postgres"
+      "/usr/local/bin/postgres"
     ];
   };
 
@@ -243,8 +242,8 @@ in
 
   # Optional: the plain-PostgreSQL variant of the stack (nixpkgs' PostgreSQL 17). On an empty
   # volume the entrypoint runs initdb (superuser POSTGRES_USER, default postgres, password
-  # POSTGRES_PASSWORD, required), creates POSTGRES_DB if given, and allows password logins
-  # from other containers.
+  # POSTGRES_PASSWORD, required), creates POSTGRES_DB (default workspace), and allows password
+  # logins from other containers.
   postgres = mkImage {
     name = "postgres";
     user = "postgres";

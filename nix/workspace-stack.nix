@@ -3,6 +3,7 @@
 # clippy and nextest, plus a rustfmt check that needs no build at all.
 {
   lib,
+  pkgs,
   craneLib,
   postgresql_17,
   root,
@@ -34,9 +35,12 @@ let
   # user; tests/neon runs wsctl against the stand-in built from examples/neon_standin.rs,
   # which they expect in target/<profile>/examples/.
   # The sandbox has no container engine: tests/containers are skipped there (they say so)
-  # and the compose project is tested by checks.compose-vm instead.
+  # and the compose project is tested by checks-vm.compose-vm instead.
+  # Every other program the tests run comes from nix/test-programs.nix (checked against the
+  # sources by .ci/check-test-programs); the sandbox has nothing else on PATH.
+  testPrograms = import ./test-programs.nix;
   testEnv = {
-    nativeBuildInputs = [ postgresql_17 ];
+    nativeBuildInputs = map (name: pkgs.${name}) (lib.attrNames testPrograms.packages);
     WSCTL_PG_BIN = "${postgresql_17}/bin";
     WSCTL_SKIP_CONTAINER_TESTS = "1";
   };
@@ -66,6 +70,9 @@ in
 
   fmt = craneLib.cargoFmt commonArgs;
 
+  # nextest runs each test in its own process; .config/nextest.toml (in `src`: crane's
+  # commonCargoSources keeps every *.toml) serialises the tests that a static lock
+  # serialises under `cargo test`.
   nextest = craneLib.cargoNextest (
     commonArgs
     // testEnv
