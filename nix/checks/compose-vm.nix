@@ -1,7 +1,9 @@
 # End to end in a NixOS VM: load the streamed images into Docker, then drive the compose
 # project exactly as users do, through `wsctl up --containers --backend neon` (wsctl generates
 # the env file, pageserver.toml and compute specs the compose file needs), run the health
-# suite, write through the API, and take everything down. Needs KVM (system feature `kvm`).
+# suite, write through the API, and take everything down. Needs KVM (system feature `kvm`),
+# so it is not in `checks` (which `nix flake check` builds everywhere) but in
+# legacyPackages: `nix build .#checks-vm.compose-vm`.
 {
   lib,
   testers,
