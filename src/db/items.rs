@@ -149,11 +149,24 @@ fn where_clause(filter: &ItemFilter) -> (String, Vec<Box<dyn ToSql + Sync + Send
 pub async fn list(client: &Client, filter: &ItemFilter) -> Result<Page, tokio_postgres::Error> {
     let (clause, params) = where_clause(filter);
     let n = params.len();
+    // The page ends before the item that would take its stored size past the byte budget
+    // (the first item always comes): each row is measured in PostgreSQL, and only the rows
+    // that fit are sent, so huge imported rows cannot make one response hold gigabytes.
     let list_sql = format!(
-        "SELECT {COLUMNS} FROM workspace.workspace_items{clause}
-         ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}",
+        "SELECT {COLUMNS} FROM (
+           SELECT *, coalesce(sum(size) OVER (ORDER BY created_at DESC, id DESC
+                                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+             FROM (SELECT {COLUMNS}, octet_length(title) + coalesce(octet_length(description), 0)
+                          + coalesce(octet_length(metadata::text), 0)
+                          + coalesce(octet_length(array_to_string(tags, '')), 0) AS size
+                     FROM workspace.workspace_items{clause}
+                    ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}) AS candidates
+         ) AS page
+         WHERE before < {}
+         ORDER BY created_at DESC, id DESC",
         n + 1,
-        n + 2
+        n + 2,
+        crate::domain::limits::PAGE_MAX_BYTES
     );
     let count_sql = format!("SELECT count(*) FROM workspace.workspace_items{clause}");
     let (list_stmt, count_stmt) = tokio::try_join!(
