@@ -13,10 +13,11 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 pub const METADATA_MAX_BYTES: usize = 32 * 1024;
 /// Tags per item.
 pub const TAGS_MAX: usize = 100;
-/// A list page stops before the item that would take the stored size of its items past this
-/// (it always holds at least one item): data imported from elsewhere may be far larger than
-/// what the API accepts, and a page is built in memory.
-pub const PAGE_MAX_BYTES: i64 = 8 * 1024 * 1024;
+/// A list page ends before the item that would take the text its items carry past this (it
+/// always holds at least one item): data imported from elsewhere may be far larger than what
+/// the API accepts, and a page is built in memory. Rows are read as they arrive, so the rest
+/// of a cut page is never held.
+pub const PAGE_MAX_BYTES: usize = 8 * 1024 * 1024;
 
 /// The compact JSON size of a value, without building the text.
 pub fn json_size(value: &impl serde::Serialize) -> usize {
