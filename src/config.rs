@@ -35,10 +35,23 @@ pub struct ApiArgs {
     /// Requests allowed per client IP per window; 0 disables [env: RATE_LIMIT_MAX] [default: 120]
     #[arg(long)]
     pub rate_limit_max: Option<u32>,
-    /// Take the client IP from X-Forwarded-For (only behind a proxy that sets it)
-    /// [env: TRUST_PROXY]
+    /// Take the client IP from X-Forwarded-For: the entry the one trusted proxy appended
+    /// (only behind a proxy that sets it) [env: TRUST_PROXY=true or a hop count]
     #[arg(long)]
     pub trust_proxy: bool,
+    /// How many proxies in front of the API append to X-Forwarded-For; the client IP is the
+    /// entry that many from the right (as express's `trust proxy` number) [env: TRUST_PROXY]
+    #[arg(long)]
+    pub trust_proxy_hops: Option<u32>,
+    /// Comma-separated extra Host names the API answers to (a gateway's public name; `.example.com`
+    /// also covers its subdomains, `name:port` only that port, `*` turns the check off); loopback
+    /// names and addresses are always served [env: ALLOWED_HOSTS]
+    #[arg(long)]
+    pub allowed_hosts: Option<String>,
+    /// How long a client may take to send a request body, in milliseconds
+    /// [env: BODY_READ_TIMEOUT_MS] [default: 10000]
+    #[arg(long)]
+    pub body_read_timeout_ms: Option<u64>,
     /// Maximum database connections [env: POSTGRES_POOL_MAX / NEON_POOL_MAX] [default: 16]
     #[arg(long)]
     pub pool_max: Option<usize>,
@@ -85,7 +98,8 @@ pub struct RateLimit {
     pub window: Duration,
     /// 0 turns the limiter off.
     pub max: u32,
-    pub trust_proxy: bool,
+    /// Proxies in front of the API that append to X-Forwarded-For; 0 ignores the header.
+    pub trust_proxy_hops: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -99,6 +113,12 @@ pub struct ApiSettings {
     pub workers: Option<usize>,
     /// How long in-flight requests get to finish on shutdown.
     pub shutdown_timeout: Duration,
+    /// Host names served besides loopback and the bind address (`ALLOWED_HOSTS`).
+    pub allowed_hosts: Vec<String>,
+    /// Origins whose pages may write: the CORS list, even when CORS itself is disabled
+    /// (`*` means any).
+    pub trusted_origins: Vec<String>,
+    pub body_read_timeout: Duration,
 }
 
 /// Reads variables through a function so tests can supply their own environment.
@@ -152,14 +172,19 @@ impl ApiSettings {
             Some(p) => p,
             None => env.parse(&["WORKSPACE_PORT", "PORT"])?.unwrap_or(3200),
         };
+        let list = args
+            .cors_origin
+            .clone()
+            .or_else(|| env.first(&["CORS_ORIGIN"]).map(|(_, v)| v));
+        let configured = parse_cors(list, env);
+        let trusted_origins = match &configured {
+            Cors::Origins(origins) => origins.clone(),
+            _ => vec!["*".to_string()],
+        };
         let cors = if env.flag("DISABLE_CORS") {
             Cors::Disabled
         } else {
-            let list = args
-                .cors_origin
-                .clone()
-                .or_else(|| env.first(&["CORS_ORIGIN"]).map(|(_, v)| v));
-            parse_cors(list, env)
+            configured
         };
         let window_ms = match args.rate_limit_window_ms {
             Some(v) => v,
@@ -174,8 +199,26 @@ impl ApiSettings {
                 Some(v) => v,
                 None => env.parse(&["RATE_LIMIT_MAX"])?.unwrap_or(120),
             },
-            trust_proxy: args.trust_proxy || env.flag("TRUST_PROXY"),
+            trust_proxy_hops: trust_proxy_hops(args, env)?,
         };
+        let allowed_hosts = args
+            .allowed_hosts
+            .clone()
+            .or_else(|| env.first(&["ALLOWED_HOSTS"]).map(|(_, v)| v))
+            .map(|v| {
+                v.split(',')
+                    .map(|h| h.trim().to_string())
+                    .filter(|h| !h.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let body_read_timeout_ms = match args.body_read_timeout_ms {
+            Some(v) => v,
+            None => env.parse(&["BODY_READ_TIMEOUT_MS"])?.unwrap_or(10_000),
+        };
+        if body_read_timeout_ms == 0 {
+            bail!("the body read timeout must be at least 1 ms (BODY_READ_TIMEOUT_MS / --body-read-timeout-ms)");
+        }
         let log_format = match args.log_format {
             Some(f) => f,
             None => env.parse(&["LOG_FORMAT"])?.unwrap_or(LogFormat::Auto),
@@ -193,7 +236,34 @@ impl ApiSettings {
             }
             .filter(|n| *n > 0),
             shutdown_timeout: Duration::from_secs(10),
+            allowed_hosts,
+            trusted_origins,
+            body_read_timeout: Duration::from_millis(body_read_timeout_ms),
         })
+    }
+}
+
+/// `TRUST_PROXY`: a yes/no flag (yes = one proxy) or a hop count, like express's `trust proxy`
+/// number. `true` does NOT mean express's "trust every hop": the leftmost entry is whatever the
+/// client wrote, so keying a rate limit on it lets any client pick its own bucket.
+fn trust_proxy_hops(args: &ApiArgs, env: &Env<'_>) -> anyhow::Result<u32> {
+    if let Some(n) = args.trust_proxy_hops {
+        return Ok(n);
+    }
+    if args.trust_proxy {
+        return Ok(1);
+    }
+    let Some((_, v)) = env.first(&["TRUST_PROXY"]) else {
+        return Ok(0);
+    };
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" => Ok(1),
+        "false" | "no" | "off" | "" => Ok(0),
+        n => n.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "TRUST_PROXY={v:?} is not valid: use true (one proxy), false, or the number of proxies in front of the API"
+            )
+        }),
     }
 }
 
@@ -228,7 +298,8 @@ fn parse_cors(list: Option<String>, env: &Env<'_>) -> Cors {
         .first(&["PORT_GOVERNANCE_DEFAULT_HOST"])
         .map_or_else(|| "localhost".to_string(), |(_, v)| v);
     Cors::Origins(
-        [9080, 3400, 3401]
+        // 3900: the workspace app's dev server, whose proxy keeps the page's Origin.
+        [9080, 3400, 3401, 3900]
             .iter()
             .map(|p| format!("http://{host}:{p}"))
             .collect(),
@@ -322,7 +393,9 @@ mod tests {
             s.database.config.get_password().is_none(),
             "no default password"
         );
-        assert!(matches!(s.cors, Cors::Origins(ref o) if o.len() == 3));
+        assert!(matches!(s.cors, Cors::Origins(ref o) if o.len() == 4));
+        assert_eq!(s.rate_limit.trust_proxy_hops, 0);
+        assert_eq!(s.body_read_timeout, Duration::from_secs(10));
     }
 
     #[test]
@@ -380,5 +453,39 @@ mod tests {
                 .cors,
             Cors::AnyOrigin
         ));
+        let err = load(&[("TRUST_PROXY", "maybe")], ApiArgs::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("TRUST_PROXY"), "{err}");
+    }
+
+    #[test]
+    fn trust_proxy_is_a_flag_or_a_hop_count() {
+        let hops = |v: &str| {
+            load(&[("TRUST_PROXY", v)], ApiArgs::default())
+                .unwrap()
+                .rate_limit
+                .trust_proxy_hops
+        };
+        assert_eq!(
+            (hops("true"), hops("1"), hops("2"), hops("false")),
+            (1, 1, 2, 0)
+        );
+    }
+
+    #[test]
+    fn writes_are_trusted_from_the_cors_list_even_with_cors_disabled() {
+        let s = load(
+            &[
+                ("CORS_ORIGIN", "http://a:1"),
+                ("DISABLE_CORS", "true"),
+                ("ALLOWED_HOSTS", "ws.example.com, .corp.example"),
+            ],
+            ApiArgs::default(),
+        )
+        .unwrap();
+        assert!(matches!(s.cors, Cors::Disabled));
+        assert_eq!(s.trusted_origins, ["http://a:1"]);
+        assert_eq!(s.allowed_hosts, ["ws.example.com", ".corp.example"]);
     }
 }

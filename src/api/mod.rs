@@ -2,6 +2,8 @@
 
 pub mod error;
 pub mod extract;
+pub mod guard;
+pub mod limits;
 pub mod metrics;
 pub mod ratelimit;
 pub mod routes;

@@ -33,7 +33,8 @@ pub struct Limiter {
     window: Duration,
     /// Time for one request's worth of quota to come back.
     period: Duration,
-    trust_proxy: bool,
+    /// Proxies in front of the API that append to X-Forwarded-For (0: ignore the header).
+    trust_proxy_hops: u32,
 }
 
 const EXEMPT: [&str; 4] = ["/health", "/ready", "/healthz", "/metrics"];
@@ -51,7 +52,7 @@ impl Limiter {
             max: max.get(),
             window: settings.window,
             period,
-            trust_proxy: settings.trust_proxy,
+            trust_proxy_hops: settings.trust_proxy_hops,
         }))
     }
 
@@ -70,18 +71,19 @@ impl Limiter {
     }
 
     fn client_ip(&self, req: &ServiceRequest) -> Option<IpAddr> {
-        if self.trust_proxy {
-            let forwarded = req
-                .headers()
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse().ok());
-            if forwarded.is_some() {
-                return forwarded;
-            }
+        let peer = req.peer_addr().map(|a| a.ip());
+        if self.trust_proxy_hops == 0 {
+            return peer;
         }
-        req.peer_addr().map(|a| a.ip())
+        // Every X-Forwarded-For line, in order (a proxy may add its own line).
+        let entries: Vec<&str> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect();
+        forwarded_client(&entries, self.trust_proxy_hops).or(peer)
     }
 
     fn set_headers(&self, headers: &mut HeaderMap, remaining: u32) {
@@ -101,6 +103,34 @@ impl Limiter {
             }
         }
     }
+}
+
+/// The client as the trusted proxies saw it: the entry `hops` from the right, since each of the
+/// `hops` proxies appended the address it received the request from, and everything to the left
+/// of those is whatever the client wrote. With fewer entries than hops, the leftmost one (as
+/// express does). `None` when that entry is not an address, so the peer is used instead.
+fn forwarded_client(entries: &[&str], hops: u32) -> Option<IpAddr> {
+    let from_right = (hops as usize).min(entries.len());
+    let entry = entries.get(entries.len().checked_sub(from_right)?)?;
+    parse_address(entry)
+}
+
+/// `1.2.3.4`, `1.2.3.4:5678`, `::1` or `[::1]:80`.
+fn parse_address(entry: &str) -> Option<IpAddr> {
+    if let Ok(ip) = entry.parse() {
+        return Some(ip);
+    }
+    entry
+        .parse::<std::net::SocketAddr>()
+        .ok()
+        .map(|a| a.ip())
+        .or_else(|| {
+            entry
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .ok()
+        })
 }
 
 pub async fn limit(
@@ -135,5 +165,23 @@ pub async fn limit(
             limiter.set_headers(response.headers_mut(), 0);
             Ok(req.into_response(response).map_into_right_body())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_entry_the_trusted_proxies_appended_is_the_client() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let spoofed = ["6.6.6.6", "203.0.113.7"];
+        assert_eq!(forwarded_client(&spoofed, 1), ip("203.0.113.7"));
+        assert_eq!(forwarded_client(&spoofed, 2), ip("6.6.6.6"));
+        assert_eq!(forwarded_client(&spoofed, 5), ip("6.6.6.6"));
+        assert_eq!(forwarded_client(&["10.0.0.1:443"], 1), ip("10.0.0.1"));
+        assert_eq!(forwarded_client(&["[::1]:80"], 1), ip("::1"));
+        assert_eq!(forwarded_client(&["unknown"], 1), None);
+        assert_eq!(forwarded_client(&[], 1), None);
     }
 }

@@ -1,7 +1,8 @@
 //! Wiring: settings in, a bound listener and a running server out.
 //!
 //! Middleware, outermost first: observe (correlation id, log line, metrics) → gzip → security
-//! headers → CORS (answers preflights) → rate limit → routes. The limiter sits inside CORS so
+//! headers → CORS (answers preflights) → guard (Host, Origin, content type) → rate limit →
+//! body read (size, deadline, memory budget) → routes. The limiter sits inside CORS so
 //! preflights are never counted and 429s still carry CORS headers.
 
 use std::net::TcpListener;
@@ -13,6 +14,8 @@ use actix_web::middleware::{from_fn, Compress, Condition, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
+use super::guard::{self, Guard};
+use super::limits::{self, BodyLimits};
 use super::metrics::{observe, Metrics};
 use super::ratelimit::{self, Limiter};
 use super::routes;
@@ -47,7 +50,6 @@ fn cors(settings: &config::Cors) -> Cors {
     let base = Cors::default()
         .allowed_methods(["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"])
         .allow_any_header()
-        .supports_credentials()
         .expose_headers([
             "x-correlation-id",
             "ratelimit-limit",
@@ -59,10 +61,14 @@ fn cors(settings: &config::Cors) -> Cors {
         // A disallowed origin is served without CORS headers (the browser blocks it), as before.
         .block_on_origin_mismatch(false);
     match settings {
-        config::Cors::AnyOrigin => base.allow_any_origin(),
+        // Any origin, but never with credentials: a literal `*`, which browsers do not combine
+        // with cookies or auth headers (the original reflected the origin and allowed both).
+        config::Cors::AnyOrigin => base.allow_any_origin().send_wildcard(),
         config::Cors::Origins(origins) => origins
             .iter()
-            .fold(base, |cors, origin| cors.allowed_origin(origin)),
+            .fold(base.supports_credentials(), |cors, origin| {
+                cors.allowed_origin(origin)
+            }),
         config::Cors::Disabled => base,
     }
 }
@@ -94,6 +100,12 @@ impl Application {
         let cors_settings = settings.cors.clone();
         let cors_enabled = !matches!(cors_settings, config::Cors::Disabled);
         let limiter_data = limiter.clone().map(web::Data::new);
+        let guard = web::Data::new(Guard::new(
+            settings.host,
+            &settings.allowed_hosts,
+            &settings.trusted_origins,
+        )?);
+        let body_limits = web::Data::new(BodyLimits::new(settings.body_read_timeout));
         if let (Some(l), Ok(_)) = (&limiter, tokio::runtime::Handle::try_current()) {
             Arc::clone(l).spawn_cleanup();
         }
@@ -102,13 +114,19 @@ impl Application {
             for header in SECURITY_HEADERS {
                 security = security.add(header);
             }
-            let mut app = App::new().app_data(state.clone()).app_data(metrics.clone());
+            let mut app = App::new()
+                .app_data(state.clone())
+                .app_data(metrics.clone())
+                .app_data(guard.clone())
+                .app_data(body_limits.clone());
             if let Some(l) = &limiter_data {
                 app = app.app_data(l.clone());
             }
             app.configure(routes::configure)
                 .default_service(web::to(routes::not_found))
+                .wrap(from_fn(limits::buffer_body))
                 .wrap(from_fn(ratelimit::limit))
+                .wrap(from_fn(guard::check))
                 .wrap(Condition::new(cors_enabled, cors(&cors_settings)))
                 .wrap(security)
                 .wrap(Compress::default())

@@ -8,6 +8,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::like_pattern;
+use crate::domain::limits::PAGE_MAX_BYTES;
 use crate::domain::{CategoryName, ItemFilter, ItemId, ItemPatch, NewItem};
 
 const COLUMNS: &str = "id, title, description, category, priority, status, tags, created_at, \
@@ -57,6 +58,13 @@ impl ItemRow {
     }
     pub fn updated_by(&self) -> Option<&str> {
         self.0.get(10)
+    }
+    /// Bytes of text the row carries (title, description, tags, metadata): what its JSON costs.
+    pub fn data_size(&self) -> usize {
+        self.title().len()
+            + self.description().map_or(0, str::len)
+            + self.tags().iter().map(|t| t.len()).sum::<usize>()
+            + self.metadata_json().map_or(0, str::len)
     }
     /// The metadata column's JSON text as PostgreSQL sent it (`None` for SQL NULL).
     pub fn metadata_json(&self) -> Option<&str> {
@@ -166,11 +174,37 @@ pub async fn list(client: &Client, filter: &ItemFilter) -> Result<Page, tokio_po
     list_params.push(&filter.limit);
     list_params.push(&filter.offset);
     // Both statements go out on the same connection without waiting for each other.
-    let (rows, count) = tokio::try_join!(client.query(&list_stmt, &list_params), count_fut)?;
+    let (items, count) = tokio::try_join!(
+        read_page(client.query_raw(&list_stmt, list_params), PAGE_MAX_BYTES),
+        count_fut
+    )?;
     Ok(Page {
-        items: rows.into_iter().map(ItemRow::from).collect(),
+        items,
         total: count.get(0),
     })
+}
+
+/// The rows of a page, read as they arrive, up to `budget` bytes of item data: the page ends
+/// before the row that would pass it (the first row always comes). Rows past that point are
+/// discarded by the driver as they arrive, so huge rows (imported from elsewhere; the API
+/// itself accepts ~55 KB at most) cannot make one response hold more than the budget and a row.
+async fn read_page(
+    rows: impl std::future::Future<Output = Result<tokio_postgres::RowStream, tokio_postgres::Error>>,
+    budget: usize,
+) -> Result<Vec<ItemRow>, tokio_postgres::Error> {
+    use futures_util::TryStreamExt;
+    let rows = rows.await?;
+    futures_util::pin_mut!(rows);
+    let (mut items, mut bytes) = (Vec::new(), 0usize);
+    while let Some(row) = rows.try_next().await? {
+        let item = ItemRow::from(row);
+        bytes += item.data_size();
+        if bytes > budget && !items.is_empty() {
+            break;
+        }
+        items.push(item);
+    }
+    Ok(items)
 }
 
 pub async fn get(client: &Client, id: ItemId) -> Result<Option<ItemRow>, tokio_postgres::Error> {

@@ -211,6 +211,15 @@ fn parse_tags(errors: &mut ValidationErrors, value: Option<&Value>) -> Option<Ve
         errors.push("tags", expected("array", value), "invalid_type");
         return None;
     };
+    if items.len() > super::limits::TAGS_MAX {
+        let max = super::limits::TAGS_MAX;
+        errors.push(
+            "tags",
+            format!("Too big: expected array to have <={max} items"),
+            "too_big",
+        );
+        return None;
+    }
     let before = errors.0.len();
     let mut tags = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
@@ -248,6 +257,17 @@ fn parse_metadata(
     value: Option<&Value>,
 ) -> Option<Map<String, Value>> {
     match value {
+        Some(Value::Object(map))
+            if super::limits::json_size(map) > super::limits::METADATA_MAX_BYTES =>
+        {
+            let max = super::limits::METADATA_MAX_BYTES;
+            errors.push(
+                "metadata",
+                format!("Too big: expected metadata to be at most {max} bytes as JSON"),
+                "too_big",
+            );
+            None
+        }
         Some(Value::Object(map)) => {
             let as_value = Value::Object(map.clone());
             if contains_nul(&as_value) {

@@ -4,6 +4,7 @@
 
 pub mod category;
 pub mod item;
+pub mod limits;
 pub mod validation;
 
 pub use category::{CategoryName, CategoryPatch, Change, NewCategory};

@@ -198,6 +198,9 @@ pub struct AppOptions {
     pub cors_origin: Option<String>,
     pub database_url: Option<String>,
     pub statement_timeout_ms: Option<u64>,
+    pub trust_proxy_hops: Option<u32>,
+    pub allowed_hosts: Option<String>,
+    pub body_read_timeout_ms: Option<u64>,
 }
 
 impl Default for AppOptions {
@@ -210,6 +213,9 @@ impl Default for AppOptions {
             cors_origin: None,
             database_url: None,
             statement_timeout_ms: None,
+            trust_proxy_hops: None,
+            allowed_hosts: None,
+            body_read_timeout_ms: None,
         }
     }
 }
@@ -233,6 +239,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         rate_limit_max: Some(options.rate_limit_max),
         rate_limit_window_ms: Some(options.rate_limit_window_ms),
         trust_proxy: options.trust_proxy,
+        trust_proxy_hops: options.trust_proxy_hops,
+        allowed_hosts: options.allowed_hosts.clone(),
+        body_read_timeout_ms: options.body_read_timeout_ms,
         statement_timeout_ms: options.statement_timeout_ms,
         workers: Some(2),
         pool_max: Some(8),

@@ -1,11 +1,13 @@
 //! API integration tests: real HTTP against a real PostgreSQL (see helpers.rs).
 
+mod browser;
 mod categories;
 mod contract;
 mod health;
 mod helpers;
 mod hostile;
 mod items;
+mod memory;
 mod middleware;
 mod openapi;
 mod process;
