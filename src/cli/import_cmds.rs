@@ -215,7 +215,7 @@ async fn run(
     report.source = source_name.clone();
 
     // Everything about the source is settled before anything is created here.
-    let source = crate::db::connect(&source_cfg).await?;
+    let source = crate::db::connect_user(&source_cfg).await?;
     let snapshot = import::begin_source(&source).await?;
     let layout = import::source::inspect(&source).await?;
     let total = import::source_rows(&source, &layout).await?;
