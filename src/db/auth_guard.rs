@@ -20,9 +20,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// Which authentication requests a connection may answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthPolicy {
-    /// The stack's own database: SCRAM-SHA-256 only (or no password at all, `trust`).
+    /// SCRAM-SHA-256 only (or no password at all, `trust`): the stack's own PostgreSQL.
     ScramOnly,
-    /// A server the user named (an import source): SCRAM or MD5, never cleartext.
+    /// SCRAM or MD5, never cleartext: servers that may store MD5 hashes (Neon's computes, an
+    /// import source).
     NoCleartext,
 }
 
@@ -97,8 +98,8 @@ impl<S> Guarded<S> {
                     io::Error::new(
                         io::ErrorKind::PermissionDenied,
                         format!(
-                            "{why}; the password was not sent (only SCRAM-SHA-256 is answered). \
-                             Is something else listening on this port?"
+                            "{why}; the password was not sent. Is something else listening on \
+                             this port?"
                         ),
                     )
                 })?;

@@ -89,13 +89,21 @@ pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<Pool> {
 }
 
 /// A single connection to the stack's own database (migrations, admin work), with its driver
-/// task. Only SCRAM-SHA-256 is answered: the password never goes to whoever took the port.
+/// task. The password itself is never sent (a cleartext request is refused); over the native
+/// backend's Unix socket only SCRAM-SHA-256 is answered. Over TCP (Neon computes, containers)
+/// an MD5 request is answered too, because Neon's compute_ctl writes `md5` into the compute's
+/// pg_hba.conf; with a 32-character random password the MD5 exchange gives a port squatter
+/// nothing it could use.
 pub async fn connect(config: &tokio_postgres::Config) -> anyhow::Result<tokio_postgres::Client> {
-    connect_with(config, auth_guard::AuthPolicy::ScramOnly).await
+    let policy = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Unix(_)) => auth_guard::AuthPolicy::ScramOnly,
+        _ => auth_guard::AuthPolicy::NoCleartext,
+    };
+    connect_with(config, policy).await
 }
 
-/// The same for a server the user named (an import source, `--database-url`): MD5 is
-/// answered too (older servers use it), a cleartext request never.
+/// The same for a server the user named (an import source, `--database-url`): SCRAM or MD5
+/// (older servers use it), never cleartext.
 pub async fn connect_user(
     config: &tokio_postgres::Config,
 ) -> anyhow::Result<tokio_postgres::Client> {
