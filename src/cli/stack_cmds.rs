@@ -175,7 +175,8 @@ fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<StackState> {
         .join(format!(".s.PGSQL.{}", state.pg_port));
     if socket.as_os_str().len() > 107 {
         bail!(
-            "the state directory's path is too long for PostgreSQL's Unix socket ({} is {}              bytes, at most 107) — pass a shorter --state-dir",
+            "the state directory's path is too long for PostgreSQL's Unix socket ({} is {} \
+             bytes, at most 107) — pass a shorter --state-dir",
             socket.display(),
             socket.as_os_str().len()
         );

@@ -201,11 +201,13 @@ impl StateDir {
     ];
 
     /// Refuses to let `down --purge` delete a directory that is not a wsctl state directory:
-    /// it must hold a readable state.json and nothing wsctl does not make.
+    /// it must hold a state.json (a corrupt one may be purged: that is how to start over) and
+    /// nothing wsctl does not make.
     pub fn check_purgeable(&self) -> anyhow::Result<()> {
-        if self.load().ok().flatten().is_none() {
+        if !fs::symlink_metadata(self.state_file()).is_ok_and(|m| m.is_file()) {
             bail!(
-                "refusing to delete {}: it has no valid state.json, so it is not a wsctl state                  directory — check --state-dir / WSCTL_STATE_DIR, or delete it yourself",
+                "refusing to delete {}: it has no state.json, so it is not a wsctl state \
+                 directory — check --state-dir / WSCTL_STATE_DIR, or delete it yourself",
                 self.root.display()
             );
         }
@@ -220,7 +222,8 @@ impl StateDir {
         if !unexpected.is_empty() {
             unexpected.sort();
             bail!(
-                "refusing to delete {}: besides the stack's files it holds {} — move those                  elsewhere first (or delete the directory yourself)",
+                "refusing to delete {}: besides the stack's files it holds {} — move those \
+                 elsewhere first (or delete the directory yourself)",
                 self.root.display(),
                 unexpected.join(", ")
             );

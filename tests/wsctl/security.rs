@@ -303,7 +303,7 @@ fn purge_deletes_only_a_wsctl_state_directory() {
         "purge deleted a directory that is not a stack's"
     );
     assert!(
-        !o.status.success() && text(&o).contains("no valid state.json"),
+        !o.status.success() && text(&o).contains("no state.json"),
         "{}",
         text(&o)
     );
