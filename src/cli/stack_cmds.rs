@@ -122,6 +122,9 @@ fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<StackState> {
                 .clone()
                 .or(previous.as_ref().and_then(|p| p.neon_dir.clone()));
             let bins = crate::stack::neon::NeonBinaries::discover(neon_dir.as_deref())?;
+            for program in crate::stack::neon::PROGRAMS {
+                crate::stack::trust::check(&bins.program(program), "Neon program")?;
+            }
             let neon = match previous.as_ref().and_then(|p| p.neon.clone()) {
                 Some(n) => {
                     if args.safekeepers.is_some_and(|k| k != n.safekeepers) {

@@ -224,6 +224,28 @@ mod tests {
     }
 
     #[test]
+    fn a_program_out_of_an_accounts_reach_is_copied_where_it_can_run_it() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return; // only root has another account to check for
+        }
+        let account = RunAs {
+            uid: 65534,
+            gid: 65534,
+        };
+        let private = tempfile::tempdir().unwrap();
+        fs::set_permissions(private.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        let program = private.path().join("tool");
+        fs::write(&program, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(!runnable_by(&program, account));
+        let public = tempfile::tempdir().unwrap();
+        fs::set_permissions(public.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let copy = runnable_copy(&program, &public.path().join("bin"), account).unwrap();
+        assert!(copy.starts_with(public.path()) && runnable_by(&copy, account));
+    }
+
+    #[test]
     fn own_dir_refuses_a_symlink() {
         let tmp = tempfile::tempdir().unwrap();
         let target = tmp.path().join("target");

@@ -67,6 +67,7 @@ fn symlinks_the_database_account_plants_do_not_redirect_roots_writes() {
 
     // Root's files the attacker wants: 0600, in a directory only root can enter.
     let victims = tempfile::tempdir().unwrap();
+    fs::set_permissions(victims.path(), fs::Permissions::from_mode(0o700)).unwrap();
     let victim = |n: &str| victims.path().join(n);
     for n in ["log", "supervisor", "pwfile"] {
         fs::write(victim(n), "root's secret\n").unwrap();
@@ -328,8 +329,28 @@ fn purge_deletes_only_a_wsctl_state_directory() {
 fn the_api_runs_unprivileged_and_logs_are_private() {
     let Some(pg) = db_account() else { return };
     let s = super::stack();
-    assert!(s.up().status.success());
+    // The API binary in a directory only root can enter (a checkout under /root, say): the
+    // supervisor runs a copy the database account can reach.
+    let private = tempfile::tempdir().unwrap();
+    fs::set_permissions(private.path(), fs::Permissions::from_mode(0o700)).unwrap();
+    let api_bin = private.path().join("workspace-api");
+    fs::copy(
+        Path::new(wsctl_bin()).with_file_name("workspace-api"),
+        &api_bin,
+    )
+    .unwrap();
+    let o = Command::new(wsctl_bin())
+        .arg("--state-dir")
+        .arg(&s.dir)
+        .args(["up", "--pg-port", &s.pg_port.to_string()])
+        .args(["--api-port", &s.api_port.to_string()])
+        .env("WSCTL_API_BIN", &api_bin)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
     let pid = s.pid_of("workspace-api");
+    let exe = fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert!(exe.starts_with(s.dir.join("bin")), "{}", exe.display());
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let uid = status
         .lines()
