@@ -141,9 +141,10 @@ impl RunAs {
         cmd.uid(self.uid).gid(self.gid);
     }
 
-    /// Gives `path` (not recursively) to this account.
+    /// Gives `path` itself (not recursively, and never what a symlink there points to) to
+    /// this account.
     pub fn chown(&self, path: &Path) -> anyhow::Result<()> {
-        std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid))
+        std::os::unix::fs::lchown(path, Some(self.uid), Some(self.gid))
             .with_context(|| format!("chown {}", path.display()))
     }
 }
