@@ -65,7 +65,7 @@ async fn serve(args: ApiArgs) -> anyhow::Result<()> {
 async fn migrate(args: ApiArgs) -> anyhow::Result<()> {
     telemetry::init(args.log_format.unwrap_or(LogFormat::Pretty));
     let settings = workspace_stack::config::database_settings(&args, &Env::process())?;
-    let mut client = db::connect(&settings.config).await?;
+    let mut client = db::connect_user(&settings.config).await?;
     let applied = db::migrations::migrate(&mut client).await?;
     if applied.is_empty() {
         println!(

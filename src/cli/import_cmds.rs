@@ -206,16 +206,28 @@ async fn run(
     imports: &Path,
     report: &mut Report,
 ) -> anyhow::Result<i32> {
-    let source_cfg: tokio_postgres::Config = args.from.parse().map_err(|_| {
+    let mut source_cfg: tokio_postgres::Config = args.from.parse().map_err(|_| {
         anyhow::anyhow!(
-            "--from is not a PostgreSQL URL — expected postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+            "--from is not a PostgreSQL URL — expected postgres://USER@HOST:PORT/DATABASE (the \
+             password in WSCTL_IMPORT_FROM or a passfile)"
         )
     })?;
+    if source_cfg.get_password().is_some() {
+        if std::env::var("WSCTL_IMPORT_FROM").ok().as_deref() != Some(args.from.as_str()) {
+            eprintln!(
+                "warning: the --from URL holds a password, which every local user can read in \
+                 the process list (ps). Set WSCTL_IMPORT_FROM instead of --from, or leave the \
+                 password out and put it in ~/.pgpass (or the file PGPASSFILE names)."
+            );
+        }
+    } else if let Some(password) = import::passfile::lookup(&source_cfg) {
+        source_cfg.password(password);
+    }
     let source_name = import::describe(&source_cfg);
     report.source = source_name.clone();
 
     // Everything about the source is settled before anything is created here.
-    let source = crate::db::connect(&source_cfg).await?;
+    let source = crate::db::connect_user(&source_cfg).await?;
     let snapshot = import::begin_source(&source).await?;
     let layout = import::source::inspect(&source).await?;
     let total = import::source_rows(&source, &layout).await?;
@@ -241,8 +253,8 @@ async fn run(
             .unwrap_or_else(|| dir.root.join("backups"));
         private_dir(&dir_)?;
         let db = source_cfg.get_dbname().unwrap_or("source");
-        let file = dir_.join(format!("{db}-{stamp}.dump"));
-        let pg_dump = PgBinaries::discover(state.pg_bin.as_deref())?.tool("pg_dump");
+        let file = dir_.join(import::backup::file_name(db, stamp));
+        let pg_dump = PgBinaries::discover(state.pg_bin.as_deref())?.trusted_tool("pg_dump")?;
         let child = import::backup::start(&pg_dump, &source_cfg, &snapshot, &file)?;
         Some((child, file, Instant::now()))
     };

@@ -46,6 +46,8 @@ pub(super) fn file_config(dir: &StateDir) -> anyhow::Result<FileConfig> {
     };
     match std::fs::read_to_string(&path) {
         Ok(text) => {
+            // It can name the programs wsctl runs (pg_bin): another account's file must not.
+            crate::stack::trust::check(&path, "config file")?;
             toml::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FileConfig::default()),
@@ -120,6 +122,9 @@ fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<StackState> {
                 .clone()
                 .or(previous.as_ref().and_then(|p| p.neon_dir.clone()));
             let bins = crate::stack::neon::NeonBinaries::discover(neon_dir.as_deref())?;
+            for program in crate::stack::neon::PROGRAMS {
+                crate::stack::trust::check(&bins.program(program), "Neon program")?;
+            }
             let neon = match previous.as_ref().and_then(|p| p.neon.clone()) {
                 Some(n) => {
                     if args.safekeepers.is_some_and(|k| k != n.safekeepers) {
@@ -166,6 +171,18 @@ fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<StackState> {
     ports::ensure_free(state.api_port, "workspace-api", "--api-port")?;
     if let Some(user) = postgres::RunAs::unprivileged()? {
         check_reachable(&dir.root, user)?;
+    }
+    // PostgreSQL refuses a socket path longer than sun_path (108 bytes with the NUL).
+    let socket = dir
+        .pg_socket_dir()
+        .join(format!(".s.PGSQL.{}", state.pg_port));
+    if socket.as_os_str().len() > 107 {
+        bail!(
+            "the state directory's path is too long for PostgreSQL's Unix socket ({} is {} \
+             bytes, at most 107) — pass a shorter --state-dir",
+            socket.display(),
+            socket.as_os_str().len()
+        );
     }
     dir.create()?;
     dir.secret("pg-password")?;
@@ -257,10 +274,7 @@ async fn foreground(dir: &StateDir, state: StackState) -> anyhow::Result<i32> {
 
 /// Starts `wsctl supervise` in its own session, detached from this terminal.
 fn spawn_supervisor(dir: &StateDir) -> anyhow::Result<()> {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.log("supervisor"))?;
+    let log = crate::stack::trust::open_log(&dir.log("supervisor"))?;
     let mut cmd = std::process::Command::new(std::env::current_exe()?);
     cmd.arg("--state-dir")
         .arg(&dir.root)
@@ -316,6 +330,9 @@ pub async fn supervise(dir: &StateDir) -> anyhow::Result<i32> {
 }
 
 pub async fn down(dir: &StateDir, purge: bool, yes: bool) -> anyhow::Result<i32> {
+    if purge && dir.root.exists() {
+        dir.check_purgeable()?;
+    }
     if purge && !yes {
         if !std::io::stdin().is_terminal() {
             bail!("--purge deletes every database and file of this stack; pass --yes to confirm when not on a terminal");
@@ -337,7 +354,12 @@ pub async fn down(dir: &StateDir, purge: bool, yes: bool) -> anyhow::Result<i32>
         println!("Stopped in {:.1} s.", started.elapsed().as_secs_f64());
     } else {
         // Nothing supervises; a PostgreSQL may still be left from a crash.
-        if let Some(pid) = process::postmaster_pid(&dir.pg_data()) {
+        let owner = match postgres::RunAs::unprivileged()? {
+            Some(user) => user.uid,
+            // SAFETY: geteuid has no preconditions.
+            None => unsafe { libc::geteuid() },
+        };
+        if let Some(pid) = process::postmaster_pid(&dir.pg_data(), owner) {
             process::signal(pid, libc::SIGINT);
             process::wait_gone(pid, Duration::from_secs(15));
             println!("Stopped a PostgreSQL (pid {pid}) left without a supervisor.");
@@ -484,19 +506,26 @@ pub async fn logs(dir: &StateDir, service: Option<String>, follow: bool) -> anyh
 }
 
 pub async fn init(dir: &StateDir, database_url: Option<String>) -> anyhow::Result<i32> {
-    let config: tokio_postgres::Config = match database_url {
-        Some(url) => url
-            .parse()
-            .context("--database-url is not a valid PostgreSQL connection string")?,
+    let (config, ours): (tokio_postgres::Config, bool) = match database_url {
+        Some(url) => (
+            url.parse()
+                .context("--database-url is not a valid PostgreSQL connection string")?,
+            false,
+        ),
         None => match dir.load()? {
-            Some(state) => supervisor::pg_config(dir, &state, &state.database)?,
+            Some(state) => (supervisor::pg_config(dir, &state, &state.database)?, true),
             None => {
                 let args = crate::config::ApiArgs::default();
-                crate::config::database_settings(&args, &crate::config::Env::process())?.config
+                let env = crate::config::Env::process();
+                (crate::config::database_settings(&args, &env)?.config, false)
             }
         },
     };
-    let mut client = crate::db::connect(&config).await?;
+    let mut client = if ours {
+        crate::db::connect(&config).await?
+    } else {
+        crate::db::connect_user(&config).await?
+    };
     let applied = crate::db::migrations::migrate(&mut client).await?;
     println!(
         "Schema at migration {} on {} ({} applied now).",
@@ -509,17 +538,23 @@ pub async fn init(dir: &StateDir, database_url: Option<String>) -> anyhow::Resul
 
 pub fn psql(dir: &StateDir, args: Vec<String>) -> anyhow::Result<i32> {
     let state = require_state(dir)?;
-    let psql = state
-        .pg_bin
-        .as_ref()
-        .map(|b| b.join("psql"))
-        .filter(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from("psql"));
+    let psql = match state.pg_bin.as_ref().map(|b| b.join("psql")) {
+        Some(p) if p.is_file() => {
+            crate::stack::trust::check(&p, "PostgreSQL program")?;
+            p
+        }
+        _ => PathBuf::from("psql"),
+    };
+    // The private socket, not TCP (see supervisor::database_url); containers publish TCP only.
+    let host = match state.containers {
+        None if state.backend == BackendKind::Postgres => dir.pg_socket_dir().display().to_string(),
+        _ => "127.0.0.1".to_string(),
+    };
     // The password goes through the environment, never the command line.
     let status = std::process::Command::new(&psql)
         .args([
             "-h",
-            "127.0.0.1",
+            &host,
             "-p",
             &state.pg_port.to_string(),
             "-U",

@@ -1,6 +1,7 @@
 //! Database access: the connection pool, queries per table, and embedded migrations. Used by
 //! both the API and `wsctl`.
 
+pub mod auth_guard;
 pub mod categories;
 pub mod items;
 pub mod migrations;
@@ -87,17 +88,89 @@ pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<Pool> {
         .build()?)
 }
 
-/// A single connection outside the pool (migrations, admin work), with its driver task.
+/// A single connection to the stack's own database (migrations, admin work), with its driver
+/// task. The password itself is never sent (a cleartext request is refused); over the native
+/// backend's Unix socket only SCRAM-SHA-256 is answered. Over TCP (Neon computes, containers)
+/// an MD5 request is answered too, because Neon's compute_ctl writes `md5` into the compute's
+/// pg_hba.conf; with a 32-character random password the MD5 exchange gives a port squatter
+/// nothing it could use.
 pub async fn connect(config: &tokio_postgres::Config) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, connection) = config.connect(NoTls).await.map_err(|e| {
+    let policy = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Unix(_)) => auth_guard::AuthPolicy::ScramOnly,
+        _ => auth_guard::AuthPolicy::NoCleartext,
+    };
+    connect_with(config, policy).await
+}
+
+/// The same for a server the user named (an import source, `--database-url`): SCRAM or MD5
+/// (older servers use it), never cleartext.
+pub async fn connect_user(
+    config: &tokio_postgres::Config,
+) -> anyhow::Result<tokio_postgres::Client> {
+    connect_with(config, auth_guard::AuthPolicy::NoCleartext).await
+}
+
+async fn connect_with(
+    config: &tokio_postgres::Config,
+    policy: auth_guard::AuthPolicy,
+) -> anyhow::Result<tokio_postgres::Client> {
+    use tokio_postgres::config::Host;
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let host = config
+        .get_hosts()
+        .first()
+        .cloned()
+        .unwrap_or_else(|| Host::Tcp("localhost".into()));
+    let attempt = async {
+        match host {
+            Host::Tcp(name) => {
+                let stream = tokio::net::TcpStream::connect((name.as_str(), port))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                stream.set_nodelay(true).map_err(|e| e.to_string())?;
+                handshake(auth_guard::Guarded::new(stream, policy), config).await
+            }
+            Host::Unix(dir) => {
+                let socket = dir.join(format!(".s.PGSQL.{port}"));
+                let stream = tokio::net::UnixStream::connect(&socket)
+                    .await
+                    .map_err(|e| format!("{}: {e}", socket.display()))?;
+                handshake(auth_guard::Guarded::new(stream, policy), config).await
+            }
+        }
+    };
+    let timeout = config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(Duration::from_secs(30));
+    let why = match tokio::time::timeout(timeout, attempt).await {
+        Ok(Ok(client)) => return Ok(client),
+        Ok(Err(e)) => e,
+        Err(_) => format!("no answer within {timeout:?}"),
+    };
+    anyhow::bail!(
+        "cannot connect to PostgreSQL at {}: {why}",
+        describe(config)
+    )
+}
+
+/// Startup and authentication over an open stream; the connection's driver runs as a task.
+async fn handshake<S>(
+    stream: S,
+    config: &tokio_postgres::Config,
+) -> Result<tokio_postgres::Client, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (client, connection) = config.connect_raw(stream, NoTls).await.map_err(|e| {
         // "db error" alone says nothing; the server's message says what is wrong.
-        let why = e
-            .as_db_error()
-            .map_or(e.to_string(), |d| d.message().to_string());
-        anyhow::anyhow!(
-            "cannot connect to PostgreSQL at {}: {why}",
-            describe(config)
-        )
+        match e.as_db_error() {
+            Some(d) => d.message().to_string(),
+            None => {
+                let source = std::error::Error::source(&e).map(|s| format!(": {s}"));
+                format!("{e}{}", source.unwrap_or_default())
+            }
+        }
     })?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {

@@ -16,6 +16,25 @@ pub struct Backup {
     pub seconds: f64,
 }
 
+/// The backup's file name: the source database's name can be anything (`../../etc/x`), so
+/// only letters, digits, `-` and `_` of it are kept.
+pub fn file_name(database: &str, stamp: &str) -> String {
+    let safe: String = database
+        .chars()
+        .map(|c| match c {
+            'A'..='Z' | 'a'..='z' | '0'..='9' | '-' | '_' => c,
+            _ => '_',
+        })
+        .take(64)
+        .collect();
+    let safe = if safe.trim_matches('_').is_empty() {
+        "source".to_string()
+    } else {
+        safe
+    };
+    format!("{safe}-{stamp}.dump")
+}
+
 /// Starts `pg_dump` on the source; the password goes through the environment, never the
 /// command line (which every local user can read).
 pub fn start(
@@ -45,6 +64,9 @@ pub fn start(
     if let Some(pw) = source.get_password() {
         cmd.env("PGPASSWORD", String::from_utf8_lossy(pw).into_owned());
     }
+    // wsctl's own connection refused a cleartext request; libpq 16 and later can refuse it
+    // too (older versions ignore the variable).
+    cmd.env("PGREQUIREAUTH", "scram-sha-256,md5");
     // The dump holds the users' data: only its owner may read it.
     crate::stack::state::create_private(file)?;
     cmd.spawn()

@@ -8,6 +8,7 @@
 
 pub mod backup;
 pub mod copy;
+pub mod passfile;
 pub mod source;
 
 use std::collections::HashSet;

@@ -8,4 +8,5 @@ pub mod postgres;
 pub mod process;
 pub mod state;
 pub mod supervisor;
+pub mod trust;
 pub mod upcall;

@@ -7,7 +7,6 @@
 
 use std::ffi::CString;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -22,7 +21,19 @@ pub struct PgBinaries {
 impl PgBinaries {
     /// Looks in this order: the given directory, `initdb` on PATH, `pg_config --bindir`, then
     /// `/usr/lib/postgresql/*/bin` (Debian's layout), newest major version first.
+    /// The directory found must be trusted (see `trust`): wsctl runs these programs, often
+    /// as root.
     pub fn discover(explicit: Option<&Path>) -> anyhow::Result<Self> {
+        let found = Self::find(explicit)?;
+        for tool in ["initdb", "postgres"] {
+            let path = found.tool(tool);
+            super::trust::check(&path, "PostgreSQL program")?;
+        }
+        let bindir = fs::canonicalize(&found.bindir)?;
+        Ok(PgBinaries { bindir })
+    }
+
+    fn find(explicit: Option<&Path>) -> anyhow::Result<Self> {
         if let Some(dir) = explicit {
             if dir.join("initdb").is_file() {
                 return Ok(PgBinaries {
@@ -80,6 +91,13 @@ impl PgBinaries {
         self.bindir.join(name)
     }
 
+    /// A tool of this directory, checked like the directory was (`psql`, `pg_dump`).
+    pub fn trusted_tool(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let path = self.tool(name);
+        super::trust::check(&path, "PostgreSQL program")?;
+        Ok(path)
+    }
+
     /// The major version, from `postgres --version` ("postgres (PostgreSQL) 15.18").
     pub fn major_version(&self) -> anyhow::Result<u32> {
         let out = Command::new(self.tool("postgres"))
@@ -123,9 +141,10 @@ impl RunAs {
         cmd.uid(self.uid).gid(self.gid);
     }
 
-    /// Gives `path` (not recursively) to this account.
+    /// Gives `path` itself (not recursively, and never what a symlink there points to) to
+    /// this account.
     pub fn chown(&self, path: &Path) -> anyhow::Result<()> {
-        std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid))
+        std::os::unix::fs::lchown(path, Some(self.uid), Some(self.gid))
             .with_context(|| format!("chown {}", path.display()))
     }
 }
@@ -147,6 +166,10 @@ fn lookup_user(name: &str) -> Option<RunAs> {
 
 /// Creates a cluster in `data_dir` (which must not exist or be empty) with superuser
 /// `superuser` and the given password, SCRAM authentication on TCP, UTF-8.
+///
+/// The password reaches initdb through an anonymous in-memory file (`memfd`) it reads as
+/// `/proc/self/fd/3`: it is never on disk, so no other account can read it or redirect its
+/// creation with a symlink.
 pub fn initdb(
     bins: &PgBinaries,
     data_dir: &Path,
@@ -155,16 +178,11 @@ pub fn initdb(
     run_as: Option<RunAs>,
     fast: bool,
 ) -> anyhow::Result<()> {
-    fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-    fs::set_permissions(data_dir, fs::Permissions::from_mode(0o700))?;
-    // The password file lives next to the data directory only for the duration of initdb.
-    let pwfile = data_dir.with_extension("pwfile");
-    fs::write(&pwfile, password)?;
-    fs::set_permissions(&pwfile, fs::Permissions::from_mode(0o600))?;
-    if let Some(user) = run_as {
-        user.chown(data_dir)?;
-        user.chown(&pwfile)?;
+    if let Some(parent) = data_dir.parent() {
+        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
+    super::trust::own_dir(data_dir, 0o700, run_as)?;
+    let pwfile = password_memfd(password)?;
     let mut cmd = Command::new(bins.tool("initdb"));
     cmd.arg("-D")
         .arg(data_dir)
@@ -175,8 +193,8 @@ pub fn initdb(
             "UTF8",
             "--locale=C",
             "--auth=scram-sha-256",
+            "--pwfile=/proc/self/fd/3",
         ])
-        .arg(format!("--pwfile={}", pwfile.display()))
         .stdin(Stdio::null());
     if fast {
         cmd.arg("--no-sync");
@@ -184,10 +202,30 @@ pub fn initdb(
     if let Some(user) = run_as {
         user.apply(&mut cmd);
     }
+    {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let fd = pwfile.as_raw_fd();
+        // SAFETY: dup2 and fcntl are async-signal-safe. The copy at 3 has no close-on-exec
+        // flag, so initdb (and only initdb) inherits it.
+        unsafe {
+            cmd.pre_exec(move || {
+                let rc = if fd == 3 {
+                    libc::fcntl(3, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(fd, 3)
+                };
+                if rc < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
     let out = cmd
         .output()
         .with_context(|| format!("running {}", bins.tool("initdb").display()))?;
-    let _ = fs::remove_file(&pwfile);
+    drop(pwfile);
     if !out.status.success() {
         bail!(
             "initdb failed for {}: {}{}",
@@ -197,6 +235,23 @@ pub fn initdb(
         );
     }
     Ok(())
+}
+
+/// An unnamed file in memory holding `password` (close-on-exec: no child inherits it unless
+/// asked to).
+fn password_memfd(password: &str) -> anyhow::Result<fs::File> {
+    use std::io::{Seek, Write};
+    use std::os::fd::FromRawFd;
+    // SAFETY: memfd_create with a static NUL-terminated name; the fd is owned by the File.
+    let fd = unsafe { libc::memfd_create(c"initdb-pwfile".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).context("memfd_create for initdb's password");
+    }
+    // SAFETY: fd is a new descriptor nothing else owns.
+    let mut file = unsafe { fs::File::from_raw_fd(fd) };
+    file.write_all(password.as_bytes())?;
+    file.rewind()?;
+    Ok(file)
 }
 
 /// Server settings for a local development cluster.

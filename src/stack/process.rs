@@ -4,7 +4,7 @@
 //! the supervisor is killed (even with SIGKILL), the kernel stops its children too, so nothing
 //! is left behind holding ports or data directories.
 
-use std::fs::OpenOptions;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -32,11 +32,9 @@ pub struct ServiceSpec {
 
 impl ServiceSpec {
     pub fn spawn(&self) -> anyhow::Result<Child> {
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .with_context(|| format!("opening {}", self.log.display()))?;
+        // The log is opened here, by us, in a directory only we can write; the child gets the
+        // descriptor, so the account it runs as never needs (or gets) access to logs/.
+        let log = super::trust::open_log(&self.log)?;
         let mut std_cmd = std::process::Command::new(&self.program);
         std_cmd
             .args(&self.args)
@@ -123,11 +121,52 @@ pub fn wait_gone(pid: u32, timeout: Duration) -> bool {
     !alive(pid)
 }
 
-/// The pid in a PostgreSQL data directory's postmaster.pid, if that process is alive.
-pub fn postmaster_pid(data: &Path) -> Option<u32> {
-    let text = std::fs::read_to_string(data.join("postmaster.pid")).ok()?;
+/// The pid in a PostgreSQL data directory's postmaster.pid, if that process is alive and is
+/// a postmaster of this data directory. The file belongs to the database account, which can
+/// write any pid into it: before anything signals that pid, the process must run a program
+/// named `postgres`, as `owner`, with the data directory as its working directory.
+pub fn postmaster_pid(data: &Path, owner: u32) -> Option<u32> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut text = String::new();
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(data.join("postmaster.pid"))
+        .ok()?;
+    std::io::Read::read_to_string(&mut file, &mut text).ok()?;
     let pid: u32 = text.lines().next()?.trim().parse().ok()?;
-    alive(pid).then_some(pid)
+    if !alive(pid) {
+        return None;
+    }
+    if is_postmaster_of(pid, data, owner) {
+        Some(pid)
+    } else {
+        tracing::warn!(
+            pid,
+            data = %data.display(),
+            "postmaster.pid names a process that is not a PostgreSQL of this data directory; leaving it alone"
+        );
+        None
+    }
+}
+
+fn is_postmaster_of(pid: u32, data: &Path, owner: u32) -> bool {
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+    let Ok(meta) = std::fs::metadata(&proc_dir) else {
+        return false;
+    };
+    let exe_ok = std::fs::read_link(proc_dir.join("exe"))
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_os_string()))
+        .is_some_and(|n| n == "postgres");
+    let cwd_ok = match (
+        std::fs::read_link(proc_dir.join("cwd")),
+        std::fs::canonicalize(data),
+    ) {
+        (Ok(cwd), Ok(data)) => cwd == data,
+        _ => false,
+    };
+    meta.uid() == owner && exe_ok && cwd_ok
 }
 
 /// The last `n` lines of a log, for error messages.

@@ -7,13 +7,20 @@
 //!   supervisor.lock     flock held by the running supervisor; free = nothing running
 //!   supervisor.pid
 //!   status.json         written by the supervisor: phase, services, restarts
-//!   logs/<service>.log  one log per service, appended across restarts
-//!   postgres/data/      the cluster (postgres backend)
+//!   logs/               0700; <service>.log (0600), one per service, appended across restarts
+//!   postgres/           ours, 0755
+//!     data/             0700, the database account's: the cluster (postgres backend)
+//!     socket/           0700, the database account's: PostgreSQL's Unix socket
 //! ```
+//!
+//! When wsctl runs as root, PostgreSQL runs as another account, and that account owns only
+//! `postgres/data` and `postgres/socket` (and Neon's service directories). Everything root opens
+//! or creates is in a directory only root can write, so nothing the database account plants
+//! (a symlink, say) can redirect it; the services get their logs as open descriptors.
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -125,7 +132,18 @@ impl StackState {
 impl StateDir {
     /// `--state-dir`, else `WSCTL_STATE_DIR`, else `.workspace-stack/` beside the config file
     /// found in the current directory or an ancestor, else in the current directory.
+    ///
+    /// An existing state directory must be trusted (ours or root's, not writable by others):
+    /// a directory someone else made could hold their state.json and password.
     pub fn resolve(flag: Option<&Path>) -> anyhow::Result<Self> {
+        let dir = Self::locate(flag)?;
+        if dir.root.exists() {
+            crate::stack::trust::check(&dir.root, "state directory")?;
+        }
+        Ok(dir)
+    }
+
+    fn locate(flag: Option<&Path>) -> anyhow::Result<Self> {
         if let Some(dir) = flag {
             return Ok(StateDir {
                 root: absolute(dir)?,
@@ -148,13 +166,70 @@ impl StateDir {
     }
 
     pub fn create(&self) -> anyhow::Result<()> {
-        for dir in [self.root.clone(), self.logs(), self.secrets_dir()] {
-            fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        fs::create_dir_all(&self.root)
+            .with_context(|| format!("creating {}", self.root.display()))?;
+        crate::stack::trust::check(&self.root, "state directory")?;
+        // Earlier versions gave logs/ to the database account; what it may have put there
+        // (symlinks to root's files) goes, with the old logs.
+        if let Ok(meta) = fs::symlink_metadata(self.logs()) {
+            use std::os::unix::fs::MetadataExt;
+            // SAFETY: geteuid has no preconditions.
+            if !meta.is_dir() || meta.uid() != unsafe { libc::geteuid() } {
+                remove_entry(&self.logs())?;
+            }
         }
-        fs::set_permissions(self.secrets_dir(), fs::Permissions::from_mode(0o700))?;
+        crate::stack::trust::own_dir(&self.logs(), 0o700, None)?;
+        crate::stack::trust::own_dir(&self.secrets_dir(), 0o700, None)?;
         Ok(())
     }
 
+    /// Entries `down --purge` may delete: what wsctl itself makes here. Anything else means
+    /// the directory is not (only) a wsctl state directory.
+    const KNOWN: &'static [&'static str] = &[
+        "state.json",
+        "status.json",
+        "supervisor.lock",
+        "supervisor.pid",
+        "logs",
+        "secrets",
+        "postgres",
+        "neon",
+        "imports",
+        "backups",
+        "containers",
+        "bin",
+    ];
+
+    /// Refuses to let `down --purge` delete a directory that is not a wsctl state directory:
+    /// it must hold a state.json (a corrupt one may be purged: that is how to start over) and
+    /// nothing wsctl does not make.
+    pub fn check_purgeable(&self) -> anyhow::Result<()> {
+        if !fs::symlink_metadata(self.state_file()).is_ok_and(|m| m.is_file()) {
+            bail!(
+                "refusing to delete {}: it has no state.json, so it is not a wsctl state \
+                 directory — check --state-dir / WSCTL_STATE_DIR, or delete it yourself",
+                self.root.display()
+            );
+        }
+        let mut unexpected = Vec::new();
+        for entry in fs::read_dir(&self.root)? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            // Temporary files of write_atomic and secret() start with a dot.
+            if !Self::KNOWN.contains(&name.as_str()) && !name.starts_with('.') {
+                unexpected.push(name);
+            }
+        }
+        if !unexpected.is_empty() {
+            unexpected.sort();
+            bail!(
+                "refusing to delete {}: besides the stack's files it holds {} — move those \
+                 elsewhere first (or delete the directory yourself)",
+                self.root.display(),
+                unexpected.join(", ")
+            );
+        }
+        Ok(())
+    }
     pub fn state_file(&self) -> PathBuf {
         self.root.join("state.json")
     }
@@ -181,6 +256,11 @@ impl StateDir {
     }
     pub fn pg_data(&self) -> PathBuf {
         self.pg_dir().join("data")
+    }
+    /// PostgreSQL's `unix_socket_directories`: 0700 and the database account's, so only the
+    /// stack's accounts can reach the socket (nobody else can listen in its place).
+    pub fn pg_socket_dir(&self) -> PathBuf {
+        self.pg_dir().join("socket")
     }
 
     pub fn load(&self) -> anyhow::Result<Option<StackState>> {
@@ -244,6 +324,17 @@ impl StateDir {
     }
 }
 
+/// Removes a file, symlink or directory tree without following symlinks.
+fn remove_entry(path: &Path) -> anyhow::Result<()> {
+    let meta = fs::symlink_metadata(path)?;
+    if meta.is_dir() {
+        fs::remove_dir_all(path)
+    } else {
+        fs::remove_file(path)
+    }
+    .with_context(|| format!("removing {}", path.display()))
+}
+
 fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
     Ok(if p.is_absolute() {
         p.to_path_buf()
@@ -256,12 +347,12 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
 /// Creates (or truncates) a file only its owner can read: backups, reports and id maps hold
 /// the users' data.
 pub fn create_private(path: &Path) -> anyhow::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .with_context(|| format!("creating {}", path.display()))
 }
@@ -273,11 +364,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> 
         path.file_name().and_then(|n| n.to_str()).unwrap_or("state"),
         std::process::id()
     ));
+    // A fresh file, never through a symlink: some of these directories belong to a service's
+    // account (Neon's pageserver directory), which must not choose what root writes.
+    let _ = fs::remove_file(&tmp);
     let mut f = fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&tmp)
         .with_context(|| format!("writing {}", tmp.display()))?;
     f.write_all(bytes)?;
@@ -376,6 +470,7 @@ impl StateDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn secrets_are_generated_once_and_private() {

@@ -16,8 +16,14 @@ use super::process::{self, ServiceSpec};
 use super::state::{
     write_atomic, BackendKind, Lock, Phase, ServiceStatus, StackState, StateDir, Status,
 };
+use super::trust;
 use super::upcall::{self, Upcalls};
 use crate::db;
+
+fn current_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
+}
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -45,15 +51,48 @@ pub struct Supervisor {
     _lock: Lock,
 }
 
-/// The connection URL of the stack's database (contains the password).
+/// The connection URL of the stack's database (contains the password). On the native
+/// postgres backend it names the Unix socket in the state directory, never TCP: a local user
+/// who took the port while PostgreSQL restarts must not be the one asking for the password.
 pub fn database_url(dir: &StateDir, state: &StackState) -> anyhow::Result<String> {
     let password = dir.read_secret("pg-password")?;
-    Ok(format!(
-        "postgres://{}:{password}@127.0.0.1:{}/{}",
-        state.superuser,
+    Ok(url_for(
+        dir,
+        state,
+        &password,
         state.api_pg_port(),
-        state.api_database()
+        &state.api_database(),
     ))
+}
+
+fn url_for(dir: &StateDir, state: &StackState, password: &str, port: u16, db: &str) -> String {
+    let host = match uses_socket(state) {
+        // libpq and tokio-postgres read a percent-encoded host starting with `/` as a socket
+        // directory.
+        true => dir
+            .pg_socket_dir()
+            .as_os_str()
+            .as_encoded_bytes()
+            .iter()
+            .map(|&b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>(),
+        false => "127.0.0.1".to_string(),
+    };
+    format!(
+        "postgres://{}:{password}@{host}:{port}/{db}",
+        state.superuser
+    )
+}
+
+/// The native postgres backend talks over its private socket; Neon computes and containers
+/// only listen on TCP.
+fn uses_socket(state: &StackState) -> bool {
+    state.backend == BackendKind::Postgres && state.containers.is_none()
 }
 
 pub fn pg_config(
@@ -72,8 +111,12 @@ pub fn pg_config_on(
     port: u16,
 ) -> anyhow::Result<tokio_postgres::Config> {
     let mut c = tokio_postgres::Config::new();
-    c.host("127.0.0.1")
-        .port(port)
+    if uses_socket(state) {
+        c.host_path(dir.pg_socket_dir());
+    } else {
+        c.host("127.0.0.1");
+    }
+    c.port(port)
         .user(&state.superuser)
         .password(dir.read_secret("pg-password")?)
         .dbname(dbname)
@@ -196,7 +239,7 @@ impl Supervisor {
     fn pg_spec(&self) -> anyhow::Result<(ServiceSpec, PgBinaries, Option<RunAs>)> {
         let bins = PgBinaries::discover(self.state.pg_bin.as_deref())?;
         let run_as = RunAs::unprivileged()?;
-        let socket_dir = self.dir.pg_dir();
+        let socket_dir = self.dir.pg_socket_dir();
         let cmd = postgres::server_command(
             &bins,
             &self.dir.pg_data(),
@@ -227,14 +270,9 @@ impl Supervisor {
 
     async fn start_postgres(&mut self) -> anyhow::Result<()> {
         let (spec, bins, run_as) = self.pg_spec()?;
-        std::fs::create_dir_all(self.dir.pg_dir())?;
-        if let Some(user) = run_as {
-            user.chown(&self.dir.pg_dir())?;
-            user.chown(&self.dir.logs())?;
-            if self.dir.log("postgres").exists() {
-                user.chown(&self.dir.log("postgres"))?;
-            }
-        }
+        // postgres/ stays ours: the database account gets only data/ and socket/ in it, so
+        // nothing it does can redirect what we create or open here.
+        trust::own_dir(&self.dir.pg_dir(), 0o755, None)?;
         if !self.dir.pg_data().join("PG_VERSION").exists() {
             let password = self.dir.secret("pg-password")?;
             // A half-made cluster from an interrupted initdb is not worth keeping.
@@ -248,8 +286,10 @@ impl Supervisor {
                 false,
             )?;
         }
-        // A postmaster left from a killed supervisor would refuse a second one; stop it.
-        if let Some(pid) = process::postmaster_pid(&self.dir.pg_data()) {
+        // A postmaster left from a killed supervisor would refuse a second one; stop it. The
+        // pid comes from a file the database account writes, so it is checked first.
+        let owner = run_as.map_or_else(current_uid, |u| u.uid);
+        if let Some(pid) = process::postmaster_pid(&self.dir.pg_data(), owner) {
             tracing::warn!(
                 pid,
                 "stopping a PostgreSQL left running by an earlier supervisor"
@@ -259,6 +299,9 @@ impl Supervisor {
                 process::signal(pid, libc::SIGKILL);
             }
         }
+        // Recreated each time: a stale socket or lock file of a killed server goes with it.
+        let _ = std::fs::remove_dir_all(self.dir.pg_socket_dir());
+        trust::own_dir(&self.dir.pg_socket_dir(), 0o700, run_as)?;
         self.spawn(spec)?;
         let config = pg_config(&self.dir, &self.state, "postgres")?;
         self.wait_ready("postgres", || {
@@ -307,10 +350,7 @@ impl Supervisor {
     async fn start_preview(&mut self, preview: &super::state::Preview) -> anyhow::Result<()> {
         let (db, port) = self.state.branch_target(&preview.branch);
         let password = self.dir.read_secret("pg-password")?;
-        let url = format!(
-            "postgres://{}:{password}@127.0.0.1:{port}/{db}",
-            self.state.superuser
-        );
+        let url = url_for(&self.dir, &self.state, &password, port, &db);
         self.start_api_instance(&preview.service(), preview.port, url)
             .await
     }
@@ -321,7 +361,13 @@ impl Supervisor {
         port: u16,
         url: String,
     ) -> anyhow::Result<()> {
-        let (program, mut args) = api_command()?;
+        let (mut program, mut args) = api_command()?;
+        // The API needs no privilege: when we are root it runs as the database account (which
+        // reaches the private socket), never as root.
+        let run_as = RunAs::unprivileged()?;
+        if let Some(user) = run_as {
+            program = trust::runnable_copy(&program, &self.dir.root.join("bin"), user)?;
+        }
         args.extend([
             "--host".into(),
             "127.0.0.1".into(),
@@ -336,8 +382,8 @@ impl Supervisor {
                 ("DATABASE_URL".into(), url),
                 ("LOG_FORMAT".into(), "json".into()),
             ],
-            cwd: None,
-            run_as: None,
+            cwd: Some("/".into()),
+            run_as,
             log: self.dir.log(name),
             stop_signal: libc::SIGTERM,
             death_signal: libc::SIGTERM,
@@ -571,11 +617,10 @@ impl Supervisor {
             compute.clone(),
         ];
         dirs.extend((1..=neon.safekeepers).map(|n| root.join(format!("safekeeper-{n}"))));
-        for d in &dirs {
-            std::fs::create_dir_all(d)?;
-            if let Some(user) = run_as {
-                user.chown(d)?;
-            }
+        // neon/ stays ours (generations.json is root's); each service owns its directory.
+        trust::own_dir(&root, 0o755, None)?;
+        for d in &dirs[1..] {
+            trust::own_dir(d, 0o700, run_as)?;
         }
         let upcalls = Upcalls::load(root.join("generations.json"))?;
         self.upcalls = Some(upcall::serve(neon.upcall_port, upcalls.clone())?);
@@ -690,10 +735,7 @@ impl Supervisor {
         ep: &neon::Endpoint,
     ) -> anyhow::Result<()> {
         let dir = self.dir.root.join("neon").join(&ep.service);
-        std::fs::create_dir_all(&dir)?;
-        if let Some(user) = run_as {
-            user.chown(&dir)?;
-        }
+        trust::own_dir(&dir, 0o700, run_as)?;
         let config = neon::compute_config(neon, &ep.timeline_id, ep.pg_port, &neon::jwk());
         self.compute_timelines
             .insert(ep.service.clone(), ep.timeline_id.clone());

@@ -451,3 +451,103 @@ fn unreachable_wrong_and_malformed_sources_fail_before_anything_is_created() {
     let o = s.wsctl(&["test"]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// A source URL without its password (`postgres://postgres@…`), and the password.
+fn without_password(url: &str) -> (String, String) {
+    let (scheme_user, rest) = url.split_once('@').unwrap();
+    let (user_part, password) = scheme_user.rsplit_once(':').unwrap();
+    (format!("{user_part}@{rest}"), password.to_string())
+}
+
+#[test]
+fn the_source_password_can_stay_out_of_argv() {
+    let s = super::stack();
+    assert!(s.up().status.success());
+    let url = source(
+        &s,
+        "pwsource",
+        SERIAL_SCHEMA,
+        "INSERT INTO workspace.workspace_categories (name, display_name) VALUES ('dashboard', 'D');",
+    );
+    let (bare, password) = without_password(&url);
+    let import = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = Command::new(super::wsctl_bin());
+        cmd.arg("--state-dir").arg(&s.dir).arg("import").args(args);
+        cmd.env_remove("WSCTL_IMPORT_FROM").env_remove("PGPASSFILE");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let warning = "holds a password, which every local user can read";
+
+    // A password in --from works, with a warning saying where it shows.
+    let o = import(&["--from", &url, "--dry-run", "--no-backup"], &[]);
+    assert!(
+        o.status.success() && text(&o).contains(warning),
+        "{}",
+        text(&o)
+    );
+
+    // The same URL from the environment: no warning.
+    let o = import(
+        &["--dry-run", "--no-backup"],
+        &[("WSCTL_IMPORT_FROM", url.as_str())],
+    );
+    assert!(
+        o.status.success() && !text(&o).contains(warning),
+        "{}",
+        text(&o)
+    );
+
+    // No password anywhere in the command: it comes from a passfile (0600, as libpq wants).
+    let tmp = tempfile::tempdir().unwrap();
+    let passfile = tmp.path().join("pgpass");
+    std::fs::write(
+        &passfile,
+        format!(
+            "# the stack\nlocalhost:{}:pwsource:postgres:{password}\n",
+            s.pg_port
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &passfile,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let passfile = passfile.display().to_string();
+    let o = import(
+        &["--from", &bare, "--dry-run"],
+        &[("PGPASSFILE", passfile.as_str())],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains(warning), "{}", text(&o));
+}
+
+#[test]
+fn a_source_database_name_cannot_put_the_backup_outside_backups() {
+    let s = super::stack();
+    assert!(s.up().status.success());
+    let name = "../../escape";
+    admin_sql(&s, "postgres", &format!("CREATE DATABASE \"{name}\""));
+    admin_sql(&s, name, SERIAL_SCHEMA);
+    let url = String::from_utf8(s.wsctl(&["url"]).stdout).unwrap();
+    let (base, _) = url.trim().rsplit_once('/').unwrap();
+    let from = format!("{base}/..%2F..%2Fescape");
+    let o = s.wsctl(&["import", "--from", &from, "--dry-run"]);
+    // Wherever it went, nothing named after the source may appear outside backups/.
+    let outside: Vec<_> = std::fs::read_dir(s.dir.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("escape"))
+        .collect();
+    assert!(outside.is_empty(), "the backup escaped: {outside:?}");
+    assert!(o.status.success(), "{}", text(&o));
+    let backup = report(&o)["backup"]["path"].as_str().unwrap().to_string();
+    assert!(
+        backup.starts_with(&s.dir.join("backups/").display().to_string()),
+        "{backup}"
+    );
+}

@@ -12,6 +12,7 @@ mod common;
 
 mod branch;
 mod import;
+mod security;
 
 use common::{free_port, http, text, wait_until, wsctl_bin, Stack};
 
