@@ -208,6 +208,35 @@ pub struct NeonBinaries {
 
 pub const PROGRAMS: [&str; 4] = ["storage_broker", "safekeeper", "pageserver", "compute_ctl"];
 
+/// What Neon runs from `pg_install/v17`: the pageserver runs `bin/initdb` with `lib/` as its
+/// library path (pageserver/src/tenant.rs:5822-5835, config.rs:354-365); compute_ctl runs
+/// `pg_config --version` beside `--pgbin` at start-up and panics if that fails
+/// (compute_tools/src/extension_server.rs:91-105), and `initdb`, `pg_ctl` and `pg_isready`
+/// from the same directory; wsctl stops computes with that `pg_ctl`, as neon_local does.
+pub const PG_FILES: [&str; 6] = [
+    "v17/bin/postgres",
+    "v17/bin/initdb",
+    "v17/bin/pg_ctl",
+    "v17/bin/pg_isready",
+    "v17/bin/pg_config",
+    "v17/lib",
+];
+
+/// The entries of [`PG_FILES`] that `pg_distrib` lacks.
+pub fn missing_pg_files(pg_distrib: &Path) -> Vec<&'static str> {
+    PG_FILES
+        .into_iter()
+        .filter(|f| {
+            let p = pg_distrib.join(f);
+            if f.ends_with("lib") {
+                !p.is_dir()
+            } else {
+                !p.exists()
+            }
+        })
+        .collect()
+}
+
 impl NeonBinaries {
     /// `--neon-dir`, else `WSCTL_NEON_DIR`, else `pageserver` on PATH (with `pg_install`
     /// beside its `bin`).
@@ -242,10 +271,14 @@ impl NeonBinaries {
             }
         }
         let pg_distrib = root.join("pg_install");
-        if !pg_distrib.join("v17/bin/postgres").is_file() {
+        let missing = missing_pg_files(&pg_distrib);
+        if !missing.is_empty() {
             bail!(
-                "{} has no v17/bin/postgres — the pageserver and compute need Neon's PostgreSQL 17 there",
-                pg_distrib.display()
+                "{} lacks {} — the pageserver runs initdb from v17/bin with v17/lib, and \
+                 compute_ctl runs postgres, initdb, pg_ctl, pg_isready and pg_config beside its \
+                 --pgbin; point --neon-dir at a Neon build that has Neon's PostgreSQL 17 there",
+                pg_distrib.display(),
+                missing.join(", ")
             );
         }
         Ok(NeonBinaries { bin, pg_distrib })
@@ -399,7 +432,12 @@ impl Pageserver {
         Ok(())
     }
 
-    /// `state.slug` of the tenant (`Active` when usable).
+    /// `state.slug` of the tenant (`Active` when usable); `None` only when the pageserver says
+    /// the tenant is not attached here (404). While a tenant's slot is being changed (an attach
+    /// in flight) Neon answers 503 "Tenant not yet active" (pageserver/src/tenant/mgr.rs:795,
+    /// http/routes.rs:269-275), and after its wait it answers 200 with whatever state the tenant
+    /// is in, `Attaching` included (routes.rs:1253-1261). Both mean "wait": attaching again
+    /// would hand out a new generation for nothing.
     pub async fn tenant_state(&self, tenant: &str) -> anyhow::Result<Option<String>> {
         let (code, body) = self
             .call(
@@ -407,10 +445,76 @@ impl Pageserver {
                 "tenant",
             )
             .await?;
-        if code == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
+        match code.as_u16() {
+            404 => Ok(None),
+            503 => Ok(Some(NOT_YET_ACTIVE.to_string())),
+            200 => {
+                let details: TenantDetails = serde_json::from_value(body.clone())
+                    .with_context(|| format!("pageserver: unexpected tenant answer {body}"))?;
+                Ok(Some(details.state.slug))
+            }
+            _ => bail!("pageserver: tenant {tenant}: {code} {body}"),
         }
-        Ok(body["state"]["slug"].as_str().map(str::to_string))
+    }
+
+    /// Waits until `tenant` is active here, attaching it (with a generation from
+    /// `next_generation`) only if the pageserver says it is not attached at all. A tenant
+    /// that is being attached (503, `Attaching`, `Activating`) is waited for, never attached
+    /// again; a `Broken` one is an error.
+    pub async fn ensure_attached<F, Fut>(
+        &self,
+        tenant: &str,
+        next_generation: F,
+        timeout: Duration,
+    ) -> anyhow::Result<()>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<u32>>,
+    {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut next_generation = Some(next_generation);
+        loop {
+            let state = self.tenant_state(tenant).await?;
+            match state.as_deref() {
+                Some("Active") => return Ok(()),
+                Some("Broken") => bail!(
+                    "tenant {tenant} is broken on the pageserver: {}",
+                    self.tenant_body(tenant).await
+                ),
+                None => match next_generation.take() {
+                    Some(f) => {
+                        let generation = f().await?;
+                        self.attach(tenant, generation).await?;
+                    }
+                    None => bail!("tenant {tenant} disappeared from the pageserver after attach"),
+                },
+                Some(_) => {}
+            }
+            if std::time::Instant::now() > deadline {
+                bail!(
+                    "tenant {tenant} did not become active within {}s (last state: {})",
+                    timeout.as_secs(),
+                    state.as_deref().unwrap_or("not attached")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn tenant_body(&self, tenant: &str) -> String {
+        match self
+            .call(
+                self.http.get(format!("{}/v1/tenant/{tenant}", self.base)),
+                "tenant",
+            )
+            .await
+        {
+            Ok((_, body)) => body["state"]["data"]["reason"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| body.to_string()),
+            Err(e) => format!("{e:#}"),
+        }
     }
 
     pub async fn timeline(&self, tenant: &str, timeline: &str) -> anyhow::Result<Option<Value>> {
@@ -473,7 +577,8 @@ impl Pageserver {
 
 impl Pageserver {
     /// Deletes a timeline and waits until the pageserver answers 404 for it (deletion runs in
-    /// the background after the 202). 412 means it still has children.
+    /// the background after the 202). A 412 has two meanings and only the body tells them
+    /// apart (pageserver/src/http/routes.rs:1163-1176, tenant/timeline/delete.rs:499-513).
     pub async fn delete_timeline(&self, tenant: &str, timeline: &str) -> anyhow::Result<()> {
         let url = format!("{}/v1/tenant/{tenant}/timeline/{timeline}", self.base);
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -481,7 +586,7 @@ impl Pageserver {
             let (code, body) = self.call(self.http.delete(&url), "timeline delete").await?;
             match code.as_u16() {
                 404 => return Ok(()),
-                412 => bail!("timeline {timeline} still has child timelines; delete those branches first ({body})"),
+                412 => return Err(DeleteRefused::from_body(tenant, timeline, &body).into()),
                 200 | 202 | 409 | 500 | 503 => {}
                 _ => bail!("pageserver refused to delete timeline {timeline}: {code} {body}"),
             }
@@ -492,13 +597,15 @@ impl Pageserver {
         }
     }
 
-    /// The LSN at a point in time (RFC 3339), for point-in-time branches.
+    /// The LSN to branch at for a point in time. `at` is any RFC 3339 time; the pageserver
+    /// gets it in the only form its parser takes (see [`pageserver_timestamp`]).
     pub async fn lsn_by_timestamp(
         &self,
         tenant: &str,
         timeline: &str,
-        timestamp: &str,
-    ) -> anyhow::Result<String> {
+        at: &str,
+    ) -> anyhow::Result<LsnAt> {
+        let timestamp = pageserver_timestamp(at)?;
         let (code, body) = self
             .call(
                 self.http
@@ -506,18 +613,157 @@ impl Pageserver {
                         "{}/v1/tenant/{tenant}/timeline/{timeline}/get_lsn_by_timestamp",
                         self.base
                     ))
-                    .query(&[("timestamp", timestamp)]),
+                    // reqwest form-urlencodes the value, which is what the pageserver decodes
+                    // (libs/http-utils/src/request.rs:36-48).
+                    .query(&[("timestamp", timestamp.as_str())]),
                 "get_lsn_by_timestamp",
             )
             .await?;
         if !code.is_success() {
-            bail!("pageserver could not map {timestamp} to an LSN: {code} {body}");
+            let msg = error_message(&body);
+            bail!("pageserver could not map {at} ({timestamp}) to an LSN: {code} {msg}");
         }
-        match (body["kind"].as_str(), body["lsn"].as_str()) {
-            (Some("present") | Some("past"), Some(lsn)) => Ok(lsn.to_string()),
-            (Some("future"), _) => bail!("{timestamp} is in the future of this branch's history"),
-            (Some("nodata"), _) => bail!("there is no history at {timestamp} (before the branch began, or garbage-collected)"),
-            _ => bail!("unexpected get_lsn_by_timestamp answer: {body}"),
+        let answer: LsnByTimestamp = serde_json::from_value(body.clone())
+            .with_context(|| format!("unexpected get_lsn_by_timestamp answer: {body}"))?;
+        answer.target(at)
+    }
+}
+
+/// `"Tenant not yet active"` as [`Pageserver::tenant_state`] reports a 503.
+pub const NOT_YET_ACTIVE: &str = "NotYetActive";
+
+/// `--at` as the pageserver's `humantime::parse_rfc3339` takes it: UTC, an uppercase `T` and
+/// `Z`, no offset (it rejects `+00:00`, a space for `T`, lowercase letters and years before
+/// 1970; pageserver/src/http/routes.rs:1052-1055).
+pub fn pageserver_timestamp(at: &str) -> anyhow::Result<String> {
+    let t = chrono::DateTime::parse_from_rfc3339(at.trim()).with_context(|| {
+        format!("--at {at:?} is neither an LSN (like 0/16B5A50) nor an RFC 3339 timestamp (like 2026-12-01T12:00:00Z)")
+    })?;
+    let utc = t.with_timezone(&chrono::Utc);
+    if utc.timestamp() < 0 {
+        bail!("--at {at:?} is before 1970-01-01T00:00:00Z, which the pageserver cannot take");
+    }
+    Ok(utc.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
+/// `{"msg": …}`, the body of every pageserver error (libs/http-utils/src/error.rs:110-133).
+#[derive(Debug, Deserialize)]
+pub struct ErrorBody {
+    pub msg: String,
+}
+
+fn error_message(body: &Value) -> String {
+    serde_json::from_value::<ErrorBody>(body.clone())
+        .map(|e| e.msg)
+        .unwrap_or_else(|_| body.to_string())
+}
+
+/// The part of `TenantDetails` wsctl reads (libs/pageserver_api/src/models.rs:1473-1481).
+#[derive(Debug, Deserialize)]
+pub struct TenantDetails {
+    pub id: String,
+    pub state: TenantStateBody,
+    pub generation: u32,
+}
+
+/// `TenantState` as Neon serializes it: `{"slug": …, "data": …}` (models.rs:48-107).
+#[derive(Debug, Deserialize)]
+pub struct TenantStateBody {
+    pub slug: String,
+}
+
+/// Why the pageserver answered 412 to a timeline DELETE.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteRefused {
+    #[error("timeline {timeline} still has child timelines {children:?}; delete those branches or snapshots first")]
+    HasChildren {
+        timeline: String,
+        children: Vec<String>,
+    },
+    #[error("the pageserver does not have tenant {tenant} attached, so timeline {timeline} cannot be deleted now — check `wsctl status` and retry once the tenant is active again")]
+    TenantMissing { tenant: String, timeline: String },
+    #[error("pageserver refused to delete timeline {timeline}: 412 {msg}")]
+    Other { timeline: String, msg: String },
+}
+
+impl DeleteRefused {
+    fn from_body(tenant: &str, timeline: &str, body: &Value) -> Self {
+        let msg = error_message(body);
+        let timeline = timeline.to_string();
+        if let Some(list) = msg.split_once("has child timelines: ").map(|(_, l)| l) {
+            let children = list
+                .trim_matches(|c| c == '[' || c == ']')
+                .split(',')
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect();
+            DeleteRefused::HasChildren { timeline, children }
+        } else if msg.contains("Requested tenant is missing") {
+            DeleteRefused::TenantMissing {
+                tenant: tenant.to_string(),
+                timeline,
+            }
+        } else {
+            DeleteRefused::Other { timeline, msg }
+        }
+    }
+}
+
+/// The answer of `get_lsn_by_timestamp` (pageserver/src/http/routes.rs:1069-1096).
+#[derive(Debug, Deserialize)]
+pub struct LsnByTimestamp {
+    pub lsn: String,
+    pub kind: LsnKind,
+    #[serde(default)]
+    pub valid_until: Option<String>,
+}
+
+/// What `kind` means (pageserver/src/pgdatadir_mapping.rs:65-95).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LsnKind {
+    /// Commits before and after the time: `lsn` is the last commit at or before it.
+    Present,
+    /// Every commit found is older than the time: `lsn` is the newest one.
+    Future,
+    /// The time is before the oldest history the timeline holds: `lsn` is that lower bound.
+    Past,
+    /// No commit with a timestamp was found: `lsn` is only a safe place to branch.
+    NoData,
+}
+
+/// Where a point-in-time branch goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LsnAt {
+    pub lsn: String,
+    pub kind: LsnKind,
+}
+
+impl LsnByTimestamp {
+    /// The LSN for a branch "as of `at`", or why there is none.
+    pub fn target(self, at: &str) -> anyhow::Result<LsnAt> {
+        if !is_lsn(&self.lsn) {
+            bail!(
+                "get_lsn_by_timestamp answered a malformed LSN {:?}",
+                self.lsn
+            );
+        }
+        match self.kind {
+            LsnKind::Present | LsnKind::Future => Ok(LsnAt {
+                lsn: self.lsn,
+                kind: self.kind,
+            }),
+            LsnKind::Past => bail!(
+                "{at} is before the oldest history this branch still holds (its start or the \
+                 garbage-collection horizon, at LSN {lsn}); pick a later time, or branch at that \
+                 point with --at {lsn}",
+                lsn = self.lsn
+            ),
+            LsnKind::NoData => bail!(
+                "the pageserver found no commit with a timestamp on this branch, so it cannot \
+                 tell which LSN {at} is; pass an LSN with --at (the earliest safe one is {})",
+                self.lsn
+            ),
         }
     }
 }
@@ -533,6 +779,8 @@ pub async fn safekeeper_delete(http_port: u16, tenant: &str, timeline: &str) -> 
         ))
         .send()
         .await?;
+    // Neon answers 200 `{"dir_existed": bool}` even for an unknown timeline
+    // (safekeeper/src/timelines_global_map.rs:538-610); 404 is accepted from older builds.
     if !(r.status().is_success() || r.status() == reqwest::StatusCode::NOT_FOUND) {
         bail!(
             "safekeeper on {http_port} refused to delete timeline {timeline}: {}",

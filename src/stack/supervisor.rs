@@ -374,9 +374,7 @@ impl Supervisor {
             let name = self.services[i].spec.name.clone();
             if name.starts_with("workspace-api-") && !wanted.contains(&name) {
                 let mut m = self.services.remove(i);
-                if let Some(child) = &mut m.child {
-                    process::stop_child(child, m.spec.stop_signal, Duration::from_secs(15)).await;
-                }
+                process::stop_service(m.child.as_mut(), &m.spec, Duration::from_secs(15)).await;
                 continue;
             }
             i += 1;
@@ -512,7 +510,16 @@ impl Supervisor {
             }
             if m.child.is_none() && m.next_start.is_some_and(|t| Instant::now() >= t) {
                 // PostgreSQL killed with -9 leaves its shared memory and pid file; the new
-                // postmaster cleans both up itself once the old backends are gone.
+                // postmaster cleans both up itself once the old backends are gone. A compute_ctl
+                // that died leaves its postmaster running on the pgdata and port the next one
+                // takes: stop that first.
+                if let Some(compute) = process::ComputeStop::of(&m.spec) {
+                    if let Err(e) = compute.stop(None, m.spec.run_as).await {
+                        tracing::error!(service = %m.spec.name, error = %format!("{e:#}"), "leftover compute postmaster");
+                        m.next_start = Some(Instant::now() + m.backoff);
+                        continue;
+                    }
+                }
                 match m.spec.spawn() {
                     Ok(child) => {
                         tracing::info!(service = %m.spec.name, pid = child.id(), "restarted");
@@ -538,9 +545,9 @@ impl Supervisor {
     /// Reverse start order: the API first, then the compute, the storage last.
     async fn stop_all(&mut self) {
         while let Some(mut m) = self.services.pop() {
-            if let Some(child) = &mut m.child {
+            if m.child.is_some() || process::ComputeStop::of(&m.spec).is_some() {
                 let status =
-                    process::stop_child(child, m.spec.stop_signal, Duration::from_secs(15)).await;
+                    process::stop_service(m.child.as_mut(), &m.spec, Duration::from_secs(15)).await;
                 tracing::info!(service = %m.spec.name, ?status, "stopped");
             }
             self.save();
@@ -657,13 +664,11 @@ impl Supervisor {
 
         // A tenant this stack attached before comes back through re-attach; a new one is
         // attached here, its generation recorded before it is used.
-        if ps.tenant_state(&neon.tenant_id).await?.is_none() {
-            let generation = upcalls.next_generation(&neon.tenant_id)?;
-            ps.attach(&neon.tenant_id, generation).await?;
-        }
-        self.wait_ready("pageserver", || async {
-            Ok(ps.tenant_state(&neon.tenant_id).await?.as_deref() == Some("Active"))
-        })
+        ps.ensure_attached(
+            &neon.tenant_id,
+            || async { upcalls.next_generation(&neon.tenant_id) },
+            READY_TIMEOUT,
+        )
         .await?;
         if ps
             .timeline(&neon.tenant_id, &neon.timeline_id)
@@ -761,9 +766,7 @@ impl Supervisor {
                     .any(|e| e.service == name && Some(&e.timeline_id) == current)
             {
                 let mut m = self.services.remove(i);
-                if let Some(child) = &mut m.child {
-                    process::stop_child(child, m.spec.stop_signal, Duration::from_secs(15)).await;
-                }
+                process::stop_service(m.child.as_mut(), &m.spec, Duration::from_secs(15)).await;
                 self.compute_timelines.remove(&name);
                 tracing::info!(service = %name, "stopped a compute whose branch was deleted or moved to another timeline");
                 continue;
