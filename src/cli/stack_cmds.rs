@@ -410,6 +410,9 @@ pub fn status(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
         );
     }
     print_urls(dir, &state);
+    if let Some(line) = state.neon.as_ref().map(crate::stack::neon::exposed_ports) {
+        println!("{line}");
+    }
     Ok(0)
 }
 

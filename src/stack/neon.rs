@@ -190,6 +190,22 @@ impl NeonState {
     }
 }
 
+/// The `wsctl status` line naming the ports other hosts can reach: compute_ctl binds both of
+/// its HTTP servers to `[::]` with no option to narrow it (compute_tools/src/http/server.rs:
+/// 191-198), one line per compute.
+pub fn exposed_ports(state: &NeonState) -> String {
+    let ports: Vec<String> = state
+        .endpoints(0)
+        .iter()
+        .map(|e| format!("{} {}+{}", e.service, e.http_port, e.internal_port))
+        .collect();
+    format!(
+        "  reachable from other hosts: compute_ctl HTTP (external+internal) on all interfaces: {} \
+         — Neon's compute_ctl binds [::] and cannot be told otherwise; firewall these ports",
+        ports.join(", ")
+    )
+}
+
 /// A Neon id: 16 random bytes as 32 lowercase hex characters.
 pub fn generate_id() -> String {
     use rand::RngCore;
@@ -902,5 +918,130 @@ mod tests {
             (Some("OKP"), Some("Ed25519"))
         );
         assert_eq!(key["x"].as_str().unwrap().len(), 43);
+    }
+
+    macro_rules! fixture {
+        ($p:literal) => {
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/neon/fixtures/",
+                $p
+            ))
+        };
+    }
+
+    #[test]
+    fn neon_bodies_parse_as_wsctl_reads_them() {
+        for (body, slug) in [
+            (
+                fixture!("pageserver/GET_v1_tenant_id.active.200.json"),
+                "Active",
+            ),
+            (
+                fixture!("pageserver/GET_v1_tenant_id.attaching.200.json"),
+                "Attaching",
+            ),
+            (
+                fixture!("pageserver/GET_v1_tenant_id.activating.200.json"),
+                "Activating",
+            ),
+            (
+                fixture!("pageserver/GET_v1_tenant_id.stopping.200.json"),
+                "Stopping",
+            ),
+            (
+                fixture!("pageserver/GET_v1_tenant_id.broken.200.json"),
+                "Broken",
+            ),
+        ] {
+            let t: TenantDetails = serde_json::from_str(body).unwrap();
+            assert_eq!((t.state.slug.as_str(), t.generation), (slug, 2));
+        }
+        for (body, kind) in [
+            (
+                fixture!("pageserver/GET_get_lsn_by_timestamp.200.present.json"),
+                LsnKind::Present,
+            ),
+            (
+                fixture!("pageserver/GET_get_lsn_by_timestamp.200.present_with_lease.json"),
+                LsnKind::Present,
+            ),
+            (
+                fixture!("pageserver/GET_get_lsn_by_timestamp.200.future.json"),
+                LsnKind::Future,
+            ),
+            (
+                fixture!("pageserver/GET_get_lsn_by_timestamp.200.past.json"),
+                LsnKind::Past,
+            ),
+            (
+                fixture!("pageserver/GET_get_lsn_by_timestamp.200.nodata.json"),
+                LsnKind::NoData,
+            ),
+        ] {
+            let a: LsnByTimestamp = serde_json::from_str(body).unwrap();
+            assert_eq!(a.kind, kind);
+            let target = a.target("t");
+            assert_eq!(
+                target.is_ok(),
+                matches!(kind, LsnKind::Present | LsnKind::Future)
+            );
+        }
+        let v = |b: &str| serde_json::from_str::<Value>(b).unwrap();
+        assert!(matches!(
+            DeleteRefused::from_body("t", "x", &v(fixture!("pageserver/DELETE_v1_tenant_id_timeline_id.412_has_children.json"))),
+            DeleteRefused::HasChildren { children, .. } if children == ["3835b81bbdad412272c552507698acb5", "e2671564deeac3f85823998c06bf2305"]
+        ));
+        assert!(matches!(
+            DeleteRefused::from_body(
+                "t",
+                "x",
+                &v(fixture!(
+                    "pageserver/DELETE_v1_tenant_id_timeline_id.412_tenant_missing.json"
+                ))
+            ),
+            DeleteRefused::TenantMissing { .. }
+        ));
+        for b in [
+            fixture!("pageserver/GET_v1_tenant_id.503_not_active.json"),
+            fixture!("pageserver/GET_v1_tenant_id.404.json"),
+            fixture!("pageserver/GET_get_lsn_by_timestamp.400_invalid_time.json"),
+        ] {
+            assert!(!error_message(&v(b)).starts_with('{'), "{b}");
+        }
+        assert_eq!(v(fixture!("pageserver/GET_v1_status.200.json"))["id"], 1);
+    }
+
+    #[test]
+    fn at_is_sent_in_utc_with_z() {
+        assert_eq!(
+            pageserver_timestamp("2026-12-01T14:00:00+02:00").unwrap(),
+            "2026-12-01T12:00:00Z"
+        );
+        assert_eq!(
+            pageserver_timestamp("2026-12-01T12:00:00.5Z").unwrap(),
+            "2026-12-01T12:00:00.500Z"
+        );
+        assert!(pageserver_timestamp("1969-12-31T23:59:59Z").is_err());
+        assert!(pageserver_timestamp("yesterday").is_err());
+    }
+
+    #[test]
+    fn missing_postgres_files_are_named() {
+        let tmp = std::env::temp_dir().join(format!("wsctl-pgfiles-{}", generate_id()));
+        std::fs::create_dir_all(tmp.join("v17/bin")).unwrap();
+        std::fs::write(tmp.join("v17/bin/postgres"), "").unwrap();
+        let missing = missing_pg_files(&tmp);
+        assert_eq!(
+            missing,
+            [
+                "v17/bin/initdb",
+                "v17/bin/pg_ctl",
+                "v17/bin/pg_isready",
+                "v17/bin/pg_config",
+                "v17/lib"
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&tmp);
     }
 }

@@ -659,6 +659,13 @@ fn computes_are_stopped_with_pg_ctl_before_another_takes_their_port() {
     let o = s.wsctl(&["test"]);
     assert!(o.status.success(), "{}", text(&o));
 
+    // compute_ctl's HTTP ports are on every interface (Neon allows nothing else): said so.
+    let o = s.wsctl(&["status"]);
+    assert!(
+        text(&o).contains("reachable from other hosts") && text(&o).contains("[::]"),
+        "{}",
+        text(&o)
+    );
     // `down` returns only when the postmaster has exited and the port is free.
     let o = s.wsctl(&["down"]);
     assert!(o.status.success(), "{}", text(&o));
