@@ -863,3 +863,35 @@ fn tenant_answers_503_and_attaching_mean_wait_and_412_is_read_from_the_body() {
         "{out}"
     );
 }
+
+/// compute_ctl runs pg_ctl, initdb, pg_isready and pg_config beside `--pgbin`, and the
+/// pageserver initdb with lib/: a Neon directory without one is refused, by name, before
+/// anything starts.
+#[test]
+fn a_neon_dir_missing_postgres_tools_is_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let neon = neon_dir(tmp.path());
+    std::fs::remove_file(neon.join("pg_install/v17/bin/pg_ctl")).unwrap();
+    std::fs::remove_file(neon.join("pg_install/v17/lib")).unwrap();
+    let o = Command::new(wsctl_bin())
+        .args(["--state-dir", tmp.path().join("s").to_str().unwrap()])
+        .args([
+            "up",
+            "--backend",
+            "neon",
+            "--neon-dir",
+            neon.to_str().unwrap(),
+        ])
+        .env("WSCTL_NEON_PORTS", "auto")
+        .output()
+        .unwrap();
+    let err = text(&o);
+    assert!(
+        !o.status.success() && err.contains("v17/bin/pg_ctl, v17/lib"),
+        "{err}"
+    );
+    assert!(
+        !tmp.path().join("s/state.json").exists(),
+        "nothing was set up: {err}"
+    );
+}
