@@ -207,6 +207,14 @@ async fn safekeeper(args: Vec<String>) {
     if !broker.starts_with("http://") {
         fail("--broker-endpoint must be an http:// URL");
     }
+    // `--remote-storage` is a TOML inline table (safekeeper/src/bin/safekeeper.rs:833-835).
+    if let Some(rs) = flag(&args, "--remote-storage") {
+        let t: toml::Value = toml::from_str(&format!("x = {rs}"))
+            .unwrap_or_else(|e| fail(&format!("--remote-storage is not a TOML inline table: {e}")));
+        if t["x"].get("bucket_name").is_none() || t["x"].get("bucket_region").is_none() {
+            fail("--remote-storage needs bucket_name and bucket_region");
+        }
+    }
     std::fs::write(dir.join("safekeeper.id"), id.to_string()).unwrap();
     let _pg =
         std::net::TcpListener::bind(addr(&pg)).unwrap_or_else(|e| fail(&format!("bind {pg}: {e}")));

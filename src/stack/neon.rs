@@ -40,6 +40,96 @@ pub struct NeonState {
     /// Child timelines nothing writes to, oldest first.
     #[serde(default)]
     pub snapshots: Vec<NeonSnapshot>,
+    /// Where the storage listens and how other hosts reach it (see [`Placement`]).
+    #[serde(default)]
+    pub placement: Placement,
+    /// S3-compatible remote storage instead of a directory under the state directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_storage: Option<S3Storage>,
+}
+
+/// Listen vs advertised addresses. The broker, the safekeepers and the pageserver bind
+/// `listen_host`; the compute spec, the pageserver's `broker_endpoint` and the safekeepers'
+/// `--advertise-pg` (what they publish through the broker; safekeeper/src/bin/safekeeper.rs:
+/// 112-115) name `advertise_host`, so that processes on other hosts can find them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    pub listen_host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertise_host: Option<String>,
+}
+
+impl Default for Placement {
+    fn default() -> Self {
+        Placement {
+            listen_host: "127.0.0.1".into(),
+            advertise_host: None,
+        }
+    }
+}
+
+impl Placement {
+    /// Only loopback or every interface: wsctl's own probes go to 127.0.0.1.
+    pub fn new(
+        listen_host: Option<String>,
+        advertise_host: Option<String>,
+    ) -> anyhow::Result<Self> {
+        let listen_host = listen_host.unwrap_or_else(|| "127.0.0.1".into());
+        if !matches!(listen_host.as_str(), "127.0.0.1" | "0.0.0.0") {
+            bail!("--listen-host {listen_host}: use 127.0.0.1 (this host only) or 0.0.0.0 (every interface, then firewall the storage ports)");
+        }
+        if listen_host == "0.0.0.0" && advertise_host.is_none() {
+            bail!("--listen-host 0.0.0.0 needs --advertise-host HOST: the address other hosts use to reach this one");
+        }
+        Ok(Placement {
+            listen_host,
+            advertise_host,
+        })
+    }
+
+    /// The host other processes are told to connect to.
+    pub fn advertised(&self) -> &str {
+        self.advertise_host.as_deref().unwrap_or("127.0.0.1")
+    }
+}
+
+/// Neon's `remote_storage` for S3 and S3-compatible stores (libs/remote_storage/src/
+/// config.rs:119-145). Credentials are not stored: Neon reads them from the environment of the
+/// pageserver and safekeepers through the AWS default credentials chain
+/// (libs/remote_storage/src/s3_bucket.rs:81-103: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`,
+/// `AWS_PROFILE`, web identity, container credentials), which `wsctl up` passes on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct S3Storage {
+    pub bucket_name: String,
+    pub bucket_region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_in_bucket: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Safekeepers offload WAL there too (`--remote-storage`, safekeeper.rs:140-147).
+    #[serde(default)]
+    pub wal_offload: bool,
+}
+
+impl S3Storage {
+    /// The TOML inline table for one user of the bucket: the pageserver and the safekeepers
+    /// each get their own sub-prefix, as they lay out their objects differently.
+    pub fn inline_toml(&self, user: &str) -> String {
+        let q = |v: &str| toml::Value::String(v.to_string()).to_string();
+        let prefix = match &self.prefix_in_bucket {
+            Some(p) => format!("{}/{user}", p.trim_end_matches('/')),
+            None => user.to_string(),
+        };
+        let mut parts = vec![
+            format!("bucket_name = {}", q(&self.bucket_name)),
+            format!("bucket_region = {}", q(&self.bucket_region)),
+            format!("prefix_in_bucket = {}", q(&prefix)),
+        ];
+        if let Some(e) = &self.endpoint {
+            parts.push(format!("endpoint = {}", q(e)));
+        }
+        format!("{{ {} }}", parts.join(", "))
+    }
 }
 
 /// A snapshot: a timeline branched at `lsn` and never written to. On Neon that costs no copy;
@@ -93,6 +183,8 @@ impl NeonState {
             upcall_port: 1234,
             branches: Vec::new(),
             snapshots: Vec::new(),
+            placement: Placement::default(),
+            remote_storage: None,
         }
     }
 
@@ -185,7 +277,10 @@ impl NeonState {
 
     pub fn safekeeper_connstrings(&self) -> Vec<String> {
         (1..=self.safekeepers)
-            .map(|n| format!("127.0.0.1:{}", self.safekeeper_pg_port + u16::from(n) - 1))
+            .map(|n| {
+                let port = self.safekeeper_pg_port + u16::from(n) - 1;
+                format!("{}:{port}", self.placement.advertised())
+            })
             .collect()
     }
 }
@@ -305,25 +400,64 @@ impl NeonBinaries {
     }
 }
 
-/// pageserver.toml: loopback listeners, local remote storage, our upcall endpoint, buffered IO
-/// (direct IO fails on tmpfs and overlay filesystems).
+/// pageserver.toml: listeners on the placement's host, local (or S3) remote storage, our upcall
+/// endpoint, buffered IO (direct IO fails on tmpfs and overlay filesystems).
 pub fn pageserver_toml(state: &NeonState, pg_distrib: &Path, remote: &Path) -> String {
+    let remote_storage = match &state.remote_storage {
+        Some(s3) => s3.inline_toml("pageserver"),
+        None => format!("{{ local_path = '{}' }}", remote.display()),
+    };
     format!(
-        "listen_pg_addr = '127.0.0.1:{pg}'\n\
-         listen_http_addr = '127.0.0.1:{http}'\n\
+        "listen_pg_addr = '{listen}:{pg}'\n\
+         listen_http_addr = '{listen}:{http}'\n\
          pg_distrib_dir = '{distrib}'\n\
-         broker_endpoint = 'http://127.0.0.1:{broker}'\n\
+         broker_endpoint = 'http://{advertised}:{broker}'\n\
          control_plane_api = 'http://127.0.0.1:{upcall}/upcall/v1/'\n\
-         remote_storage = {{ local_path = '{remote}' }}\n\
+         remote_storage = {remote_storage}\n\
          virtual_file_io_mode = 'buffered'\n\
          no_sync = true\n",
+        listen = state.placement.listen_host,
+        advertised = state.placement.advertised(),
         pg = state.pageserver_pg_port,
         http = state.pageserver_http_port,
         distrib = pg_distrib.display(),
         broker = state.broker_port,
         upcall = state.upcall_port,
-        remote = remote.display(),
     )
+}
+
+/// A safekeeper's command line: listeners on the placement's host, the advertised address
+/// other hosts reach it at, and WAL offload when the stack has S3 storage for it.
+pub fn safekeeper_args(state: &NeonState, n: u8, datadir: &Path) -> Vec<String> {
+    let offset = u16::from(n) - 1;
+    let listen = &state.placement.listen_host;
+    let mut args = vec![
+        "-D".into(),
+        datadir.display().to_string(),
+        "--id".into(),
+        n.to_string(),
+        "--listen-pg".into(),
+        format!("{listen}:{}", state.safekeeper_pg_port + offset),
+        "--listen-http".into(),
+        format!("{listen}:{}", state.safekeeper_http_port + offset),
+        "--broker-endpoint".into(),
+        format!(
+            "http://{}:{}",
+            state.placement.advertised(),
+            state.broker_port
+        ),
+        "--availability-zone".into(),
+        format!("sk-{n}"),
+    ];
+    if let Some(host) = &state.placement.advertise_host {
+        args.push("--advertise-pg".into());
+        args.push(format!("{host}:{}", state.safekeeper_pg_port + offset));
+    }
+    if let Some(s3) = state.remote_storage.as_ref().filter(|s| s.wal_offload) {
+        args.push("--remote-storage".into());
+        args.push(s3.inline_toml("safekeeper"));
+    }
+    args
 }
 
 /// The compute's postgresql.conf, as neon_local writes it for a primary with safekeepers.
@@ -369,7 +503,7 @@ pub fn compute_config(state: &NeonState, timeline_id: &str, pg_port: u16, jwk: &
             "tenant_id": state.tenant_id,
             "timeline_id": timeline_id,
             "mode": "Primary",
-            "pageserver_connstring": format!("postgres://no_user@127.0.0.1:{}", state.pageserver_pg_port),
+            "pageserver_connstring": format!("postgres://no_user@{}:{}", state.placement.advertised(), state.pageserver_pg_port),
             "safekeeper_connstrings": state.safekeeper_connstrings(),
             "skip_pg_catalog_updates": true,
             "reconfigure_concurrency": 1,
@@ -1043,5 +1177,105 @@ mod tests {
             ]
         );
         let _ = std::fs::remove_dir_all(&tmp);
+    }
+
+    fn several_hosts() -> NeonState {
+        let mut s = NeonState::new(3);
+        s.placement = Placement::new(Some("0.0.0.0".into()), Some("10.0.0.5".into())).unwrap();
+        s.remote_storage = Some(S3Storage {
+            bucket_name: "ws-neon".into(),
+            bucket_region: "eu-central-1".into(),
+            prefix_in_bucket: Some("stack-a/".into()),
+            endpoint: Some("http://minio.internal:9000".into()),
+            wal_offload: true,
+        });
+        s
+    }
+
+    #[test]
+    fn s3_remote_storage_and_listen_addresses_reach_pageserver_toml() {
+        let s = several_hosts();
+        let text = pageserver_toml(&s, Path::new("/nix/pg"), Path::new("/unused"));
+        let t: toml::Value = toml::from_str(&text).unwrap();
+        let r = &t["remote_storage"];
+        assert_eq!(r["bucket_name"].as_str(), Some("ws-neon"));
+        assert_eq!(r["bucket_region"].as_str(), Some("eu-central-1"));
+        assert_eq!(r["prefix_in_bucket"].as_str(), Some("stack-a/pageserver"));
+        assert_eq!(r["endpoint"].as_str(), Some("http://minio.internal:9000"));
+        assert!(r.get("local_path").is_none());
+        assert_eq!(t["listen_pg_addr"].as_str(), Some("0.0.0.0:64000"));
+        assert_eq!(t["broker_endpoint"].as_str(), Some("http://10.0.0.5:50051"));
+        // The upcall endpoint is wsctl itself, always on this host's loopback.
+        assert_eq!(
+            t["control_plane_api"].as_str(),
+            Some("http://127.0.0.1:1234/upcall/v1/")
+        );
+        let c = compute_config(&s, &s.timeline_id, 55432, &jwk());
+        assert_eq!(
+            c["spec"]["pageserver_connstring"],
+            "postgres://no_user@10.0.0.5:64000"
+        );
+        assert_eq!(c["spec"]["safekeeper_connstrings"][2], "10.0.0.5:5456");
+    }
+
+    #[test]
+    fn safekeepers_advertise_their_host_and_offload_wal() {
+        let s = several_hosts();
+        let args = safekeeper_args(&s, 2, Path::new("/sk2"));
+        let after = |flag: &str| {
+            let i = args.iter().position(|a| a == flag).unwrap();
+            args[i + 1].clone()
+        };
+        assert_eq!(after("--listen-pg"), "0.0.0.0:5455");
+        assert_eq!(after("--advertise-pg"), "10.0.0.5:5455");
+        // Neon parses the value as a TOML inline table (safekeeper.rs:833-835).
+        let t: toml::Value = toml::from_str(&format!("x = {}", after("--remote-storage"))).unwrap();
+        assert_eq!(
+            t["x"]["prefix_in_bucket"].as_str(),
+            Some("stack-a/safekeeper")
+        );
+        assert_eq!(t["x"]["bucket_name"].as_str(), Some("ws-neon"));
+        let local = safekeeper_args(&NeonState::new(1), 1, Path::new("/sk1"));
+        assert!(!local
+            .iter()
+            .any(|a| a == "--advertise-pg" || a == "--remote-storage"));
+        assert!(local.contains(&"127.0.0.1:5454".to_string()));
+        assert!(Placement::new(Some("10.0.0.5".into()), None).is_err());
+        assert!(Placement::new(Some("0.0.0.0".into()), None).is_err());
+    }
+
+    #[test]
+    fn the_compose_file_publishes_on_loopback_only_and_never_the_internal_port() {
+        let compose = crate::stack::containers::NEON_COMPOSE;
+        let mut published = 0;
+        let mut in_ports = false;
+        for line in compose.lines() {
+            let t = line.trim();
+            if t == "ports:" {
+                in_ports = true;
+                continue;
+            }
+            if in_ports && t.starts_with("- ") {
+                published += 1;
+                let spec = t.trim_start_matches("- ").trim_matches('"');
+                assert!(spec.starts_with("127.0.0.1:"), "{line}");
+                assert!(
+                    !spec.ends_with(":3081"),
+                    "compute_ctl's internal port is published: {line}"
+                );
+            } else {
+                in_ports = false;
+            }
+        }
+        assert!(published >= 6, "{published}");
+    }
+
+    #[test]
+    fn status_names_the_ports_compute_ctl_opens_to_other_hosts() {
+        let line = exposed_ports(&NeonState::new(1));
+        assert!(
+            line.contains("compute 55433+55434") && line.contains("[::]"),
+            "{line}"
+        );
     }
 }

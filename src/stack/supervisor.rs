@@ -604,7 +604,10 @@ impl Supervisor {
         self.spawn(spec(
             "storage_broker",
             "storage_broker",
-            vec![format!("--listen-addr=127.0.0.1:{}", neon.broker_port)],
+            vec![format!(
+                "--listen-addr={}:{}",
+                neon.placement.listen_host, neon.broker_port
+            )],
             &root,
         ))?;
         let url = format!("http://127.0.0.1:{}/status", neon.broker_port);
@@ -620,20 +623,7 @@ impl Supervisor {
             self.spawn(spec(
                 &name,
                 "safekeeper",
-                vec![
-                    "-D".into(),
-                    dir.display().to_string(),
-                    "--id".into(),
-                    n.to_string(),
-                    "--listen-pg".into(),
-                    format!("127.0.0.1:{}", neon.safekeeper_pg_port + offset),
-                    "--listen-http".into(),
-                    format!("127.0.0.1:{}", neon.safekeeper_http_port + offset),
-                    "--broker-endpoint".into(),
-                    format!("http://127.0.0.1:{}", neon.broker_port),
-                    "--availability-zone".into(),
-                    format!("sk-{n}"),
-                ],
+                neon::safekeeper_args(&neon, n, &dir),
                 &dir,
             ))?;
             let url = format!(

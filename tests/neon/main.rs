@@ -895,3 +895,56 @@ fn a_neon_dir_missing_postgres_tools_is_refused_by_name() {
         "nothing was set up: {err}"
     );
 }
+
+/// S3 remote storage and WAL offload reach the pageserver's config and the safekeepers'
+/// command lines; credentials are not written anywhere.
+#[test]
+fn remote_storage_flags_reach_pageserver_and_safekeepers() {
+    let _turn = one_at_a_time();
+    let mut s = NeonStack::new("wsctl-neon-s3-");
+    s.env
+        .push(("AWS_SECRET_ACCESS_KEY".into(), "not-a-real-secret".into()));
+    let o = s.up(&[
+        "--remote-storage-bucket",
+        "ws-neon",
+        "--remote-storage-region",
+        "us-east-1",
+        "--remote-storage-endpoint",
+        "http://127.0.0.1:9",
+        "--wal-offload",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let ps = std::fs::read_to_string(s.state.join("neon/pageserver/pageserver.toml")).unwrap();
+    let t: toml::Value = toml::from_str(&ps).unwrap();
+    assert_eq!(t["remote_storage"]["bucket_name"].as_str(), Some("ws-neon"));
+    let sk = invocations(&s.log)
+        .into_iter()
+        .find(|c| c["program"] == "safekeeper")
+        .unwrap();
+    let args: Vec<&str> = sk["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let i = args.iter().position(|a| *a == "--remote-storage").unwrap();
+    assert!(
+        args[i + 1].contains("prefix_in_bucket = \"safekeeper\""),
+        "{args:?}"
+    );
+    let state = std::fs::read_to_string(s.state.join("state.json")).unwrap();
+    assert!(!state.contains("not-a-real-secret") && !ps.contains("not-a-real-secret"));
+    let o = s.wsctl(&["down"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = s.up(&[
+        "--remote-storage-bucket",
+        "x",
+        "--remote-storage-region",
+        "y",
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("fixed when a stack is created"),
+        "{}",
+        text(&o)
+    );
+}
