@@ -101,7 +101,11 @@ pub async fn run(args: Vec<String>) {
     // Re-attach before serving HTTP, as Neon does (pageserver/src/bin/pageserver.rs:597,
     // tenant/mgr.rs:340-366): only tenants the control plane lists stay, with its generation.
     let api = config["control_plane_api"].as_str().unwrap().to_string();
-    let answer = reattach(&api, id).await;
+    let token = config
+        .get("control_plane_api_token")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    let answer = reattach(&api, id, token.as_deref()).await;
     let mut attached = BTreeMap::new();
     let attaching = attach_time();
     for t in answer["tenants"].as_array().cloned().unwrap_or_default() {
@@ -201,16 +205,19 @@ fn check_config(config: &toml::Value) {
     }
 }
 
-/// POST re-attach, retried with backoff as Neon does (controller_upcall_client.rs:114-149).
-async fn reattach(api: &str, id: u64) -> Value {
+/// POST re-attach, retried with backoff as Neon does (controller_upcall_client.rs:114-149),
+/// with `control_plane_api_token` as a bearer token when set (:82-89).
+async fn reattach(api: &str, id: u64, token: Option<&str>) -> Value {
     let client = reqwest::Client::new();
     let mut wait = Duration::from_millis(100);
     loop {
-        let r = client
+        let mut req = client
             .post(format!("{api}re-attach"))
-            .json(&json!({"node_id": id}))
-            .send()
-            .await;
+            .json(&json!({"node_id": id}));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await;
         if let Ok(r) = r {
             if r.status().is_success() {
                 if let Ok(v) = r.json::<Value>().await {

@@ -426,6 +426,15 @@ pub fn pageserver_toml(state: &NeonState, pg_distrib: &Path, remote: &Path) -> S
     )
 }
 
+/// The pageserver.toml line that makes the pageserver send `Authorization: Bearer <token>` on
+/// its upcalls (`control_plane_api_token`, libs/pageserver_api/src/config.rs:234).
+pub fn control_plane_token_line(token: &str) -> String {
+    format!(
+        "control_plane_api_token = {}\n",
+        toml::Value::String(token.to_string())
+    )
+}
+
 /// A safekeeper's command line: listeners on the placement's host, the advertised address
 /// other hosts reach it at, and WAL offload when the stack has S3 storage for it.
 pub fn safekeeper_args(state: &NeonState, n: u8, datadir: &Path) -> Vec<String> {

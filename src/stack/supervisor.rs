@@ -584,7 +584,9 @@ impl Supervisor {
                 user.chown(d)?;
             }
         }
-        let upcalls = Upcalls::load(root.join("generations.json"))?;
+        // A per-stack token: other local users cannot hand the pageserver generations.
+        let upcall_token = self.dir.secret("upcall-token")?;
+        let upcalls = Upcalls::load(root.join("generations.json"))?.with_token(&upcall_token);
         self.upcalls = Some(upcall::serve(neon.upcall_port, upcalls.clone())?);
 
         let logs = self.dir.clone();
@@ -637,11 +639,14 @@ impl Supervisor {
         }
 
         write_atomic(&ps_dir.join("identity.toml"), b"id=1\n", 0o644)?;
-        write_atomic(
-            &ps_dir.join("pageserver.toml"),
-            neon::pageserver_toml(&neon, &bins.pg_distrib, &remote).as_bytes(),
-            0o644,
-        )?;
+        // It holds the upcall token: readable by the pageserver's user only.
+        let ps_toml = ps_dir.join("pageserver.toml");
+        let text = neon::pageserver_toml(&neon, &bins.pg_distrib, &remote)
+            + &neon::control_plane_token_line(&upcall_token);
+        write_atomic(&ps_toml, text.as_bytes(), 0o600)?;
+        if let Some(user) = run_as {
+            user.chown(&ps_toml)?;
+        }
         self.spawn(spec(
             "pageserver",
             "pageserver",

@@ -899,7 +899,7 @@ fn a_neon_dir_missing_postgres_tools_is_refused_by_name() {
 /// S3 remote storage and WAL offload reach the pageserver's config and the safekeepers'
 /// command lines; credentials are not written anywhere.
 #[test]
-fn remote_storage_flags_reach_pageserver_and_safekeepers() {
+fn remote_storage_flags_reach_pageserver_and_safekeepers_and_upcalls_need_the_token() {
     let _turn = one_at_a_time();
     let mut s = NeonStack::new("wsctl-neon-s3-");
     s.env
@@ -934,6 +934,36 @@ fn remote_storage_flags_reach_pageserver_and_safekeepers() {
     );
     let state = std::fs::read_to_string(s.state.join("state.json")).unwrap();
     assert!(!state.contains("not-a-real-secret") && !ps.contains("not-a-real-secret"));
+    // The upcall endpoint answers only the pageserver, which has the per-stack token.
+    let mode = std::fs::metadata(s.state.join("neon/pageserver/pageserver.toml"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let token = t["control_plane_api_token"].as_str().unwrap();
+    let st: Value = serde_json::from_str(&state).unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/upcall/v1/re-attach",
+        st["neon"]["upcall_port"]
+    );
+    let http = reqwest::blocking::Client::new();
+    let body = serde_json::json!({"node_id": 1});
+    let r = http.post(&url).json(&body).send().unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = http
+        .post(&url)
+        .bearer_auth("wrong")
+        .json(&body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = http
+        .post(&url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
     let o = s.wsctl(&["down"]);
     assert!(o.status.success(), "{}", text(&o));
     let o = s.up(&[
