@@ -1,4 +1,4 @@
-# Test-only: the Neon variant's images made of the STAND-INS (examples/neon_standin.rs), not
+# Test-only: the Neon variant's images made of the STAND-INS (examples/neon_standin/), not
 # Neon, on the bookworm base of compose/build-images.sh. Tagged workspace-stack/<name>:standin.
 ARG BASE=workspace-stack/bookworm-base:0.1.0
 FROM ${BASE}

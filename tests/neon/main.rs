@@ -1,4 +1,4 @@
-//! The neon backend against STAND-INS (examples/neon_standin.rs), not Neon: no Neon binaries
+//! The neon backend against STAND-INS (examples/neon_standin/), not Neon: no Neon binaries
 //! exist on these machines. The stand-ins check the flags and config files wsctl writes
 //! against Neon's documented contract and serve the documented HTTP API; the compute stand-in
 //! runs a plain PostgreSQL, so the API and the health suite run for real on top.
@@ -612,6 +612,25 @@ fn main_postmaster(s: &NeonStack) -> Option<u32> {
     workspace_stack::stack::process::postmaster_pid(&s.state.join("neon/compute/pgdata"))
 }
 
+/// PostgreSQL on `port` answers a query (not just "the database system is starting up").
+fn accepts_queries(port: u16) -> bool {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = tokio_postgres::Config::new();
+        c.host("127.0.0.1")
+            .port(port)
+            .user("cloud_admin")
+            .dbname("postgres");
+        match workspace_stack::db::connect(&c).await {
+            Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
+            Err(_) => false,
+        }
+    })
+}
+
 fn port_open(port: u16) -> bool {
     std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
@@ -636,7 +655,7 @@ fn computes_are_stopped_with_pg_ctl_before_another_takes_their_port() {
         let now = service_pid(&s, "compute").filter(|p| *p != ctl);
         let pm = main_postmaster(&s).filter(|p| *p != old);
         if let (Some(ctl2), Some(pm)) = (now, pm) {
-            if parent_of(pm) == Some(ctl2) && port_open(s.pg_port) {
+            if parent_of(pm) == Some(ctl2) && accepts_queries(s.pg_port) {
                 break Some((ctl2, pm));
             }
         }
