@@ -58,6 +58,18 @@ pub(super) fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<Option<St
     let neon = match backend {
         BackendKind::Postgres => None,
         BackendKind::Neon => Some(match previous.as_ref().and_then(|p| p.neon.clone()) {
+            _ if args.placement.listen_host.is_some()
+                || args.placement.advertise_host.is_some() =>
+            {
+                bail!(
+                    "--listen-host and --advertise-host are for the process stack; with \
+                     --containers the compose file publishes the ports (on 127.0.0.1)"
+                )
+            }
+            Some(_) if args.placement.any() => bail!(
+                "remote storage is fixed when a stack is created — `wsctl down --purge` first \
+                 to start over with another"
+            ),
             Some(n) => {
                 if args.safekeepers.is_some_and(|k| k != n.safekeepers) {
                     bail!(
@@ -68,10 +80,15 @@ pub(super) fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<Option<St
                 }
                 n
             }
-            None if std::env::var("WSCTL_NEON_PORTS").as_deref() == Ok("auto") => {
-                NeonState::with_free_ports(args.safekeepers.unwrap_or(1))?
+            None => {
+                let mut n = if std::env::var("WSCTL_NEON_PORTS").as_deref() == Ok("auto") {
+                    NeonState::with_free_ports(args.safekeepers.unwrap_or(1))?
+                } else {
+                    NeonState::new(args.safekeepers.unwrap_or(1))
+                };
+                args.placement.apply(&mut n)?;
+                n
             }
-            None => NeonState::new(args.safekeepers.unwrap_or(1)),
         }),
     };
     // Containers still up from a watcher that died hold their own ports: `up` adopts them.

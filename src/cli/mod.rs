@@ -50,6 +50,8 @@ pub struct UpArgs {
     /// pg_install/ [env: WSCTL_NEON_DIR] [default: found through pageserver on PATH]
     #[arg(long)]
     pub neon_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub placement: NeonPlacementArgs,
     /// Seconds to wait for the stack to become healthy
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
@@ -57,6 +59,63 @@ pub struct UpArgs {
     /// WSCTL_COMPOSE picks one) instead of local processes
     #[arg(long)]
     pub containers: bool,
+}
+
+/// Neon beyond one machine: S3-compatible remote storage and listen/advertised addresses.
+/// Fixed when the stack is created; credentials come from the environment (AWS_ACCESS_KEY_ID
+/// and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...), as Neon reads them.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct NeonPlacementArgs {
+    /// Neon: keep the pageserver's remote storage in this S3 bucket instead of a local directory
+    #[arg(long, requires = "remote_storage_region")]
+    pub remote_storage_bucket: Option<String>,
+    /// Neon: the bucket's region
+    #[arg(long, requires = "remote_storage_bucket")]
+    pub remote_storage_region: Option<String>,
+    /// Neon: a prefix in the bucket (the pageserver and safekeepers use <prefix>/pageserver and
+    /// <prefix>/safekeeper)
+    #[arg(long, requires = "remote_storage_bucket")]
+    pub remote_storage_prefix: Option<String>,
+    /// Neon: an S3-compatible endpoint URL (MinIO, Ceph, R2, ...) [default: AWS for the region]
+    #[arg(long, requires = "remote_storage_bucket")]
+    pub remote_storage_endpoint: Option<String>,
+    /// Neon: safekeepers offload WAL to the same bucket
+    #[arg(long, requires = "remote_storage_bucket")]
+    pub wal_offload: bool,
+    /// Neon: where broker, safekeepers and pageserver listen: 127.0.0.1 or 0.0.0.0
+    #[arg(long)]
+    pub listen_host: Option<String>,
+    /// Neon: the address other hosts reach this one at (safekeepers' --advertise-pg, the
+    /// compute spec, the broker endpoint)
+    #[arg(long)]
+    pub advertise_host: Option<String>,
+}
+
+impl NeonPlacementArgs {
+    pub fn any(&self) -> bool {
+        self.remote_storage_bucket.is_some()
+            || self.listen_host.is_some()
+            || self.advertise_host.is_some()
+    }
+
+    /// Applies the flags to a new stack's Neon state.
+    pub fn apply(&self, n: &mut crate::stack::neon::NeonState) -> anyhow::Result<()> {
+        n.placement = crate::stack::neon::Placement::new(
+            self.listen_host.clone(),
+            self.advertise_host.clone(),
+        )?;
+        n.remote_storage = match (&self.remote_storage_bucket, &self.remote_storage_region) {
+            (Some(bucket), Some(region)) => Some(crate::stack::neon::S3Storage {
+                bucket_name: bucket.clone(),
+                bucket_region: region.clone(),
+                prefix_in_bucket: self.remote_storage_prefix.clone(),
+                endpoint: self.remote_storage_endpoint.clone(),
+                wal_offload: self.wal_offload,
+            }),
+            _ => None,
+        };
+        Ok(())
+    }
 }
 
 #[derive(Subcommand)]

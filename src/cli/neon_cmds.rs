@@ -96,14 +96,18 @@ impl<'a> Neon<'a> {
         let lsn = match at {
             Some(x) if neon::is_lsn(&x) => x,
             Some(x) => {
-                chrono::DateTime::parse_from_rfc3339(&x).with_context(|| {
-                    format!(
-                        "--at {x:?} is neither an LSN (like 0/16B5A50) nor an RFC 3339 timestamp"
-                    )
-                })?;
-                self.ps
+                let at = self
+                    .ps
                     .lsn_by_timestamp(&self.n.tenant_id, &parent, &x)
-                    .await?
+                    .await
+                    .with_context(|| format!("branch {} --at {x}", name.as_str()))?;
+                if at.kind == neon::LsnKind::Future {
+                    tracing::info!(
+                        "every commit on {from} is older than {x}: the branch has all of it up to {}",
+                        at.lsn
+                    );
+                }
+                at.lsn
             }
             None => self.flush_lsn(from).await?,
         };
@@ -214,14 +218,15 @@ impl<'a> Neon<'a> {
         else {
             bail!("no snapshot named {name} — see `wsctl snapshot list`");
         };
-        self.delete_timeline(&s.timeline_id)
-            .await
-            .with_context(|| {
-                format!(
+        if let Err(e) = self.delete_timeline(&s.timeline_id).await {
+            if let Some(neon::DeleteRefused::HasChildren { .. }) = e.downcast_ref() {
+                return Err(e.context(format!(
                     "snapshot {name} is the base of another timeline (main after a rollback, or a \
-                 later snapshot); Neon keeps it while that timeline exists"
-                )
-            })?;
+                     later snapshot); Neon keeps it while that timeline exists"
+                )));
+            }
+            return Err(e.context(format!("deleting snapshot {name}")));
+        }
         self.n.snapshots.retain(|x| x.meta.name != name);
         self.commit()
     }

@@ -125,8 +125,14 @@ fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<StackState> {
             for program in crate::stack::neon::PROGRAMS {
                 crate::stack::trust::check(&bins.program(program), "Neon program")?;
             }
-            let neon = match previous.as_ref().and_then(|p| p.neon.clone()) {
+            let mut neon = match previous.as_ref().and_then(|p| p.neon.clone()) {
                 Some(n) => {
+                    if args.placement.any() {
+                        bail!(
+                            "remote storage and listen/advertise hosts are fixed when a stack is \
+                             created — `wsctl down --purge` first to start over with new ones"
+                        );
+                    }
                     if args.safekeepers.is_some_and(|k| k != n.safekeepers) {
                         bail!(
                             "this stack was created with {} safekeeper(s); the count cannot change \
@@ -141,6 +147,9 @@ fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<StackState> {
                 }
                 None => crate::stack::neon::NeonState::new(args.safekeepers.unwrap_or(1)),
             };
+            if previous.as_ref().and_then(|p| p.neon.as_ref()).is_none() {
+                args.placement.apply(&mut neon)?;
+            }
             for (port, service) in neon.ports() {
                 ports::ensure_free(port, &service, "a different port in state.json")?;
             }
@@ -432,6 +441,9 @@ pub fn status(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
         );
     }
     print_urls(dir, &state);
+    if let Some(line) = state.neon.as_ref().map(crate::stack::neon::exposed_ports) {
+        println!("{line}");
+    }
     Ok(0)
 }
 

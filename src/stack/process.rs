@@ -175,3 +175,162 @@ pub fn tail(path: &Path, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
+
+/// What it takes to stop a compute as neon_local does (control_plane/src/endpoint.rs:1140-1171):
+/// `pg_ctl -D <pgdata> -w -m fast stop`, then wait for compute_ctl. Signalling compute_ctl
+/// alone is not enough: it forwards SIGINT to its postgres and exits at once, without waiting
+/// (compute_tools/src/bin/compute_ctl.rs:362-366, compute.rs:2922-2929), and the next
+/// compute_ctl on the same pgdata removes that directory first (compute.rs:1201-1217) and
+/// binds the same port — while the old postmaster may still be shutting down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComputeStop {
+    pub pg_ctl: PathBuf,
+    pub lib: PathBuf,
+    pub pgdata: PathBuf,
+    pub port: u16,
+}
+
+impl ComputeStop {
+    /// Read back from the compute_ctl command line wsctl built (`--pgdata`, `--connstr`,
+    /// `--pgbin`); `None` for any other service.
+    pub fn of(spec: &ServiceSpec) -> Option<ComputeStop> {
+        if spec.program.file_name()? != "compute_ctl" {
+            return None;
+        }
+        let arg = |name: &str| {
+            let i = spec.args.iter().position(|a| a == name)?;
+            spec.args.get(i + 1).cloned()
+        };
+        let pgbin = PathBuf::from(arg("--pgbin")?);
+        let bin = pgbin.parent()?;
+        let port = arg("--connstr")?
+            .rsplit_once(':')?
+            .1
+            .split('/')
+            .next()?
+            .parse()
+            .ok()?;
+        Some(ComputeStop {
+            pg_ctl: bin.join("pg_ctl"),
+            lib: bin.parent()?.join("lib"),
+            pgdata: PathBuf::from(arg("--pgdata")?),
+            port,
+        })
+    }
+
+    /// Stops the postmaster on `pgdata` (if one runs), waits for compute_ctl, and returns once
+    /// neither the postmaster nor anything on the port is left.
+    pub async fn stop(
+        &self,
+        child: Option<&mut Child>,
+        run_as: Option<RunAs>,
+    ) -> anyhow::Result<Option<std::process::ExitStatus>> {
+        let postmaster = postmaster_pid(&self.pgdata);
+        if postmaster.is_some() {
+            self.pg_ctl_stop(run_as).await;
+        }
+        let status = match child {
+            // compute_ctl exits by itself once its postgres has (compute.rs:703-748).
+            Some(child) => {
+                match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
+                    Ok(s) => s.ok(),
+                    Err(_) => stop_child(child, libc::SIGTERM, Duration::from_secs(10)).await,
+                }
+            }
+            None => None,
+        };
+        if let Some(pid) = postmaster.or_else(|| postmaster_pid(&self.pgdata)) {
+            self.reap_postmaster(pid).await;
+        }
+        self.wait_port_free(Duration::from_secs(30)).await?;
+        Ok(status)
+    }
+
+    async fn pg_ctl_stop(&self, run_as: Option<RunAs>) {
+        let mut cmd = std::process::Command::new(&self.pg_ctl);
+        cmd.arg("-D")
+            .arg(&self.pgdata)
+            .args(["-w", "-m", "fast", "stop"])
+            .env_clear()
+            .env("LD_LIBRARY_PATH", &self.lib)
+            .stdin(Stdio::null());
+        if let Some(user) = run_as {
+            user.apply(&mut cmd);
+        }
+        match Command::from(cmd).output().await {
+            Ok(out) if out.status.success() => {}
+            // "no server running" races with a postmaster that just exited: the waits below
+            // decide.
+            Ok(out) => tracing::warn!(
+                pgdata = %self.pgdata.display(),
+                stderr = %String::from_utf8_lossy(&out.stderr).trim(),
+                "pg_ctl stop failed"
+            ),
+            Err(e) => {
+                tracing::warn!(pg_ctl = %self.pg_ctl.display(), error = %e, "could not run pg_ctl")
+            }
+        }
+    }
+
+    /// A postmaster that outlives `pg_ctl stop` (pg_ctl failed, or compute_ctl had already
+    /// exited) gets a fast shutdown itself, then an immediate one, then SIGKILL.
+    async fn reap_postmaster(&self, pid: u32) {
+        for (sig, wait) in [
+            (libc::SIGINT, Duration::from_secs(30)),
+            (libc::SIGQUIT, Duration::from_secs(5)),
+            (libc::SIGKILL, Duration::from_secs(5)),
+        ] {
+            if !alive(pid) {
+                return;
+            }
+            tracing::warn!(pid, sig, pgdata = %self.pgdata.display(), "postmaster still running");
+            signal(pid, sig);
+            if tokio::task::spawn_blocking(move || wait_gone(pid, wait))
+                .await
+                .unwrap_or(false)
+            {
+                return;
+            }
+        }
+    }
+
+    async fn wait_port_free(&self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_ok()
+        {
+            if Instant::now() > deadline {
+                anyhow::bail!(
+                    "port {} still accepts connections after its compute was stopped — find the \
+                     process with `ss -ltnp 'sport = :{}'` and stop it",
+                    self.port,
+                    self.port
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+}
+
+/// Stops one service: a compute as [`ComputeStop`] says, anything else with its stop signal.
+pub async fn stop_service(
+    child: Option<&mut Child>,
+    spec: &ServiceSpec,
+    grace: Duration,
+) -> Option<std::process::ExitStatus> {
+    match ComputeStop::of(spec) {
+        Some(compute) => match compute.stop(child, spec.run_as).await {
+            Ok(status) => status,
+            Err(e) => {
+                tracing::error!(service = %spec.name, error = %format!("{e:#}"), "stopping compute");
+                None
+            }
+        },
+        None => match child {
+            Some(child) => stop_child(child, spec.stop_signal, grace).await,
+            None => None,
+        },
+    }
+}

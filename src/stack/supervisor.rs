@@ -420,9 +420,7 @@ impl Supervisor {
             let name = self.services[i].spec.name.clone();
             if name.starts_with("workspace-api-") && !wanted.contains(&name) {
                 let mut m = self.services.remove(i);
-                if let Some(child) = &mut m.child {
-                    process::stop_child(child, m.spec.stop_signal, Duration::from_secs(15)).await;
-                }
+                process::stop_service(m.child.as_mut(), &m.spec, Duration::from_secs(15)).await;
                 continue;
             }
             i += 1;
@@ -558,7 +556,16 @@ impl Supervisor {
             }
             if m.child.is_none() && m.next_start.is_some_and(|t| Instant::now() >= t) {
                 // PostgreSQL killed with -9 leaves its shared memory and pid file; the new
-                // postmaster cleans both up itself once the old backends are gone.
+                // postmaster cleans both up itself once the old backends are gone. A compute_ctl
+                // that died leaves its postmaster running on the pgdata and port the next one
+                // takes: stop that first.
+                if let Some(compute) = process::ComputeStop::of(&m.spec) {
+                    if let Err(e) = compute.stop(None, m.spec.run_as).await {
+                        tracing::error!(service = %m.spec.name, error = %format!("{e:#}"), "leftover compute postmaster");
+                        m.next_start = Some(Instant::now() + m.backoff);
+                        continue;
+                    }
+                }
                 match m.spec.spawn() {
                     Ok(child) => {
                         tracing::info!(service = %m.spec.name, pid = child.id(), "restarted");
@@ -584,9 +591,9 @@ impl Supervisor {
     /// Reverse start order: the API first, then the compute, the storage last.
     async fn stop_all(&mut self) {
         while let Some(mut m) = self.services.pop() {
-            if let Some(child) = &mut m.child {
+            if m.child.is_some() || process::ComputeStop::of(&m.spec).is_some() {
                 let status =
-                    process::stop_child(child, m.spec.stop_signal, Duration::from_secs(15)).await;
+                    process::stop_service(m.child.as_mut(), &m.spec, Duration::from_secs(15)).await;
                 tracing::info!(service = %m.spec.name, ?status, "stopped");
             }
             self.save();
@@ -622,7 +629,9 @@ impl Supervisor {
         for d in &dirs[1..] {
             trust::own_dir(d, 0o700, run_as)?;
         }
-        let upcalls = Upcalls::load(root.join("generations.json"))?;
+        // A per-stack token: other local users cannot hand the pageserver generations.
+        let upcall_token = self.dir.secret("upcall-token")?;
+        let upcalls = Upcalls::load(root.join("generations.json"))?.with_token(&upcall_token);
         self.upcalls = Some(upcall::serve(neon.upcall_port, upcalls.clone())?);
 
         let logs = self.dir.clone();
@@ -642,7 +651,10 @@ impl Supervisor {
         self.spawn(spec(
             "storage_broker",
             "storage_broker",
-            vec![format!("--listen-addr=127.0.0.1:{}", neon.broker_port)],
+            vec![format!(
+                "--listen-addr={}:{}",
+                neon.placement.listen_host, neon.broker_port
+            )],
             &root,
         ))?;
         let url = format!("http://127.0.0.1:{}/status", neon.broker_port);
@@ -658,20 +670,7 @@ impl Supervisor {
             self.spawn(spec(
                 &name,
                 "safekeeper",
-                vec![
-                    "-D".into(),
-                    dir.display().to_string(),
-                    "--id".into(),
-                    n.to_string(),
-                    "--listen-pg".into(),
-                    format!("127.0.0.1:{}", neon.safekeeper_pg_port + offset),
-                    "--listen-http".into(),
-                    format!("127.0.0.1:{}", neon.safekeeper_http_port + offset),
-                    "--broker-endpoint".into(),
-                    format!("http://127.0.0.1:{}", neon.broker_port),
-                    "--availability-zone".into(),
-                    format!("sk-{n}"),
-                ],
+                neon::safekeeper_args(&neon, n, &dir),
                 &dir,
             ))?;
             let url = format!(
@@ -685,11 +684,14 @@ impl Supervisor {
         }
 
         write_atomic(&ps_dir.join("identity.toml"), b"id=1\n", 0o644)?;
-        write_atomic(
-            &ps_dir.join("pageserver.toml"),
-            neon::pageserver_toml(&neon, &bins.pg_distrib, &remote).as_bytes(),
-            0o644,
-        )?;
+        // It holds the upcall token: readable by the pageserver's user only.
+        let ps_toml = ps_dir.join("pageserver.toml");
+        let text = neon::pageserver_toml(&neon, &bins.pg_distrib, &remote)
+            + &neon::control_plane_token_line(&upcall_token);
+        write_atomic(&ps_toml, text.as_bytes(), 0o600)?;
+        if let Some(user) = run_as {
+            user.chown(&ps_toml)?;
+        }
         self.spawn(spec(
             "pageserver",
             "pageserver",
@@ -702,13 +704,11 @@ impl Supervisor {
 
         // A tenant this stack attached before comes back through re-attach; a new one is
         // attached here, its generation recorded before it is used.
-        if ps.tenant_state(&neon.tenant_id).await?.is_none() {
-            let generation = upcalls.next_generation(&neon.tenant_id)?;
-            ps.attach(&neon.tenant_id, generation).await?;
-        }
-        self.wait_ready("pageserver", || async {
-            Ok(ps.tenant_state(&neon.tenant_id).await?.as_deref() == Some("Active"))
-        })
+        ps.ensure_attached(
+            &neon.tenant_id,
+            || async { upcalls.next_generation(&neon.tenant_id) },
+            READY_TIMEOUT,
+        )
         .await?;
         if ps
             .timeline(&neon.tenant_id, &neon.timeline_id)
@@ -803,9 +803,7 @@ impl Supervisor {
                     .any(|e| e.service == name && Some(&e.timeline_id) == current)
             {
                 let mut m = self.services.remove(i);
-                if let Some(child) = &mut m.child {
-                    process::stop_child(child, m.spec.stop_signal, Duration::from_secs(15)).await;
-                }
+                process::stop_service(m.child.as_mut(), &m.spec, Duration::from_secs(15)).await;
                 self.compute_timelines.remove(&name);
                 tracing::info!(service = %name, "stopped a compute whose branch was deleted or moved to another timeline");
                 continue;

@@ -27,6 +27,9 @@ pub struct Generations {
 pub struct Upcalls {
     path: PathBuf,
     inner: Arc<Mutex<Generations>>,
+    /// When set, every call must carry `Authorization: Bearer <token>`: the pageserver sends
+    /// its `control_plane_api_token` that way (pageserver/src/controller_upcall_client.rs:82-89).
+    token: Option<Arc<str>>,
 }
 
 impl Upcalls {
@@ -40,7 +43,33 @@ impl Upcalls {
         Ok(Upcalls {
             path,
             inner: Arc::new(Mutex::new(inner)),
+            token: None,
         })
+    }
+
+    /// Requires `token` on every call from now on.
+    pub fn with_token(mut self, token: &str) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Whether a request may be answered (constant-time compare of the bearer token).
+    fn authorized(&self, req: &actix_web::HttpRequest) -> bool {
+        let Some(want) = &self.token else {
+            return true;
+        };
+        let got = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        got.len() == want.len()
+            && got
+                .bytes()
+                .zip(want.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
     }
 
     fn save(&self, g: &Generations) -> anyhow::Result<()> {
@@ -91,7 +120,14 @@ impl Upcalls {
     }
 }
 
-async fn re_attach(upcalls: web::Data<Upcalls>) -> HttpResponse {
+fn unauthorized() -> HttpResponse {
+    HttpResponse::Unauthorized().json(json!({"msg": "missing or wrong bearer token"}))
+}
+
+async fn re_attach(upcalls: web::Data<Upcalls>, req: actix_web::HttpRequest) -> HttpResponse {
+    if !upcalls.authorized(&req) {
+        return unauthorized();
+    }
     match upcalls.re_attach() {
         Ok(body) => {
             tracing::info!(%body, "answered pageserver re-attach");
@@ -101,7 +137,14 @@ async fn re_attach(upcalls: web::Data<Upcalls>) -> HttpResponse {
     }
 }
 
-async fn validate(upcalls: web::Data<Upcalls>, body: web::Json<serde_json::Value>) -> HttpResponse {
+async fn validate(
+    upcalls: web::Data<Upcalls>,
+    req: actix_web::HttpRequest,
+    body: web::Json<serde_json::Value>,
+) -> HttpResponse {
+    if !upcalls.authorized(&req) {
+        return unauthorized();
+    }
     HttpResponse::Ok().json(upcalls.validate(&body))
 }
 
@@ -109,8 +152,12 @@ async fn validate(upcalls: web::Data<Upcalls>, body: web::Json<serde_json::Value
 /// runs in its own container, and only it may hand out generations.
 async fn attach_generation(
     upcalls: web::Data<Upcalls>,
+    req: actix_web::HttpRequest,
     body: web::Json<serde_json::Value>,
 ) -> HttpResponse {
+    if !upcalls.authorized(&req) {
+        return unauthorized();
+    }
     let Some(tenant) = body["tenant"].as_str() else {
         return HttpResponse::BadRequest().json(json!({"msg": "tenant is missing"}));
     };

@@ -1,15 +1,17 @@
-# Test-only: the Neon variant's images made of the STAND-INS (examples/neon_standin.rs), not
+# Test-only: the Neon variant's images made of the STAND-INS (examples/neon_standin/), not
 # Neon, on the bookworm base of compose/build-images.sh. Tagged workspace-stack/<name>:standin.
 ARG BASE=workspace-stack/bookworm-base:0.1.0
 FROM ${BASE}
 COPY neon_standin /usr/local/bin/neon_standin
 # Neon's program names; the layout the compose file expects (pg_distrib_dir /usr/local with
-# v17/, the compute's postgres at /usr/local/bin/postgres), served by bookworm's PostgreSQL.
+# v17/{bin,lib}, the compute's postgres at /usr/local/bin/postgres, and the tools compute_ctl
+# runs beside it: pg_config, pg_ctl, initdb, pg_isready), served by bookworm's PostgreSQL.
 RUN for p in storage_broker safekeeper pageserver compute_ctl; do ln -s neon_standin /usr/local/bin/$p; done \
  && pg=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1) \
  && mkdir -p /usr/local/v17/bin \
- && ln -s "$pg/postgres" /usr/local/v17/bin/postgres \
- && ln -s "$pg/postgres" /usr/local/bin/postgres \
+ && for t in postgres initdb pg_ctl pg_isready pg_config; do \
+      ln -s "$pg/$t" /usr/local/v17/bin/$t && ln -sf "$pg/$t" /usr/local/bin/$t; done \
+ && ln -s "$(dirname "$pg")/lib" /usr/local/v17/lib \
  && mkdir -p /data && chown postgres:postgres /data
 USER postgres
 WORKDIR /data

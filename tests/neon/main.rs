@@ -1,4 +1,4 @@
-//! The neon backend against STAND-INS (examples/neon_standin.rs), not Neon: no Neon binaries
+//! The neon backend against STAND-INS (examples/neon_standin/), not Neon: no Neon binaries
 //! exist on these machines. The stand-ins check the flags and config files wsctl writes
 //! against Neon's documented contract and serve the documented HTTP API; the compute stand-in
 //! runs a plain PostgreSQL, so the API and the health suite run for real on top.
@@ -33,8 +33,8 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// A fake Neon install: bin/<program> → the stand-in; pg_install/v17/bin/postgres → the real
-/// PostgreSQL (only its presence is checked).
+/// A fake Neon install: bin/<program> → the stand-in; pg_install/v17/{bin/<tool>,lib} → the
+/// real PostgreSQL's (wsctl checks they are there and stops computes with that pg_ctl).
 fn neon_dir(root: &Path) -> PathBuf {
     let neon = root.join("neon-standin");
     std::fs::create_dir_all(neon.join("bin")).unwrap();
@@ -43,11 +43,17 @@ fn neon_dir(root: &Path) -> PathBuf {
         symlink(standin(), neon.join("bin").join(p)).unwrap();
     }
     let pg = workspace_stack::stack::postgres::PgBinaries::discover(None).unwrap();
-    symlink(
-        pg.tool("postgres"),
-        neon.join("pg_install/v17/bin/postgres"),
-    )
-    .unwrap();
+    for tool in ["postgres", "initdb", "pg_ctl", "pg_isready", "pg_config"] {
+        symlink(pg.tool(tool), neon.join("pg_install/v17/bin").join(tool)).unwrap();
+    }
+    let lib = pg
+        .tool("postgres")
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("lib");
+    symlink(lib, neon.join("pg_install/v17/lib")).unwrap();
     neon
 }
 
@@ -74,6 +80,7 @@ struct NeonStack {
     state: PathBuf,
     pg_port: u16,
     api_port: u16,
+    env: Vec<(String, String)>,
 }
 
 impl NeonStack {
@@ -100,6 +107,7 @@ impl NeonStack {
             state,
             pg_port: free_port(),
             api_port: free_port(),
+            env: Vec::new(),
         }
     }
 
@@ -110,6 +118,10 @@ impl NeonStack {
             .args(args)
             .env("NEON_STANDIN_LOG", &self.log)
             .env("WSCTL_NEON_PORTS", "auto")
+            // A postgres that takes its time to shut down, as Neon's compute does while it
+            // writes its shutdown checkpoint: computes must be stopped, not just signalled.
+            .env("NEON_STANDIN_PG_STOP_DELAY_MS", "1500")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .unwrap()
     }
@@ -283,9 +295,10 @@ fn branches_are_child_timelines_with_their_own_compute_and_are_deleted_everywher
 
     let o = wsctl(&["branch", "create", "feat"]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = wsctl(&["branch", "create", "past", "--at", "2026-11-28T12:00:00Z"]);
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let o = wsctl(&["branch", "create", "past", "--at", &now]);
     assert!(
-        o.status.success() && text(&o).contains("at 0/1696628"),
+        o.status.success() && text(&o).contains("at 0/169AD58"),
         "{}",
         text(&o)
     );
@@ -570,4 +583,417 @@ fn an_import_fills_a_branch_timeline_and_cutover_moves_main_onto_it() {
     let o = s.wsctl(&["rollback"]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(main_checksums(&s), before);
+}
+
+fn status_json(s: &NeonStack) -> Value {
+    serde_json::from_slice(&std::fs::read(s.state.join("status.json")).unwrap()).unwrap()
+}
+
+fn service_pid(s: &NeonStack, name: &str) -> Option<u32> {
+    status_json(s)["services"]
+        .as_array()?
+        .iter()
+        .find(|x| x["name"] == name)?["pid"]
+        .as_u64()
+        .map(|p| p as u32)
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn main_postmaster(s: &NeonStack) -> Option<u32> {
+    workspace_stack::stack::process::postmaster_pid(&s.state.join("neon/compute/pgdata"))
+}
+
+/// PostgreSQL on `port` answers a query (not just "the database system is starting up").
+fn accepts_queries(port: u16) -> bool {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = tokio_postgres::Config::new();
+        c.host("127.0.0.1")
+            .port(port)
+            .user("cloud_admin")
+            .dbname("postgres");
+        match workspace_stack::db::connect(&c).await {
+            Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
+            Err(_) => false,
+        }
+    })
+}
+
+fn port_open(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// compute_ctl exits at once on SIGTERM and leaves its postgres to finish alone (the stand-in
+/// models a slow shutdown): `down`, a crashed compute_ctl's restart and a rollback must each
+/// wait for the old postmaster to be gone before anything else takes its pgdata and port.
+#[test]
+fn computes_are_stopped_with_pg_ctl_before_another_takes_their_port() {
+    let _turn = one_at_a_time();
+    let s = NeonStack::new("wsctl-neon-stop-");
+    let o = s.up(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let old = main_postmaster(&s).expect("main's postmaster runs");
+
+    // A compute_ctl that dies leaves its postmaster behind; the restarted one must own the
+    // only postmaster on the pgdata.
+    let ctl = service_pid(&s, "compute").unwrap();
+    assert!(workspace_stack::stack::process::signal(ctl, libc::SIGKILL));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let owner = loop {
+        let now = service_pid(&s, "compute").filter(|p| *p != ctl);
+        let pm = main_postmaster(&s).filter(|p| *p != old);
+        if let (Some(ctl2), Some(pm)) = (now, pm) {
+            if parent_of(pm) == Some(ctl2) && accepts_queries(s.pg_port) {
+                break Some((ctl2, pm));
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (_, pm) = owner.unwrap_or_else(|| {
+        panic!(
+            "no postmaster owned by the restarted compute_ctl; status {}\n{}",
+            status_json(&s),
+            std::fs::read_to_string(s.state.join("logs/compute.log")).unwrap_or_default()
+        )
+    });
+    assert!(
+        !workspace_stack::stack::process::alive(old),
+        "the old postmaster is gone"
+    );
+    let o = s.wsctl(&["test"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // compute_ctl's HTTP ports are on every interface (Neon allows nothing else): said so.
+    let o = s.wsctl(&["status"]);
+    assert!(
+        text(&o).contains("reachable from other hosts") && text(&o).contains("[::]"),
+        "{}",
+        text(&o)
+    );
+    // `down` returns only when the postmaster has exited and the port is free.
+    let o = s.wsctl(&["down"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !workspace_stack::stack::process::alive(pm),
+        "postmaster {pm} still runs after down"
+    );
+    assert!(
+        !port_open(s.pg_port),
+        "port {} still open after down",
+        s.pg_port
+    );
+}
+
+/// Runs `branch create NAME --at AT` and returns (success, output).
+fn branch_at(s: &NeonStack, name: &str, at: &str) -> (bool, String) {
+    let o = s.wsctl(&["branch", "create", name, "--at", at]);
+    (o.status.success(), text(&o))
+}
+
+/// Timestamps reach the pageserver as `humantime::parse_rfc3339` takes them, and each `kind`
+/// of its answer is read as Neon means it (pageserver/src/pgdatadir_mapping.rs:65-95).
+#[test]
+fn point_in_time_branches_send_utc_and_read_the_lsn_kinds_as_neon_means_them() {
+    let _turn = one_at_a_time();
+    let s = NeonStack::new("wsctl-neon-pitr-");
+    let o = s.up(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    std::thread::sleep(Duration::from_millis(1100));
+
+    // An offset is what people type; Neon's parser refuses it, so wsctl converts to UTC.
+    let two_hours = chrono::FixedOffset::east_opt(2 * 3600).unwrap();
+    let now = chrono::Utc::now().with_timezone(&two_hours).to_rfc3339();
+    let (ok, out) = branch_at(&s, "offset", &now);
+    assert!(ok && out.contains("at 0/169AD58"), "{now}: {out}");
+
+    // `future`: every commit is older than the time, so the branch takes all of them.
+    let (ok, out) = branch_at(&s, "later", "2099-01-01T00:00:00Z");
+    assert!(ok && out.contains("at 0/169AD58"), "{out}");
+
+    // `past`: the time is before the timeline's history: refused, with what to do instead.
+    let (ok, out) = branch_at(&s, "before", "2001-01-01T00:00:00Z");
+    assert!(
+        !ok && out.contains("before the oldest history") && out.contains("--at 0/14EE150"),
+        "{out}"
+    );
+    // `nodata`: no commit timestamps at all: refused too.
+    std::fs::write(s.state.join("neon/pageserver/standin-lsn-kind"), "nodata").unwrap();
+    let (ok, out) = branch_at(&s, "nodata", "2026-12-01T12:00:00Z");
+    assert!(!ok && out.contains("no commit with a timestamp"), "{out}");
+    std::fs::remove_file(s.state.join("neon/pageserver/standin-lsn-kind")).unwrap();
+
+    // The stand-in's parser answers as Neon's does, byte for byte (fixtures/timestamps.json).
+    let st: Value =
+        serde_json::from_slice(&std::fs::read(s.state.join("state.json")).unwrap()).unwrap();
+    let n = &st["neon"];
+    let url = format!(
+        "http://127.0.0.1:{}/v1/tenant/{}/timeline/{}/get_lsn_by_timestamp",
+        n["pageserver_http_port"],
+        n["tenant_id"].as_str().unwrap(),
+        n["timeline_id"].as_str().unwrap()
+    );
+    let table: Vec<Value> = serde_json::from_str(include_str!("fixtures/timestamps.json")).unwrap();
+    let http = reqwest::blocking::Client::new();
+    for case in &table {
+        let input = case["input"].as_str().unwrap();
+        let encoded: String = form_urlencoded::byte_serialize(input.as_bytes()).collect();
+        let mut sends = vec![(
+            format!("{url}?timestamp={encoded}"),
+            &case["http_percent_encoded"],
+        )];
+        if let Some(q) = case["http_plus_unencoded"]["query"].as_str() {
+            sends.push((format!("{url}?{q}"), &case["http_plus_unencoded"]));
+        }
+        for (u, want) in sends {
+            let r = http.get(&u).send().unwrap();
+            assert_eq!(
+                r.status().as_u16() as u64,
+                want["status"].as_u64().unwrap(),
+                "{u}"
+            );
+            let body = r.text().unwrap();
+            if want["status"] == 400 {
+                assert_eq!(body, want["body"].as_str().unwrap(), "{u}");
+            }
+        }
+        // What wsctl sends for any input chrono takes is something Neon's parser takes.
+        if let Ok(sent) = workspace_stack::stack::neon::pageserver_timestamp(input) {
+            let parsed =
+                humantime::parse_rfc3339(&sent).unwrap_or_else(|e| panic!("{input} → {sent}: {e}"));
+            let want = chrono::DateTime::parse_from_rfc3339(input).unwrap();
+            let got: chrono::DateTime<chrono::Utc> = parsed.into();
+            // A leap second (…:60) is the second before it for humantime.
+            let nanos = want.timestamp_subsec_nanos() % 1_000_000_000;
+            assert_eq!(
+                (got.timestamp(), got.timestamp_subsec_nanos()),
+                (want.timestamp(), nanos),
+                "{input} → {sent}"
+            );
+        }
+    }
+}
+
+/// A 412 on DELETE timeline says "tenant missing" as well as "has children"; a tenant whose
+/// slot is being changed answers 503 and then `Attaching`: wsctl waits, it never attaches
+/// again with a new generation.
+#[test]
+fn tenant_answers_503_and_attaching_mean_wait_and_412_is_read_from_the_body() {
+    let _turn = one_at_a_time();
+    let mut s = NeonStack::new("wsctl-neon-attach-");
+    s.env.push(("NEON_STANDIN_ATTACH_MS".into(), "3000".into()));
+    let o = s.up(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = s.wsctl(&["branch", "create", "feat"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let st: Value =
+        serde_json::from_slice(&std::fs::read(s.state.join("state.json")).unwrap()).unwrap();
+    let n = &st["neon"];
+    let port = n["pageserver_http_port"].as_u64().unwrap() as u16;
+    let tenant = n["tenant_id"].as_str().unwrap().to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ps = workspace_stack::stack::neon::Pageserver::new(port);
+    let base = format!("http://127.0.0.1:{port}/v1/tenant/{tenant}");
+
+    // Someone else (an operator, a storage controller) re-attaches the tenant.
+    let put = {
+        let base = base.clone();
+        std::thread::spawn(move || {
+            reqwest::blocking::Client::new()
+                .put(format!("{base}/location_config"))
+                .json(&serde_json::json!({"mode": "AttachedSingle", "generation": 900, "tenant_conf": {}}))
+                .send()
+                .unwrap()
+                .status()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let state = rt.block_on(ps.tenant_state(&tenant)).unwrap();
+        assert!(
+            state.is_some(),
+            "a tenant being attached is not an absent tenant: {seen:?}"
+        );
+        if seen.last() != state.as_ref() {
+            seen.push(state.clone().unwrap_or_default());
+        }
+        if state.as_deref() == Some("Active") || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(seen, ["NotYetActive", "Attaching", "Active"], "{seen:?}");
+    assert!(put.join().unwrap().is_success());
+    // ensure_attached on a busy tenant waits and asks for no generation.
+    let put = {
+        let base = base.clone();
+        std::thread::spawn(move || {
+            reqwest::blocking::Client::new()
+                .put(format!("{base}/location_config"))
+                .json(&serde_json::json!({"mode": "AttachedSingle", "generation": 901, "tenant_conf": {}}))
+                .send()
+                .unwrap()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    rt.block_on(ps.ensure_attached(
+        &tenant,
+        || async { panic!("no new generation for a tenant that is attaching") },
+        Duration::from_secs(20),
+    ))
+    .unwrap();
+    put.join().unwrap();
+
+    let o = s.wsctl(&["snapshot", "create", "keep"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Tenant missing: the pageserver lost the tenant; not mistaken for children.
+    let r = reqwest::blocking::Client::new()
+        .put(format!("{base}/location_config"))
+        .json(&serde_json::json!({"mode": "Detached", "tenant_conf": {}}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success());
+    let o = s.wsctl(&["snapshot", "delete", "keep"]);
+    let out = text(&o);
+    assert!(
+        !o.status.success()
+            && out.contains("does not have tenant")
+            && !out.contains("child timelines")
+            && !out.contains("base of another timeline"),
+        "{out}"
+    );
+}
+
+/// compute_ctl runs pg_ctl, initdb, pg_isready and pg_config beside `--pgbin`, and the
+/// pageserver initdb with lib/: a Neon directory without one is refused, by name, before
+/// anything starts.
+#[test]
+fn a_neon_dir_missing_postgres_tools_is_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let neon = neon_dir(tmp.path());
+    std::fs::remove_file(neon.join("pg_install/v17/bin/pg_ctl")).unwrap();
+    std::fs::remove_file(neon.join("pg_install/v17/lib")).unwrap();
+    let o = Command::new(wsctl_bin())
+        .args(["--state-dir", tmp.path().join("s").to_str().unwrap()])
+        .args([
+            "up",
+            "--backend",
+            "neon",
+            "--neon-dir",
+            neon.to_str().unwrap(),
+        ])
+        .env("WSCTL_NEON_PORTS", "auto")
+        .output()
+        .unwrap();
+    let err = text(&o);
+    assert!(
+        !o.status.success() && err.contains("v17/bin/pg_ctl, v17/lib"),
+        "{err}"
+    );
+    assert!(
+        !tmp.path().join("s/state.json").exists(),
+        "nothing was set up: {err}"
+    );
+}
+
+/// S3 remote storage and WAL offload reach the pageserver's config and the safekeepers'
+/// command lines; credentials are not written anywhere.
+#[test]
+fn remote_storage_flags_reach_pageserver_and_safekeepers_and_upcalls_need_the_token() {
+    let _turn = one_at_a_time();
+    let mut s = NeonStack::new("wsctl-neon-s3-");
+    s.env
+        .push(("AWS_SECRET_ACCESS_KEY".into(), "not-a-real-secret".into()));
+    let o = s.up(&[
+        "--remote-storage-bucket",
+        "ws-neon",
+        "--remote-storage-region",
+        "us-east-1",
+        "--remote-storage-endpoint",
+        "http://127.0.0.1:9",
+        "--wal-offload",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let ps = std::fs::read_to_string(s.state.join("neon/pageserver/pageserver.toml")).unwrap();
+    let t: toml::Value = toml::from_str(&ps).unwrap();
+    assert_eq!(t["remote_storage"]["bucket_name"].as_str(), Some("ws-neon"));
+    let sk = invocations(&s.log)
+        .into_iter()
+        .find(|c| c["program"] == "safekeeper")
+        .unwrap();
+    let args: Vec<&str> = sk["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let i = args.iter().position(|a| *a == "--remote-storage").unwrap();
+    assert!(
+        args[i + 1].contains("prefix_in_bucket = \"safekeeper\""),
+        "{args:?}"
+    );
+    let state = std::fs::read_to_string(s.state.join("state.json")).unwrap();
+    assert!(!state.contains("not-a-real-secret") && !ps.contains("not-a-real-secret"));
+    // The upcall endpoint answers only the pageserver, which has the per-stack token.
+    let mode = std::fs::metadata(s.state.join("neon/pageserver/pageserver.toml"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let token = t["control_plane_api_token"].as_str().unwrap();
+    let st: Value = serde_json::from_str(&state).unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/upcall/v1/re-attach",
+        st["neon"]["upcall_port"]
+    );
+    let http = reqwest::blocking::Client::new();
+    let body = serde_json::json!({"node_id": 1});
+    let r = http.post(&url).json(&body).send().unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = http
+        .post(&url)
+        .bearer_auth("wrong")
+        .json(&body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = http
+        .post(&url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let o = s.wsctl(&["down"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = s.up(&[
+        "--remote-storage-bucket",
+        "x",
+        "--remote-storage-region",
+        "y",
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("fixed when a stack is created"),
+        "{}",
+        text(&o)
+    );
 }

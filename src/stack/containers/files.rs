@@ -167,15 +167,21 @@ fn compute_service(
 }
 
 /// pageserver.toml for the pageserver container: listens on the compose network, finds the
-/// broker and the upcall answerer by service name, keeps remote storage in its volume.
-pub fn pageserver_toml(pg_distrib: &str) -> String {
+/// broker and the upcall answerer by service name, keeps remote storage in its volume or, when
+/// the stack was created with `--remote-storage-bucket`, in that bucket (credentials from the
+/// container's environment, which the compose file passes through from the host).
+pub fn pageserver_toml(pg_distrib: &str, s3: Option<&crate::stack::neon::S3Storage>) -> String {
+    let remote = s3.map_or_else(
+        || "{ local_path = '/data/remote' }".to_string(),
+        |s| s.inline_toml("pageserver"),
+    );
     format!(
         "listen_pg_addr = '0.0.0.0:6400'\n\
          listen_http_addr = '0.0.0.0:9898'\n\
          pg_distrib_dir = '{pg_distrib}'\n\
          broker_endpoint = 'http://storage-broker:50051'\n\
          control_plane_api = 'http://upcall:1234/upcall/v1/'\n\
-         remote_storage = {{ local_path = '/data/remote' }}\n\
+         remote_storage = {remote}\n\
          virtual_file_io_mode = 'buffered'\n\
          no_sync = true\n"
     )
@@ -228,7 +234,7 @@ fn write_neon_configs(
     write_atomic(&cfg.join("identity.toml"), b"id=1\n", 0o644)?;
     write_atomic(
         &cfg.join("pageserver.toml"),
-        pageserver_toml(&distrib).as_bytes(),
+        pageserver_toml(&distrib, n.remote_storage.as_ref()).as_bytes(),
         0o644,
     )?;
     for ep in n.endpoints(state.pg_port) {

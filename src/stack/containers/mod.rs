@@ -512,7 +512,7 @@ mod tests {
 
     #[test]
     fn pageserver_toml_points_at_compose_services() {
-        let t: toml::Value = toml::from_str(&pageserver_toml("/usr/local")).unwrap();
+        let t: toml::Value = toml::from_str(&pageserver_toml("/usr/local", None)).unwrap();
         assert_eq!(
             t["control_plane_api"].as_str(),
             Some("http://upcall:1234/upcall/v1/")

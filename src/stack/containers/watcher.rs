@@ -196,20 +196,13 @@ impl Watcher {
         storage.push("pageserver".into());
         self.up(&storage).await?;
         let ps = crate::stack::neon::Pageserver::new(n.pageserver_http_port);
-        if ps.tenant_state(&n.tenant_id).await?.is_none() {
-            let generation = attach_generation(n.upcall_port, &n.tenant_id).await?;
-            ps.attach(&n.tenant_id, generation).await?;
-        }
-        let deadline = Instant::now() + READY_TIMEOUT;
-        while ps.tenant_state(&n.tenant_id).await?.as_deref() != Some("Active") {
-            if Instant::now() > deadline {
-                bail!(
-                    "tenant {} did not become active — see `wsctl logs pageserver`",
-                    n.tenant_id
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        ps.ensure_attached(
+            &n.tenant_id,
+            || attach_generation(n.upcall_port, &n.tenant_id),
+            READY_TIMEOUT,
+        )
+        .await
+        .context("see `wsctl logs pageserver`")?;
         if ps.timeline(&n.tenant_id, &n.timeline_id).await?.is_none() {
             ps.create_timeline(&n.tenant_id, &n.timeline_id, None)
                 .await?;
