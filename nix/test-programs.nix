@@ -7,9 +7,10 @@
 {
   packages = {
     # WSCTL_PG_BIN points here: the tests' clusters, wsctl's import backup, the stand-in's
-    # compute (initdb, postgres, psql, pg_basebackup).
+    # compute (initdb, postgres, psql, pg_basebackup); pg_ctl stops computes as neon_local does.
     postgresql_17 = [
       "postgres"
+      "pg_ctl"
       "initdb"
       "psql"
       "pg_dump"

@@ -225,7 +225,10 @@ impl ComputeStop {
         child: Option<&mut Child>,
         run_as: Option<RunAs>,
     ) -> anyhow::Result<Option<std::process::ExitStatus>> {
-        let postmaster = postmaster_pid(&self.pgdata);
+        // The postmaster runs as the account compute_ctl runs as.
+        // SAFETY: geteuid has no preconditions.
+        let owner = run_as.map_or_else(|| unsafe { libc::geteuid() }, |u| u.uid);
+        let postmaster = postmaster_pid(&self.pgdata, owner);
         if postmaster.is_some() {
             self.pg_ctl_stop(run_as).await;
         }
@@ -239,7 +242,7 @@ impl ComputeStop {
             }
             None => None,
         };
-        if let Some(pid) = postmaster.or_else(|| postmaster_pid(&self.pgdata)) {
+        if let Some(pid) = postmaster.or_else(|| postmaster_pid(&self.pgdata, owner)) {
             self.reap_postmaster(pid).await;
         }
         self.wait_port_free(Duration::from_secs(30)).await?;

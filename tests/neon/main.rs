@@ -609,7 +609,11 @@ fn parent_of(pid: u32) -> Option<u32> {
 }
 
 fn main_postmaster(s: &NeonStack) -> Option<u32> {
-    workspace_stack::stack::process::postmaster_pid(&s.state.join("neon/compute/pgdata"))
+    // The compute's postgres runs as the account wsctl picks when it is root.
+    let owner = workspace_stack::stack::postgres::RunAs::unprivileged()
+        .unwrap()
+        .map_or_else(|| unsafe { libc::geteuid() }, |u| u.uid);
+    workspace_stack::stack::process::postmaster_pid(&s.state.join("neon/compute/pgdata"), owner)
 }
 
 /// PostgreSQL on `port` answers a query (not just "the database system is starting up").
