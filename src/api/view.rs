@@ -47,7 +47,8 @@ impl IsoTime {
     }
 
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).expect("ASCII digits and separators")
+        // Always ASCII (digits and separators written above); never the fallback.
+        std::str::from_utf8(&self.0).unwrap_or("1970-01-01T00:00:00.000Z")
     }
 }
 
@@ -84,7 +85,7 @@ pub struct ItemView<'a> {
     pub created_by: Option<&'a str>,
     pub updated_by: Option<&'a str>,
     #[schema(value_type = Object)]
-    pub metadata: &'a RawValue,
+    pub metadata: Metadata<'a>,
     #[serde(rename = "updatedAt")]
     #[schema(value_type = Option<String>)]
     pub updated_at_camel: Option<IsoTime>,
@@ -97,9 +98,23 @@ pub struct ItemView<'a> {
     pub updated_by_camel: Option<&'a str>,
 }
 
-fn empty_object() -> &'static RawValue {
-    static EMPTY: std::sync::OnceLock<Box<RawValue>> = std::sync::OnceLock::new();
-    EMPTY.get_or_init(|| RawValue::from_string("{}".into()).expect("valid JSON"))
+/// An item's metadata: the object exactly as PostgreSQL sent it, or `{}`. The text is written
+/// out as is, never parsed into a `Value`: a number PostgreSQL normalised (`1e308` becomes 309
+/// digits) is returned exactly as stored, and cannot fail to convert.
+#[derive(Debug, Clone, Copy)]
+pub enum Metadata<'a> {
+    Stored(&'a RawValue),
+    Empty,
+}
+
+impl Serialize for Metadata<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Metadata::Stored(raw) => raw.serialize(s),
+            Metadata::Empty => s.serialize_map(Some(0))?.end(),
+        }
+    }
 }
 
 impl<'a> From<&'a ItemRow> for ItemView<'a> {
@@ -111,10 +126,7 @@ impl<'a> From<&'a ItemRow> for ItemView<'a> {
             .metadata_json()
             .filter(|j| j.trim_start().starts_with('{'))
             .and_then(|j| serde_json::from_str(j).ok());
-        let metadata = match parsed {
-            Some(m) => m,
-            None => empty_object(),
-        };
+        let metadata = parsed.map_or(Metadata::Empty, Metadata::Stored);
         ItemView {
             id: r.id(),
             title: r.title(),
@@ -134,6 +146,35 @@ impl<'a> From<&'a ItemRow> for ItemView<'a> {
             updated_by_camel: r.updated_by(),
         }
     }
+}
+
+/// `{success, message?, data}` around one item. Serialised from the typed view, never through
+/// `serde_json::Value` (`json!` would re-parse the stored metadata, and panic where it cannot).
+#[derive(Debug, Serialize)]
+pub struct ItemEnvelope<'a> {
+    pub success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<&'static str>,
+    pub data: ItemView<'a>,
+}
+
+impl<'a> ItemEnvelope<'a> {
+    pub fn new(message: Option<&'static str>, row: &'a ItemRow) -> Self {
+        ItemEnvelope {
+            success: true,
+            message,
+            data: ItemView::from(row),
+        }
+    }
+}
+
+/// `{success, data, message?}` around one category, in the original's key order.
+#[derive(Debug, Serialize)]
+pub struct CategoryEnvelope {
+    pub success: bool,
+    pub data: CategoryView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<&'static str>,
 }
 
 /// A category, normalised as the original CategoryService did (`id` is the name).
@@ -156,11 +197,27 @@ pub struct CategoryView {
 pub const DEFAULT_COLOR: &str = "#6B7280";
 
 impl From<CategoryRow> for CategoryView {
+    /// As the original's reads normalised it: a missing description reads as the display name.
     fn from(r: CategoryRow) -> Self {
+        let description = r
+            .description
+            .clone()
+            .or_else(|| Some(r.display_name.clone()));
+        CategoryView {
+            description,
+            ..CategoryView::stored(r)
+        }
+    }
+}
+
+impl CategoryView {
+    /// As stored, what the original's writes (create, update, toggle) answered with: a
+    /// category created without a description has `description: null`.
+    pub fn stored(r: CategoryRow) -> Self {
         CategoryView {
             id: r.name.clone(),
             name: r.name,
-            description: r.description.or_else(|| Some(r.display_name.clone())),
+            description: r.description,
             display_name: r.display_name,
             is_active: r.is_active,
             display_order: r.sort_order,

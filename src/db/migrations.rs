@@ -93,7 +93,7 @@ pub async fn applied(client: &Client) -> anyhow::Result<Vec<Applied>> {
             &[],
         )
         .await?
-        .get(0);
+        .try_get(0)?;
     if !exists {
         return Ok(Vec::new());
     }
@@ -104,15 +104,18 @@ pub async fn applied(client: &Client) -> anyhow::Result<Vec<Applied>> {
             &[],
         )
         .await?;
-    Ok(rows
+    let applied = rows
         .iter()
-        .map(|r| Applied {
-            version: r.get(0),
-            name: r.get(1),
-            checksum: r.get(2),
-            applied_at: r.get(3),
+        .map(|r| {
+            Ok(Applied {
+                version: r.try_get(0)?,
+                name: r.try_get(1)?,
+                checksum: r.try_get(2)?,
+                applied_at: r.try_get(3)?,
+            })
         })
-        .collect())
+        .collect::<Result<_, tokio_postgres::Error>>()?;
+    Ok(applied)
 }
 
 pub async fn state(client: &Client) -> anyhow::Result<SchemaState> {

@@ -1,6 +1,10 @@
 //! Database access: the connection pool, queries per table, and embedded migrations. Used by
 //! both the API and `wsctl`.
 
+// Nothing on request or stored data may panic: no unwrap/expect outside tests (clippy.toml
+// allows them in tests), and rows are read with `try_get`.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod categories;
 pub mod items;
 pub mod migrations;
@@ -111,7 +115,7 @@ pub async fn connect(config: &tokio_postgres::Config) -> anyhow::Result<tokio_po
 pub async fn workspace_tables(
     client: &tokio_postgres::Client,
 ) -> Result<Vec<String>, tokio_postgres::Error> {
-    Ok(client
+    client
         .query(
             "SELECT table_name::text FROM information_schema.tables
               WHERE table_schema = 'workspace' AND table_type = 'BASE TABLE' ORDER BY 1",
@@ -119,8 +123,8 @@ pub async fn workspace_tables(
         )
         .await?
         .iter()
-        .map(|r| r.get(0))
-        .collect())
+        .map(|r| r.try_get(0))
+        .collect()
 }
 
 /// Escapes `%`, `_` and `\` so user text is matched literally inside an ILIKE pattern.

@@ -42,10 +42,21 @@ impl ValidationErrors {
     /// `Ok(value)` when nothing was recorded, so parsers can collect every problem first and
     /// report them together, as Zod does.
     pub fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, Self> {
-        if self.0.is_empty() {
-            Ok(value())
-        } else {
-            Err(self)
+        self.finish_some(|| Some(value()))
+    }
+
+    /// Like `finish`, for a value assembled from fields that were each checked: a field that
+    /// yielded nothing without recording why is reported as an error, never unwrapped.
+    pub fn finish_some<T>(mut self, value: impl FnOnce() -> Option<T>) -> Result<T, Self> {
+        if !self.0.is_empty() {
+            return Err(self);
+        }
+        match value() {
+            Some(v) => Ok(v),
+            None => {
+                self.push("unknown", "Invalid input", "custom");
+                Err(self)
+            }
         }
     }
 }

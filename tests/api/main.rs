@@ -10,3 +10,4 @@ mod middleware;
 mod openapi;
 mod process;
 mod schema;
+mod stored_values;

@@ -79,6 +79,12 @@ fn up_test_down_up_keeps_data() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 
+    // The database URL without its password, as the text output gives it.
+    assert_eq!(
+        s.status()["database_url"],
+        format!("postgres://postgres@127.0.0.1:{}/workspace", s.pg_port)
+    );
+
     let o = s.wsctl(&["test", "--json"]);
     assert!(o.status.success(), "{}", text(&o));
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();

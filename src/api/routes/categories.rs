@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::api::error::ApiError;
 use crate::api::extract::{JsonBody, QueryPairs};
 use crate::api::state::AppState;
-use crate::api::view::CategoryView;
+use crate::api::view::{CategoryEnvelope, CategoryView};
 use crate::db::categories::{self, CategoryError};
 use crate::domain::{CategoryName, CategoryPatch, NewCategory};
 
@@ -101,7 +101,11 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
         })
         .await?
         .ok_or(ApiError::CategoryNotFound(raw))?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "data": CategoryView::from(row)})))
+    Ok(HttpResponse::Ok().json(CategoryEnvelope {
+        success: true,
+        data: CategoryView::from(row),
+        message: None,
+    }))
 }
 
 /// Whether a name is an active category. Always 200.
@@ -151,6 +155,9 @@ pub async fn validate(
     )
 )]
 pub async fn create(state: web::Data<AppState>, body: JsonBody) -> Result<HttpResponse, ApiError> {
+    if NewCategory::name_missing(&body.0) {
+        return Err(ApiError::CategoryNameRequired);
+    }
     let category = NewCategory::parse(&body.0)?;
     let row = state
         .retry(|client| {
@@ -163,11 +170,11 @@ pub async fn create(state: web::Data<AppState>, body: JsonBody) -> Result<HttpRe
             }
         })
         .await?;
-    Ok(HttpResponse::Created().json(json!({
-        "success": true,
-        "data": CategoryView::from(row),
-        "message": "Category created successfully",
-    })))
+    Ok(HttpResponse::Created().json(CategoryEnvelope {
+        success: true,
+        data: CategoryView::stored(row),
+        message: Some("Category created successfully"),
+    }))
 }
 
 #[utoipa::path(
@@ -203,11 +210,11 @@ pub async fn update(
             }
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "success": true,
-        "data": CategoryView::from(row),
-        "message": "Category updated successfully",
-    })))
+    Ok(HttpResponse::Ok().json(CategoryEnvelope {
+        success: true,
+        data: CategoryView::stored(row),
+        message: Some("Category updated successfully"),
+    }))
 }
 
 /// Hard delete; refused with 409 while items use the category.
@@ -264,7 +271,11 @@ pub async fn toggle(
     let row = categories::toggle(&client, name.as_str())
         .await?
         .ok_or(ApiError::CategoryNotFound(raw))?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "data": CategoryView::from(row)})))
+    Ok(HttpResponse::Ok().json(CategoryEnvelope {
+        success: true,
+        data: CategoryView::stored(row),
+        message: None,
+    }))
 }
 
 /// Kept for existing callers; there is no category cache any more, so nothing can be stale.

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::api::error::ApiError;
 use crate::api::extract::{JsonBody, QueryPairs};
 use crate::api::state::AppState;
-use crate::api::view::ItemView;
+use crate::api::view::{ItemEnvelope, ItemView};
 use crate::db::items::{self, WriteError};
 use crate::domain::{ItemFilter, ItemId, ItemPatch, NewItem};
 
@@ -116,7 +116,7 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
         .retry(|client| async move { Ok(items::get(&client, id).await?) })
         .await?
         .ok_or(ApiError::ItemNotFound(raw))?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "data": ItemView::from(&item)})))
+    Ok(HttpResponse::Ok().json(ItemEnvelope::new(None, &item)))
 }
 
 /// Create an item; its status is always `new`.
@@ -142,11 +142,7 @@ pub async fn create(state: web::Data<AppState>, body: JsonBody) -> Result<HttpRe
             }
         })
         .await?;
-    Ok(HttpResponse::Created().json(json!({
-        "success": true,
-        "message": "Item created successfully",
-        "data": ItemView::from(&row),
-    })))
+    Ok(HttpResponse::Created().json(ItemEnvelope::new(Some("Item created successfully"), &row)))
 }
 
 /// Partial update: only the fields given change.
@@ -183,11 +179,7 @@ pub async fn update(
             }
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "success": true,
-        "message": "Item updated successfully",
-        "data": ItemView::from(&row),
-    })))
+    Ok(HttpResponse::Ok().json(ItemEnvelope::new(Some("Item updated successfully"), &row)))
 }
 
 #[utoipa::path(
