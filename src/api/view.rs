@@ -232,52 +232,107 @@ impl CategoryView {
 
 // ---- Shapes below describe bodies for the OpenAPI document. ----
 
-/// Body of `POST /api/items`. Unknown keys are ignored; `status` is always `new`.
+/// Body of `POST /api/items`. Unknown keys are ignored; `status` is always `new`. Optional
+/// fields may be left out but not sent as `null` (refused, as the original's Zod schema did).
 #[derive(ToSchema)]
 pub struct CreateItemBody {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$"
+    )]
     title: String,
-    #[schema(min_length = 1, max_length = 2000)]
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$"
+    )]
     description: String,
     #[schema(min_length = 1, max_length = 100, pattern = "^[a-z0-9-]+$")]
     category: String,
     priority: crate::domain::Priority,
     /// Each tag 1..50 characters.
-    tags: Option<Vec<String>>,
-    #[schema(value_type = Option<Object>)]
-    metadata: Option<Value>,
+    #[schema(required = false, inline)]
+    tags: Vec<Tag>,
+    #[schema(value_type = Object, required = false)]
+    metadata: Value,
 }
 
-/// Body of `PUT /api/items/{id}`: a partial update. Unknown keys are refused.
+/// Body of `PUT /api/items/{id}`: a partial update. Unknown keys are refused; every field may
+/// be left out, none may be `null`. An empty or missing body changes only `updated_at`.
 #[derive(ToSchema)]
 pub struct UpdateItemBody {
-    #[schema(min_length = 1, max_length = 200)]
-    title: Option<String>,
-    #[schema(min_length = 1, max_length = 2000)]
-    description: Option<String>,
-    #[schema(min_length = 1, max_length = 100, pattern = "^[a-z0-9-]+$")]
-    category: Option<String>,
-    priority: Option<crate::domain::Priority>,
-    status: Option<crate::domain::Status>,
-    tags: Option<Vec<String>>,
-    #[schema(value_type = Option<Object>)]
-    metadata: Option<Value>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        required = false,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$"
+    )]
+    title: String,
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        required = false,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$"
+    )]
+    description: String,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[a-z0-9-]+$",
+        required = false
+    )]
+    category: String,
+    #[schema(required = false)]
+    priority: crate::domain::Priority,
+    #[schema(required = false)]
+    status: crate::domain::Status,
+    #[schema(required = false, inline)]
+    tags: Vec<Tag>,
+    #[schema(value_type = Object, required = false)]
+    metadata: Value,
 }
+
+/// A tag: 1..50 characters, not trimmed. Text fields are trimmed as JavaScript trims (the
+/// `pattern`s of required text say "not only whitespace") and can never hold NUL, which
+/// PostgreSQL's text cannot store.
+pub struct Tag;
+
+impl utoipa::PartialSchema for Tag {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(50))
+            .pattern(Some("^[^\\u0000]*$"))
+            .into()
+    }
+}
+
+impl ToSchema for Tag {}
 
 /// Body of `POST /api/categories`.
 #[derive(ToSchema)]
 pub struct CreateCategoryBody {
     #[schema(min_length = 1, max_length = 100, pattern = "^[a-z0-9-]+$")]
     name: String,
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$"
+    )]
     display_name: Option<String>,
-    #[schema(max_length = 2000)]
+    #[schema(max_length = 2000, pattern = "^[^\\u0000]*$")]
     description: Option<String>,
     #[schema(minimum = 0, maximum = 1000000)]
     display_order: Option<i32>,
     #[schema(pattern = "^#[0-9A-Fa-f]{6}$")]
     color: Option<String>,
-    #[schema(min_length = 1, max_length = 50)]
+    #[schema(
+        min_length = 1,
+        max_length = 50,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$"
+    )]
     icon: Option<String>,
 }
 
@@ -285,9 +340,13 @@ pub struct CreateCategoryBody {
 /// clears description, color and icon, `name` is ignored.
 #[derive(ToSchema)]
 pub struct UpdateCategoryBody {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$"
+    )]
     display_name: Option<String>,
-    #[schema(max_length = 2000)]
+    #[schema(max_length = 2000, pattern = "^[^\\u0000]*$")]
     description: Option<String>,
     #[schema(minimum = 0, maximum = 1000000)]
     sort_order: Option<i32>,
@@ -296,13 +355,19 @@ pub struct UpdateCategoryBody {
     is_active: Option<bool>,
     #[schema(pattern = "^#[0-9A-Fa-f]{6}$")]
     color: Option<String>,
-    #[schema(min_length = 1, max_length = 50)]
+    #[schema(
+        min_length = 1,
+        max_length = 50,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$"
+    )]
     icon: Option<String>,
 }
 
+/// Any `name` is accepted, as before: only a string naming an active category is `valid`.
 #[derive(ToSchema)]
 pub struct ValidateCategoryBody {
-    name: Option<String>,
+    #[schema(required = false)]
+    name: Value,
 }
 
 #[derive(ToSchema)]
@@ -389,14 +454,18 @@ pub struct MessageResponse {
     message: String,
 }
 
-/// 400 for a body, query or parameter that fails validation.
+/// Every 400. Validation failures (body, query, parameter, unknown category) carry
+/// `error: "Error"`, `message: "Validation failed"` (or the category message) and `errors`;
+/// malformed JSON carries `error: "SyntaxError"` and the parser's message; a category created
+/// without a name is the original's bare `{success:false, message:"Category name is required"}`.
 #[derive(ToSchema)]
-pub struct ValidationErrorResponse {
+pub struct BadRequestResponse {
     success: bool,
-    #[schema(example = "Error")]
+    #[schema(example = "Error", required = false, nullable = false)]
     error: String,
     #[schema(example = "Validation failed")]
     message: String,
+    #[schema(required = false)]
     errors: Vec<FieldError>,
 }
 

@@ -200,11 +200,26 @@ fn change<T>(
     }
 }
 
+/// `sort_order`, or its alias `display_order`; each one given is checked, `sort_order` wins.
 fn sort_order(errors: &mut ValidationErrors, body: &Map<String, Value>) -> Option<i32> {
-    let (field, value) = ["sort_order", "display_order"]
-        .iter()
-        .find_map(|k| optional(body, k).map(|v| (*k, v)))?;
-    match value.as_i64() {
+    let mut chosen = None;
+    for field in ["display_order", "sort_order"] {
+        if let Some(value) = optional(body, field) {
+            chosen = sort_order_value(errors, field, value).or(chosen);
+        }
+    }
+    chosen
+}
+
+fn sort_order_value(errors: &mut ValidationErrors, field: &str, value: &Value) -> Option<i32> {
+    // `949.0` is an integer to JSON Schema and to JavaScript, where the original took it.
+    let integral = value.as_i64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() <= 9.0e15)
+            .map(|f| f as i64)
+    });
+    match integral {
         Some(n) if (0..=MAX_SORT_ORDER).contains(&n) => Some(n as i32),
         Some(_) => {
             errors.push(

@@ -120,7 +120,7 @@ pub fn parse_string(
         errors.push(field, expected("string", value), "invalid_type");
         return None;
     };
-    let trimmed = raw.trim();
+    let trimmed = js_trim(raw);
     if trimmed.contains('\0') {
         errors.push(field, "Must not contain NUL characters", "invalid_format");
         return None;
@@ -135,6 +135,26 @@ pub fn parse_string(
     } else {
         Some(trimmed.to_string())
     }
+}
+
+/// JavaScript's `String.prototype.trim` (what Zod's `.trim()` ran): its whitespace and line
+/// terminators, which differ from Rust's `trim` (U+FEFF is trimmed, U+0085 is not).
+pub fn js_trim(s: &str) -> &str {
+    s.trim_matches(is_js_whitespace)
+}
+
+pub fn is_js_whitespace(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
+    )
 }
 
 /// Checks an enum-like string field against its allowed values, with Zod 4's message.
