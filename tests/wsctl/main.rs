@@ -412,7 +412,8 @@ fn postgres_killed_under_write_load_answers_again_within_two_seconds() {
     let api = s.api();
     let stop = Arc::new(AtomicBool::new(false));
     // Every write's outcome: when it was answered, and the id if it was acknowledged.
-    let events: Arc<Mutex<Vec<(Instant, Option<String>)>>> = Arc::default();
+    type Events = Arc<Mutex<Vec<(Instant, Option<String>)>>>;
+    let events: Events = Arc::default();
     let writers: Vec<_> = (0..4)
         .map(|w| {
             let (api, stop, events) = (api.clone(), stop.clone(), events.clone());
