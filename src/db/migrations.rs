@@ -34,6 +34,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "search_and_category_style",
         sql: include_str!("migrations/0002_search_and_category_style.sql"),
     },
+    Migration {
+        version: 3,
+        name: "gin_without_pending_list",
+        sql: include_str!("migrations/0003_gin_without_pending_list.sql"),
+    },
 ];
 
 pub fn latest_version() -> i32 {
