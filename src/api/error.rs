@@ -21,6 +21,9 @@ pub enum ApiError {
         category: String,
         valid: Vec<String>,
     },
+    /// `POST /api/categories` without a name: the original's own message, not the envelope.
+    #[error("category name is required")]
+    CategoryNameRequired,
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
     #[error("unsupported content type {0:?}")]
@@ -141,6 +144,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Validation(_)
             | ApiError::InvalidCategory { .. }
+            | ApiError::CategoryNameRequired
             | ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -167,6 +171,9 @@ impl ResponseError for ApiError {
                     "message": message,
                     "errors": [{"field": "category", "message": message, "code": "invalid_category"}],
                 })
+            }
+            ApiError::CategoryNameRequired => {
+                json!({"success": false, "message": "Category name is required"})
             }
             ApiError::MalformedJson(message) => {
                 json!({"success": false, "error": "SyntaxError", "message": message})

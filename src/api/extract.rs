@@ -68,7 +68,15 @@ fn parse_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Map::new()));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    // express.json() is strict: only an object or an array is a body.
+    if !(value.is_object() || value.is_array()) {
+        return Err(ApiError::MalformedJson(
+            "a JSON body must be an object or an array".into(),
+        ));
+    }
+    Ok(value)
 }
 
 /// The query string as decoded key/value pairs, repeats kept so they can be refused.

@@ -47,7 +47,8 @@ impl IsoTime {
     }
 
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).expect("ASCII digits and separators")
+        // Always ASCII (digits and separators written above); never the fallback.
+        std::str::from_utf8(&self.0).unwrap_or("1970-01-01T00:00:00.000Z")
     }
 }
 
@@ -84,7 +85,7 @@ pub struct ItemView<'a> {
     pub created_by: Option<&'a str>,
     pub updated_by: Option<&'a str>,
     #[schema(value_type = Object)]
-    pub metadata: &'a RawValue,
+    pub metadata: Metadata<'a>,
     #[serde(rename = "updatedAt")]
     #[schema(value_type = Option<String>)]
     pub updated_at_camel: Option<IsoTime>,
@@ -97,9 +98,23 @@ pub struct ItemView<'a> {
     pub updated_by_camel: Option<&'a str>,
 }
 
-fn empty_object() -> &'static RawValue {
-    static EMPTY: std::sync::OnceLock<Box<RawValue>> = std::sync::OnceLock::new();
-    EMPTY.get_or_init(|| RawValue::from_string("{}".into()).expect("valid JSON"))
+/// An item's metadata: the object exactly as PostgreSQL sent it, or `{}`. The text is written
+/// out as is, never parsed into a `Value`: a number PostgreSQL normalised (`1e308` becomes 309
+/// digits) is returned exactly as stored, and cannot fail to convert.
+#[derive(Debug, Clone, Copy)]
+pub enum Metadata<'a> {
+    Stored(&'a RawValue),
+    Empty,
+}
+
+impl Serialize for Metadata<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Metadata::Stored(raw) => raw.serialize(s),
+            Metadata::Empty => s.serialize_map(Some(0))?.end(),
+        }
+    }
 }
 
 impl<'a> From<&'a ItemRow> for ItemView<'a> {
@@ -111,10 +126,7 @@ impl<'a> From<&'a ItemRow> for ItemView<'a> {
             .metadata_json()
             .filter(|j| j.trim_start().starts_with('{'))
             .and_then(|j| serde_json::from_str(j).ok());
-        let metadata = match parsed {
-            Some(m) => m,
-            None => empty_object(),
-        };
+        let metadata = parsed.map_or(Metadata::Empty, Metadata::Stored);
         ItemView {
             id: r.id(),
             title: r.title(),
@@ -134,6 +146,35 @@ impl<'a> From<&'a ItemRow> for ItemView<'a> {
             updated_by_camel: r.updated_by(),
         }
     }
+}
+
+/// `{success, message?, data}` around one item. Serialised from the typed view, never through
+/// `serde_json::Value` (`json!` would re-parse the stored metadata, and panic where it cannot).
+#[derive(Debug, Serialize)]
+pub struct ItemEnvelope<'a> {
+    pub success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<&'static str>,
+    pub data: ItemView<'a>,
+}
+
+impl<'a> ItemEnvelope<'a> {
+    pub fn new(message: Option<&'static str>, row: &'a ItemRow) -> Self {
+        ItemEnvelope {
+            success: true,
+            message,
+            data: ItemView::from(row),
+        }
+    }
+}
+
+/// `{success, data, message?}` around one category, in the original's key order.
+#[derive(Debug, Serialize)]
+pub struct CategoryEnvelope {
+    pub success: bool,
+    pub data: CategoryView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<&'static str>,
 }
 
 /// A category, normalised as the original CategoryService did (`id` is the name).
@@ -156,11 +197,27 @@ pub struct CategoryView {
 pub const DEFAULT_COLOR: &str = "#6B7280";
 
 impl From<CategoryRow> for CategoryView {
+    /// As the original's reads normalised it: a missing description reads as the display name.
     fn from(r: CategoryRow) -> Self {
+        let description = r
+            .description
+            .clone()
+            .or_else(|| Some(r.display_name.clone()));
+        CategoryView {
+            description,
+            ..CategoryView::stored(r)
+        }
+    }
+}
+
+impl CategoryView {
+    /// As stored, what the original's writes (create, update, toggle) answered with: a
+    /// category created without a description has `description: null`.
+    pub fn stored(r: CategoryRow) -> Self {
         CategoryView {
             id: r.name.clone(),
             name: r.name,
-            description: r.description.or_else(|| Some(r.display_name.clone())),
+            description: r.description,
             display_name: r.display_name,
             is_active: r.is_active,
             display_order: r.sort_order,
@@ -175,52 +232,107 @@ impl From<CategoryRow> for CategoryView {
 
 // ---- Shapes below describe bodies for the OpenAPI document. ----
 
-/// Body of `POST /api/items`. Unknown keys are ignored; `status` is always `new`.
+/// Body of `POST /api/items`. Unknown keys are ignored; `status` is always `new`. Optional
+/// fields may be left out but not sent as `null` (refused, as the original's Zod schema did).
 #[derive(ToSchema)]
 pub struct CreateItemBody {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$"
+    )]
     title: String,
-    #[schema(min_length = 1, max_length = 2000)]
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$"
+    )]
     description: String,
     #[schema(min_length = 1, max_length = 100, pattern = "^[a-z0-9-]+$")]
     category: String,
     priority: crate::domain::Priority,
     /// Each tag 1..50 characters.
-    tags: Option<Vec<String>>,
-    #[schema(value_type = Option<Object>)]
-    metadata: Option<Value>,
+    #[schema(required = false, inline)]
+    tags: Vec<Tag>,
+    #[schema(value_type = Object, required = false)]
+    metadata: Value,
 }
 
-/// Body of `PUT /api/items/{id}`: a partial update. Unknown keys are refused.
+/// Body of `PUT /api/items/{id}`: a partial update. Unknown keys are refused; every field may
+/// be left out, none may be `null`. An empty or missing body changes only `updated_at`.
 #[derive(ToSchema)]
 pub struct UpdateItemBody {
-    #[schema(min_length = 1, max_length = 200)]
-    title: Option<String>,
-    #[schema(min_length = 1, max_length = 2000)]
-    description: Option<String>,
-    #[schema(min_length = 1, max_length = 100, pattern = "^[a-z0-9-]+$")]
-    category: Option<String>,
-    priority: Option<crate::domain::Priority>,
-    status: Option<crate::domain::Status>,
-    tags: Option<Vec<String>>,
-    #[schema(value_type = Option<Object>)]
-    metadata: Option<Value>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        required = false,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$"
+    )]
+    title: String,
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        required = false,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$"
+    )]
+    description: String,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[a-z0-9-]+$",
+        required = false
+    )]
+    category: String,
+    #[schema(required = false)]
+    priority: crate::domain::Priority,
+    #[schema(required = false)]
+    status: crate::domain::Status,
+    #[schema(required = false, inline)]
+    tags: Vec<Tag>,
+    #[schema(value_type = Object, required = false)]
+    metadata: Value,
 }
+
+/// A tag: 1..50 characters, not trimmed. Text fields are trimmed as JavaScript trims (the
+/// `pattern`s of required text say "not only whitespace") and can never hold NUL, which
+/// PostgreSQL's text cannot store.
+pub struct Tag;
+
+impl utoipa::PartialSchema for Tag {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(50))
+            .pattern(Some("^[^\\u0000]*$"))
+            .into()
+    }
+}
+
+impl ToSchema for Tag {}
 
 /// Body of `POST /api/categories`.
 #[derive(ToSchema)]
 pub struct CreateCategoryBody {
     #[schema(min_length = 1, max_length = 100, pattern = "^[a-z0-9-]+$")]
     name: String,
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$"
+    )]
     display_name: Option<String>,
-    #[schema(max_length = 2000)]
+    #[schema(max_length = 2000, pattern = "^[^\\u0000]*$")]
     description: Option<String>,
     #[schema(minimum = 0, maximum = 1000000)]
     display_order: Option<i32>,
     #[schema(pattern = "^#[0-9A-Fa-f]{6}$")]
     color: Option<String>,
-    #[schema(min_length = 1, max_length = 50)]
+    #[schema(
+        min_length = 1,
+        max_length = 50,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$"
+    )]
     icon: Option<String>,
 }
 
@@ -228,9 +340,13 @@ pub struct CreateCategoryBody {
 /// clears description, color and icon, `name` is ignored.
 #[derive(ToSchema)]
 pub struct UpdateCategoryBody {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$"
+    )]
     display_name: Option<String>,
-    #[schema(max_length = 2000)]
+    #[schema(max_length = 2000, pattern = "^[^\\u0000]*$")]
     description: Option<String>,
     #[schema(minimum = 0, maximum = 1000000)]
     sort_order: Option<i32>,
@@ -239,13 +355,19 @@ pub struct UpdateCategoryBody {
     is_active: Option<bool>,
     #[schema(pattern = "^#[0-9A-Fa-f]{6}$")]
     color: Option<String>,
-    #[schema(min_length = 1, max_length = 50)]
+    #[schema(
+        min_length = 1,
+        max_length = 50,
+        pattern = "^[^\\u0000]*[^\\u0000\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000]*$"
+    )]
     icon: Option<String>,
 }
 
+/// Any `name` is accepted, as before: only a string naming an active category is `valid`.
 #[derive(ToSchema)]
 pub struct ValidateCategoryBody {
-    name: Option<String>,
+    #[schema(required = false)]
+    name: Value,
 }
 
 #[derive(ToSchema)]
@@ -332,14 +454,18 @@ pub struct MessageResponse {
     message: String,
 }
 
-/// 400 for a body, query or parameter that fails validation.
+/// Every 400. Validation failures (body, query, parameter, unknown category) carry
+/// `error: "Error"`, `message: "Validation failed"` (or the category message) and `errors`;
+/// malformed JSON carries `error: "SyntaxError"` and the parser's message; a category created
+/// without a name is the original's bare `{success:false, message:"Category name is required"}`.
 #[derive(ToSchema)]
-pub struct ValidationErrorResponse {
+pub struct BadRequestResponse {
     success: bool,
-    #[schema(example = "Error")]
+    #[schema(example = "Error", required = false, nullable = false)]
     error: String,
     #[schema(example = "Validation failed")]
     message: String,
+    #[schema(required = false)]
     errors: Vec<FieldError>,
 }
 

@@ -102,6 +102,25 @@ pub async fn list(admin: &Client) -> anyhow::Result<Vec<Meta>> {
     Ok(out)
 }
 
+/// When a database was created: its directory's `PG_VERSION` is written once, by CREATE
+/// DATABASE (PostgreSQL keeps no creation time in the catalogue). Needs a superuser, which
+/// the stack's admin connection is; `None` if the file cannot be read.
+pub async fn database_created_at(
+    admin: &Client,
+    db: &str,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    admin
+        .query_opt(
+            "SELECT (pg_stat_file('base/' || oid || '/PG_VERSION')).modification
+               FROM pg_database WHERE datname = $1",
+            &[&db],
+        )
+        .await
+        .ok()
+        .flatten()
+        .and_then(|r| r.try_get(0).ok())
+}
+
 pub async fn exists(admin: &Client, db: &str) -> anyhow::Result<bool> {
     Ok(admin
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&db])

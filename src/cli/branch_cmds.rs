@@ -95,7 +95,9 @@ pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
                 kind: Kind::Branch,
                 name: MAIN.into(),
                 parent: String::new(),
-                created_at: chrono::DateTime::UNIX_EPOCH,
+                created_at: branch::database_created_at(&admin, &state.database)
+                    .await
+                    .unwrap_or(chrono::DateTime::UNIX_EPOCH),
                 automatic: false,
                 reason: Some("the stack's database".into()),
             }];

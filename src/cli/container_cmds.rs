@@ -223,6 +223,7 @@ pub(super) fn status(dir: &StateDir, json: bool) -> anyhow::Result<Option<i32>> 
             "containers": {"compose": c.compose.join(" "), "engine": c.engine, "project": c.project},
             "api_url": format!("http://127.0.0.1:{}", state.api_port),
             "pg_port": state.pg_port,
+            "database_url": super::stack_cmds::database_url_without_password(&state),
             "services": services,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);

@@ -64,16 +64,21 @@ pub(super) fn require_state(dir: &StateDir) -> anyhow::Result<StackState> {
     })
 }
 
+pub(super) fn database_url_without_password(state: &StackState) -> String {
+    format!(
+        "postgres://{}@127.0.0.1:{}/{}",
+        state.superuser, state.pg_port, state.database
+    )
+}
+
 pub(super) fn print_urls(dir: &StateDir, state: &StackState) {
     println!(
         "Workspace API  http://127.0.0.1:{}  (health: /health, docs: /openapi.json)",
         state.api_port
     );
     println!(
-        "PostgreSQL     postgres://{}@127.0.0.1:{}/{}  (password in {}; `wsctl url` prints the full URL, `wsctl psql` connects)",
-        state.superuser,
-        state.pg_port,
-        state.database,
+        "PostgreSQL     {}  (password in {}; `wsctl url` prints the full URL, `wsctl psql` connects)",
+        database_url_without_password(state),
         dir.secrets_dir().join("pg-password").display()
     );
     println!("State          {}", dir.root.display());
@@ -409,6 +414,8 @@ pub fn status(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
             "backend": state.as_ref().map(|s| s.backend),
             "api_url": state.as_ref().map(|s| format!("http://127.0.0.1:{}", s.api_port)),
             "pg_port": state.as_ref().map(|s| s.pg_port),
+            // Without the password, as the text output gives it (`wsctl url` has it).
+            "database_url": state.as_ref().map(database_url_without_password),
             "services": if running { services } else { Vec::new() },
         });
         println!("{}", serde_json::to_string_pretty(&out)?);

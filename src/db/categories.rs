@@ -23,20 +23,21 @@ pub struct CategoryRow {
     pub icon: Option<String>,
 }
 
-impl From<&Row> for CategoryRow {
-    fn from(r: &Row) -> Self {
-        CategoryRow {
-            name: r.get(0),
-            display_name: r.get(1),
-            description: r.get(2),
+impl TryFrom<&Row> for CategoryRow {
+    type Error = tokio_postgres::Error;
+    fn try_from(r: &Row) -> Result<Self, Self::Error> {
+        Ok(CategoryRow {
+            name: r.try_get(0)?,
+            display_name: r.try_get(1)?,
+            description: r.try_get(2)?,
             // NULLs are possible in the original schema; they meant "active" and "first".
-            is_active: r.get::<_, Option<bool>>(3).unwrap_or(true),
-            sort_order: r.get::<_, Option<i32>>(4).unwrap_or(0),
-            created_at: r.get(5),
-            updated_at: r.get(6),
-            color: r.get(7),
-            icon: r.get(8),
-        }
+            is_active: r.try_get::<_, Option<bool>>(3)?.unwrap_or(true),
+            sort_order: r.try_get::<_, Option<i32>>(4)?.unwrap_or(0),
+            created_at: r.try_get(5)?,
+            updated_at: r.try_get(6)?,
+            color: r.try_get(7)?,
+            icon: r.try_get(8)?,
+        })
     }
 }
 
@@ -63,12 +64,12 @@ pub async fn list(
           WHERE $1 = false OR is_active IS NOT false
           ORDER BY sort_order NULLS FIRST, name"
     );
-    Ok(client
+    client
         .query(&sql, &[&active_only])
         .await?
         .iter()
-        .map(CategoryRow::from)
-        .collect())
+        .map(CategoryRow::try_from)
+        .collect()
 }
 
 pub async fn get(
@@ -76,11 +77,12 @@ pub async fn get(
     name: &str,
 ) -> Result<Option<CategoryRow>, tokio_postgres::Error> {
     let sql = format!("SELECT {COLUMNS} FROM workspace.workspace_categories WHERE name = $1");
-    Ok(client
+    client
         .query_opt(&sql, &[&name])
         .await?
         .as_ref()
-        .map(CategoryRow::from))
+        .map(CategoryRow::try_from)
+        .transpose()
 }
 
 pub async fn is_active(client: &Client, name: &str) -> Result<bool, tokio_postgres::Error> {
@@ -114,9 +116,10 @@ pub async fn create(client: &Client, c: &NewCategory) -> Result<CategoryRow, Cat
             ],
         )
         .await?;
-    row.as_ref()
-        .map(CategoryRow::from)
-        .ok_or(CategoryError::AlreadyExists)
+    match row.as_ref().map(CategoryRow::try_from) {
+        Some(r) => Ok(r?),
+        None => Err(CategoryError::AlreadyExists),
+    }
 }
 
 pub async fn update(
@@ -160,12 +163,10 @@ pub async fn update(
         )
     };
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
-    client
-        .query_opt(&sql, &refs)
-        .await?
-        .as_ref()
-        .map(CategoryRow::from)
-        .ok_or(CategoryError::NotFound)
+    match client.query_opt(&sql, &refs).await?.as_ref() {
+        Some(r) => Ok(CategoryRow::try_from(r)?),
+        None => Err(CategoryError::NotFound),
+    }
 }
 
 /// Hard delete, refused while items use the category.
@@ -191,7 +192,7 @@ pub async fn delete(
             &[&name],
         )
         .await?
-        .get(0);
+        .try_get(0)?;
     if items > 0 {
         return Err(CategoryError::InUse { items });
     }
@@ -212,11 +213,12 @@ pub async fn toggle(
         "UPDATE workspace.workspace_categories SET is_active = NOT coalesce(is_active, true)
           WHERE name = $1 RETURNING {COLUMNS}"
     );
-    Ok(client
+    client
         .query_opt(&sql, &[&name])
         .await?
         .as_ref()
-        .map(CategoryRow::from))
+        .map(CategoryRow::try_from)
+        .transpose()
 }
 
 pub async fn stats(client: &Client) -> Result<(i64, i64), tokio_postgres::Error> {
@@ -227,5 +229,5 @@ pub async fn stats(client: &Client) -> Result<(i64, i64), tokio_postgres::Error>
             &[],
         )
         .await?;
-    Ok((row.get(0), row.get(1)))
+    Ok((row.try_get(0)?, row.try_get(1)?))
 }

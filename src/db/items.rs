@@ -19,45 +19,71 @@ const COLUMNS: &str = "id, title, description, category, priority, status, tags,
 #[derive(Debug)]
 pub struct ItemRow(Row);
 
-impl From<Row> for ItemRow {
-    fn from(r: Row) -> Self {
-        ItemRow(r)
+impl TryFrom<Row> for ItemRow {
+    type Error = tokio_postgres::Error;
+    fn try_from(r: Row) -> Result<Self, Self::Error> {
+        ItemRow::check(r)
     }
 }
 
+/// Columns read by these accessors are checked once, when the row is turned into an
+/// `ItemRow` (see `check`), so the fallbacks below are never what a client sees; they exist
+/// so that no stored value can make a request panic.
 impl ItemRow {
+    /// A row from a statement selecting `COLUMNS`, refused (not panicking later) if a column
+    /// has a type or a NULL the accessors cannot read.
+    fn check(row: Row) -> Result<Self, tokio_postgres::Error> {
+        row.try_get::<_, i32>(0)?;
+        row.try_get::<_, &str>(1)?;
+        row.try_get::<_, Option<&str>>(2)?;
+        row.try_get::<_, &str>(3)?;
+        row.try_get::<_, &str>(4)?;
+        row.try_get::<_, &str>(5)?;
+        row.try_get::<_, Option<Vec<&str>>>(6)?;
+        row.try_get::<_, Option<DateTime<Utc>>>(7)?;
+        row.try_get::<_, Option<DateTime<Utc>>>(8)?;
+        row.try_get::<_, Option<&str>>(9)?;
+        row.try_get::<_, Option<&str>>(10)?;
+        row.try_get::<_, Option<RawJson<'_>>>(11)?;
+        Ok(ItemRow(row))
+    }
+
     pub fn id(&self) -> i32 {
-        self.0.get(0)
+        self.0.try_get(0).unwrap_or_default()
     }
     pub fn title(&self) -> &str {
-        self.0.get(1)
+        self.0.try_get(1).unwrap_or_default()
     }
     pub fn description(&self) -> Option<&str> {
-        self.0.get(2)
+        self.0.try_get(2).unwrap_or_default()
     }
     pub fn category(&self) -> &str {
-        self.0.get(3)
+        self.0.try_get(3).unwrap_or_default()
     }
     pub fn priority(&self) -> &str {
-        self.0.get(4)
+        self.0.try_get(4).unwrap_or_default()
     }
     pub fn status(&self) -> &str {
-        self.0.get(5)
+        self.0.try_get(5).unwrap_or_default()
     }
     pub fn tags(&self) -> Vec<&str> {
-        self.0.get::<_, Option<Vec<&str>>>(6).unwrap_or_default()
+        self.0
+            .try_get::<_, Option<Vec<&str>>>(6)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
     }
     pub fn created_at(&self) -> Option<DateTime<Utc>> {
-        self.0.get(7)
+        self.0.try_get(7).unwrap_or_default()
     }
     pub fn updated_at(&self) -> Option<DateTime<Utc>> {
-        self.0.get(8)
+        self.0.try_get(8).unwrap_or_default()
     }
     pub fn created_by(&self) -> Option<&str> {
-        self.0.get(9)
+        self.0.try_get(9).unwrap_or_default()
     }
     pub fn updated_by(&self) -> Option<&str> {
-        self.0.get(10)
+        self.0.try_get(10).unwrap_or_default()
     }
     /// Bytes of text the row carries (title, description, tags, metadata): what its JSON costs.
     pub fn data_size(&self) -> usize {
@@ -68,7 +94,11 @@ impl ItemRow {
     }
     /// The metadata column's JSON text as PostgreSQL sent it (`None` for SQL NULL).
     pub fn metadata_json(&self) -> Option<&str> {
-        self.0.get::<_, Option<RawJson<'_>>>(11).map(|j| j.0)
+        self.0
+            .try_get::<_, Option<RawJson<'_>>>(11)
+            .ok()
+            .flatten()
+            .map(|j| j.0)
     }
 }
 
@@ -180,7 +210,7 @@ pub async fn list(client: &Client, filter: &ItemFilter) -> Result<Page, tokio_po
     )?;
     Ok(Page {
         items,
-        total: count.get(0),
+        total: count.try_get(0)?,
     })
 }
 
@@ -197,7 +227,7 @@ async fn read_page(
     futures_util::pin_mut!(rows);
     let (mut items, mut bytes) = (Vec::new(), 0usize);
     while let Some(row) = rows.try_next().await? {
-        let item = ItemRow::from(row);
+        let item = ItemRow::try_from(row)?;
         bytes += item.data_size();
         if bytes > budget && !items.is_empty() {
             break;
@@ -210,7 +240,11 @@ async fn read_page(
 pub async fn get(client: &Client, id: ItemId) -> Result<Option<ItemRow>, tokio_postgres::Error> {
     let sql = format!("SELECT {COLUMNS} FROM workspace.workspace_items WHERE id = $1");
     let stmt = client.prepare_cached(&sql).await?;
-    Ok(client.query_opt(&stmt, &[&id.0]).await?.map(ItemRow::from))
+    client
+        .query_opt(&stmt, &[&id.0])
+        .await?
+        .map(ItemRow::try_from)
+        .transpose()
 }
 
 pub async fn active_category_names(client: &Client) -> Result<Vec<String>, tokio_postgres::Error> {
@@ -220,7 +254,7 @@ pub async fn active_category_names(client: &Client) -> Result<Vec<String>, tokio
             &[],
         )
         .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    rows.iter().map(|r| r.try_get(0)).collect()
 }
 
 async fn unknown_category(client: &Client, category: &CategoryName) -> WriteError {
@@ -263,7 +297,7 @@ pub async fn create(client: &Client, item: &NewItem) -> Result<ItemRow, WriteErr
         )
         .await;
     match result {
-        Ok(Some(row)) => Ok(ItemRow::from(row)),
+        Ok(Some(row)) => Ok(ItemRow::try_from(row)?),
         Ok(None) => Err(unknown_category(client, &item.category).await),
         Err(e) if is_fk_violation(&e) => Err(unknown_category(client, &item.category).await),
         Err(e) => Err(e.into()),
@@ -321,7 +355,7 @@ pub async fn update(client: &Client, id: ItemId, patch: &ItemPatch) -> Result<It
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as _).collect();
     let stmt = client.prepare_cached(&sql).await?;
     match client.query_opt(&stmt, &refs).await {
-        Ok(Some(row)) => Ok(ItemRow::from(row)),
+        Ok(Some(row)) => Ok(ItemRow::try_from(row)?),
         Ok(None) => Err(WriteError::NotFound),
         Err(e) if is_fk_violation(&e) => match &patch.category {
             Some(c) => Err(unknown_category(client, c).await),
@@ -367,20 +401,18 @@ pub async fn stats(client: &Client) -> Result<Stats, tokio_postgres::Error> {
         by_priority: Map::new(),
     };
     for r in &rows {
-        let count: i64 = r.get(3);
+        let count: i64 = r.try_get(3)?;
         // GROUPING() has a bit set for each column that is *not* grouped in this row.
-        match r.get::<_, i32>(4) {
-            0b011 => {
-                stats.by_category.insert(r.get(0), count.into());
+        let (map, column) = match r.try_get::<_, i32>(4)? {
+            0b011 => (&mut stats.by_category, 0),
+            0b101 => (&mut stats.by_status, 1),
+            0b110 => (&mut stats.by_priority, 2),
+            _ => {
+                stats.total = count;
+                continue;
             }
-            0b101 => {
-                stats.by_status.insert(r.get(1), count.into());
-            }
-            0b110 => {
-                stats.by_priority.insert(r.get(2), count.into());
-            }
-            _ => stats.total = count,
-        }
+        };
+        map.insert(r.try_get(column)?, count.into());
     }
     Ok(stats)
 }

@@ -34,6 +34,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "search_and_category_style",
         sql: include_str!("migrations/0002_search_and_category_style.sql"),
     },
+    Migration {
+        version: 3,
+        name: "gin_without_pending_list",
+        sql: include_str!("migrations/0003_gin_without_pending_list.sql"),
+    },
 ];
 
 pub fn latest_version() -> i32 {
@@ -93,7 +98,7 @@ pub async fn applied(client: &Client) -> anyhow::Result<Vec<Applied>> {
             &[],
         )
         .await?
-        .get(0);
+        .try_get(0)?;
     if !exists {
         return Ok(Vec::new());
     }
@@ -104,15 +109,18 @@ pub async fn applied(client: &Client) -> anyhow::Result<Vec<Applied>> {
             &[],
         )
         .await?;
-    Ok(rows
+    let applied = rows
         .iter()
-        .map(|r| Applied {
-            version: r.get(0),
-            name: r.get(1),
-            checksum: r.get(2),
-            applied_at: r.get(3),
+        .map(|r| {
+            Ok(Applied {
+                version: r.try_get(0)?,
+                name: r.try_get(1)?,
+                checksum: r.try_get(2)?,
+                applied_at: r.try_get(3)?,
+            })
         })
-        .collect())
+        .collect::<Result<_, tokio_postgres::Error>>()?;
+    Ok(applied)
 }
 
 pub async fn state(client: &Client) -> anyhow::Result<SchemaState> {

@@ -1,6 +1,10 @@
 //! Database access: the connection pool, queries per table, and embedded migrations. Used by
 //! both the API and `wsctl`.
 
+// Nothing on request or stored data may panic: no unwrap/expect outside tests (clippy.toml
+// allows them in tests), and rows are read with `try_get`.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod auth_guard;
 pub mod categories;
 pub mod items;
@@ -184,7 +188,7 @@ where
 pub async fn workspace_tables(
     client: &tokio_postgres::Client,
 ) -> Result<Vec<String>, tokio_postgres::Error> {
-    Ok(client
+    client
         .query(
             "SELECT table_name::text FROM information_schema.tables
               WHERE table_schema = 'workspace' AND table_type = 'BASE TABLE' ORDER BY 1",
@@ -192,8 +196,8 @@ pub async fn workspace_tables(
         )
         .await?
         .iter()
-        .map(|r| r.get(0))
-        .collect())
+        .map(|r| r.try_get(0))
+        .collect()
 }
 
 /// Escapes `%`, `_` and `\` so user text is matched literally inside an ILIKE pattern.

@@ -23,7 +23,7 @@ impl CategoryName {
     pub fn parse(raw: &str) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::default();
         let name = Self::parse_field(&mut errors, "name", Some(&Value::String(raw.to_string())));
-        errors.finish(|| name.expect("checked"))
+        errors.finish_some(|| name)
     }
 
     pub(crate) fn parse_field(
@@ -111,17 +111,28 @@ impl NewCategory {
         let color = optional(body, "color").and_then(|v| parse_color(&mut errors, v));
         let icon =
             optional(body, "icon").and_then(|v| parse_string(&mut errors, "icon", Some(v), &ICON));
-        errors.finish(|| {
-            let name = name.expect("checked");
-            NewCategory {
+        errors.finish_some(|| {
+            let name = name?;
+            Some(NewCategory {
                 display_name: display_name.unwrap_or_else(|| name.as_str().to_string()),
                 name,
                 description: description.filter(|d| !d.is_empty()),
                 sort_order: sort_order.unwrap_or(DEFAULT_SORT_ORDER),
                 color,
                 icon,
-            }
+            })
         })
+    }
+
+    /// Whether the body has no usable `name` as the original judged it (`!req.body.name`:
+    /// absent, null, false, 0 or ""); it answered that with its own 400 message.
+    pub fn name_missing(body: &Value) -> bool {
+        match body.get("name") {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => true,
+            Some(Value::String(s)) => s.is_empty(),
+            Some(Value::Number(n)) => n.as_f64() == Some(0.0),
+            Some(_) => false,
+        }
     }
 }
 
@@ -189,11 +200,26 @@ fn change<T>(
     }
 }
 
+/// `sort_order`, or its alias `display_order`; each one given is checked, `sort_order` wins.
 fn sort_order(errors: &mut ValidationErrors, body: &Map<String, Value>) -> Option<i32> {
-    let (field, value) = ["sort_order", "display_order"]
-        .iter()
-        .find_map(|k| optional(body, k).map(|v| (*k, v)))?;
-    match value.as_i64() {
+    let mut chosen = None;
+    for field in ["display_order", "sort_order"] {
+        if let Some(value) = optional(body, field) {
+            chosen = sort_order_value(errors, field, value).or(chosen);
+        }
+    }
+    chosen
+}
+
+fn sort_order_value(errors: &mut ValidationErrors, field: &str, value: &Value) -> Option<i32> {
+    // `949.0` is an integer to JSON Schema and to JavaScript, where the original took it.
+    let integral = value.as_i64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() <= 9.0e15)
+            .map(|f| f as i64)
+    });
+    match integral {
         Some(n) if (0..=MAX_SORT_ORDER).contains(&n) => Some(n as i32),
         Some(_) => {
             errors.push(

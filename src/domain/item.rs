@@ -141,13 +141,15 @@ impl NewItem {
             None => Some(Map::new()),
             value => parse_metadata(&mut errors, value),
         };
-        errors.finish(|| NewItem {
-            title: title.unwrap_or_default(),
-            description: description.unwrap_or_default(),
-            category: category.expect("checked"),
-            priority: priority.expect("checked"),
-            tags: tags.unwrap_or_default(),
-            metadata: metadata.unwrap_or_default(),
+        errors.finish_some(|| {
+            Some(NewItem {
+                title: title.unwrap_or_default(),
+                description: description.unwrap_or_default(),
+                category: category?,
+                priority: priority?,
+                tags: tags.unwrap_or_default(),
+                metadata: metadata.unwrap_or_default(),
+            })
         })
     }
 }

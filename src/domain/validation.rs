@@ -42,10 +42,21 @@ impl ValidationErrors {
     /// `Ok(value)` when nothing was recorded, so parsers can collect every problem first and
     /// report them together, as Zod does.
     pub fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, Self> {
-        if self.0.is_empty() {
-            Ok(value())
-        } else {
-            Err(self)
+        self.finish_some(|| Some(value()))
+    }
+
+    /// Like `finish`, for a value assembled from fields that were each checked: a field that
+    /// yielded nothing without recording why is reported as an error, never unwrapped.
+    pub fn finish_some<T>(mut self, value: impl FnOnce() -> Option<T>) -> Result<T, Self> {
+        if !self.0.is_empty() {
+            return Err(self);
+        }
+        match value() {
+            Some(v) => Ok(v),
+            None => {
+                self.push("unknown", "Invalid input", "custom");
+                Err(self)
+            }
         }
     }
 }
@@ -109,7 +120,7 @@ pub fn parse_string(
         errors.push(field, expected("string", value), "invalid_type");
         return None;
     };
-    let trimmed = raw.trim();
+    let trimmed = js_trim(raw);
     if trimmed.contains('\0') {
         errors.push(field, "Must not contain NUL characters", "invalid_format");
         return None;
@@ -124,6 +135,26 @@ pub fn parse_string(
     } else {
         Some(trimmed.to_string())
     }
+}
+
+/// JavaScript's `String.prototype.trim` (what Zod's `.trim()` ran): its whitespace and line
+/// terminators, which differ from Rust's `trim` (U+FEFF is trimmed, U+0085 is not).
+pub fn js_trim(s: &str) -> &str {
+    s.trim_matches(is_js_whitespace)
+}
+
+pub fn is_js_whitespace(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
+    )
 }
 
 /// Checks an enum-like string field against its allowed values, with Zod 4's message.

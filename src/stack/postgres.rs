@@ -281,6 +281,9 @@ pub fn server_command(
         ("max_connections", "200".into()),
         ("shared_buffers", "128MB".into()),
         ("log_min_messages", "warning".into()),
+        // After a crash, recovery first syncs the data directory: file by file (the default)
+        // took 2 s here; one syncfs(2) of the file system takes milliseconds (PostgreSQL 14+).
+        ("recovery_init_sync_method", "syncfs".into()),
     ];
     if options.fast {
         settings.extend([

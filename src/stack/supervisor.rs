@@ -30,6 +30,18 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A service that stayed up this long is considered healthy again: its backoff resets.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
 
+/// The first restart after a stable run is immediate (a PostgreSQL killed once should be
+/// back as fast as crash recovery allows); repeated exits then wait 0.5 s, doubling to 30 s.
+fn next_backoff(current: Duration) -> Duration {
+    if current.is_zero() {
+        FIRST_BACKOFF
+    } else {
+        (current * 2).min(MAX_BACKOFF)
+    }
+}
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
 struct Managed {
     spec: ServiceSpec,
     child: Option<Child>,
@@ -448,7 +460,7 @@ impl Supervisor {
             last_exit: None,
             started: Instant::now(),
             next_start: None,
-            backoff: Duration::from_millis(500),
+            backoff: Duration::ZERO,
         };
         // The API stays last in start order, so it is always the first to stop.
         match self
@@ -544,13 +556,13 @@ impl Supervisor {
             if let Some(child) = &mut m.child {
                 if let Ok(Some(status)) = child.try_wait() {
                     if m.started.elapsed() > STABLE_AFTER {
-                        m.backoff = Duration::from_millis(500);
+                        m.backoff = Duration::ZERO;
                     }
                     tracing::warn!(service = %m.spec.name, %status, backoff_ms = m.backoff.as_millis() as u64, "service exited; restarting");
                     m.last_exit = Some(status.to_string());
                     m.child = None;
                     m.next_start = Some(Instant::now() + m.backoff);
-                    m.backoff = (m.backoff * 2).min(MAX_BACKOFF);
+                    m.backoff = next_backoff(m.backoff);
                     changed = true;
                 }
             }
@@ -577,7 +589,7 @@ impl Supervisor {
                     Err(e) => {
                         tracing::error!(service = %m.spec.name, error = %e, "restart failed");
                         m.next_start = Some(Instant::now() + m.backoff);
-                        m.backoff = (m.backoff * 2).min(MAX_BACKOFF);
+                        m.backoff = next_backoff(m.backoff);
                     }
                 }
                 changed = true;

@@ -120,7 +120,6 @@ async fn create_validates_and_keeps_what_the_dashboard_sends() {
     );
 
     for (body, field) in [
-        (json!({}), "name"),
         (json!({"name": "Bad Name!"}), "name"),
         (json!({"name": "x".repeat(101)}), "name"),
         (json!({"name": 5}), "name"),
@@ -236,4 +235,50 @@ async fn stats_and_cache_routes_answer() {
     let r = app.get("/api/categories/Not%20A%20Name").await;
     assert_eq!(r.status, 404);
     assert_eq!(r.json["message"], "Category 'Not A Name' not found");
+}
+
+/// The original's own answers: `!req.body.name` is its exact 400, and a category created
+/// without a description stores (and answers) `description: null`.
+#[tokio::test]
+async fn create_without_a_name_and_without_a_description_answers_as_the_original() {
+    let app = spawn_app().await;
+    for body in [
+        json!({}),
+        json!({"name": null}),
+        json!({"name": ""}),
+        json!({"name": false}),
+        json!({"name": 0}),
+        json!({"display_name": "No name"}),
+    ] {
+        let r = app.post("/api/categories", &body).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        assert_eq!(
+            r.json,
+            json!({"success": false, "message": "Category name is required"}),
+            "{body}"
+        );
+    }
+    let r = app.post("/api/categories", &json!({"name": "x"})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json["data"]["description"], serde_json::Value::Null);
+    assert_eq!(r.json["data"]["display_name"], "x");
+    let stored: Option<String> = app
+        .db
+        .query_one(
+            "SELECT description FROM workspace.workspace_categories WHERE name = 'x'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, None);
+    // Toggling and updating answer with the row as stored too.
+    let r = app
+        .send(app.http.patch(app.url("/api/categories/x/toggle")))
+        .await;
+    assert_eq!(r.json["data"]["description"], serde_json::Value::Null);
+    let r = app
+        .put("/api/categories/x", &json!({"display_order": 5}))
+        .await;
+    assert_eq!(r.json["data"]["description"], serde_json::Value::Null);
 }

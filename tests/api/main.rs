@@ -12,3 +12,4 @@ mod middleware;
 mod openapi;
 mod process;
 mod schema;
+mod stored_values;

@@ -23,7 +23,7 @@ async fn migrate_subcommand_then_serve_then_graceful_sigterm() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("applied migrations [1, 2]"), "{stdout}");
+    assert!(stdout.contains("applied migrations [1, 2, 3]"), "{stdout}");
     assert!(
         !stdout.contains(&cluster().password),
         "the password must not be printed"

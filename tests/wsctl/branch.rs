@@ -267,6 +267,20 @@ fn switch_serves_the_branch_and_rules_are_enforced() {
     let o = s.wsctl(&["branch", "list", "--json"]);
     let l: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(l.as_array().unwrap().len(), 2);
+    // main's real creation time (this test's own `up`), not 1970.
+    let main = l
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "main")
+        .unwrap();
+    let created: chrono::DateTime<chrono::Utc> =
+        main["created_at"].as_str().unwrap().parse().unwrap();
+    let age = chrono::Utc::now() - created;
+    assert!(
+        age >= chrono::Duration::zero() && age < chrono::Duration::minutes(10),
+        "main created at {created}"
+    );
 }
 
 #[test]

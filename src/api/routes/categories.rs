@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::api::error::ApiError;
 use crate::api::extract::{JsonBody, QueryPairs};
 use crate::api::state::AppState;
-use crate::api::view::CategoryView;
+use crate::api::view::{CategoryEnvelope, CategoryView};
 use crate::db::categories::{self, CategoryError};
 use crate::domain::{CategoryName, CategoryPatch, NewCategory};
 
@@ -35,10 +35,10 @@ fn existing_name(raw: &str) -> Result<CategoryName, ApiError> {
 /// Active categories in display order; `active_only=false` (what the dashboard sends) includes
 /// inactive ones too. Other parameters are ignored, as before.
 #[utoipa::path(
-    get, path = "/api/categories", tag = "categories",
+    get, path = "/api/categories", tag = "categories", operation_id = "listCategories",
     params(
-        ("active_only" = Option<bool>, Query, description = "Default true"),
-        ("order_by" = Option<String>, Query, description = "Accepted and ignored: the order is always display order"),
+        ("active_only" = Option<serde_json::Value>, Query, description = "`false`, `0` or `no` include inactive categories; any other value, or none, lists active ones only. Never refused: the original ignored every parameter here"),
+        ("order_by" = Option<serde_json::Value>, Query, description = "Accepted and ignored: the order is always display order"),
     ),
     responses(
         (status = 200, body = crate::api::view::CategoryListResponse),
@@ -65,7 +65,7 @@ pub async fn list(state: web::Data<AppState>, query: QueryPairs) -> Result<HttpR
 }
 
 #[utoipa::path(
-    get, path = "/api/categories/stats", tag = "categories",
+    get, path = "/api/categories/stats", tag = "categories", operation_id = "categoryStats",
     responses(
         (status = 200, body = crate::api::view::CategoryStatsResponse),
         (status = 503, body = crate::api::view::ErrorResponse),
@@ -83,7 +83,7 @@ pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
 
 /// One category, active or not.
 #[utoipa::path(
-    get, path = "/api/categories/{name}", tag = "categories",
+    get, path = "/api/categories/{name}", tag = "categories", operation_id = "getCategory",
     params(("name" = String, Path)),
     responses(
         (status = 200, body = crate::api::view::CategoryResponse),
@@ -101,13 +101,17 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
         })
         .await?
         .ok_or(ApiError::CategoryNotFound(raw))?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "data": CategoryView::from(row)})))
+    Ok(HttpResponse::Ok().json(CategoryEnvelope {
+        success: true,
+        data: CategoryView::from(row),
+        message: None,
+    }))
 }
 
 /// Whether a name is an active category. Always 200.
 #[utoipa::path(
-    post, path = "/api/categories/validate", tag = "categories",
-    request_body = crate::api::view::ValidateCategoryBody,
+    post, path = "/api/categories/validate", tag = "categories", operation_id = "validateCategory",
+    request_body(content = crate::api::view::ValidateCategoryBody, description = "Optional: no body is `valid: false`"),
     responses(
         (status = 200, body = crate::api::view::ValidateResponse),
         (status = 400, description = "Malformed JSON", body = crate::api::view::ErrorResponse),
@@ -139,11 +143,11 @@ pub async fn validate(
 }
 
 #[utoipa::path(
-    post, path = "/api/categories", tag = "categories",
+    post, path = "/api/categories", tag = "categories", operation_id = "createCategory",
     request_body = crate::api::view::CreateCategoryBody,
     responses(
         (status = 201, body = crate::api::view::CategoryResponse),
-        (status = 400, body = crate::api::view::ValidationErrorResponse),
+        (status = 400, body = crate::api::view::BadRequestResponse),
         (status = 409, body = crate::api::view::ErrorResponse),
         (status = 413, body = crate::api::view::ErrorResponse),
         (status = 415, body = crate::api::view::ErrorResponse),
@@ -151,6 +155,9 @@ pub async fn validate(
     )
 )]
 pub async fn create(state: web::Data<AppState>, body: JsonBody) -> Result<HttpResponse, ApiError> {
+    if NewCategory::name_missing(&body.0) {
+        return Err(ApiError::CategoryNameRequired);
+    }
     let category = NewCategory::parse(&body.0)?;
     let row = state
         .retry(|client| {
@@ -163,20 +170,20 @@ pub async fn create(state: web::Data<AppState>, body: JsonBody) -> Result<HttpRe
             }
         })
         .await?;
-    Ok(HttpResponse::Created().json(json!({
-        "success": true,
-        "data": CategoryView::from(row),
-        "message": "Category created successfully",
-    })))
+    Ok(HttpResponse::Created().json(CategoryEnvelope {
+        success: true,
+        data: CategoryView::stored(row),
+        message: Some("Category created successfully"),
+    }))
 }
 
 #[utoipa::path(
-    put, path = "/api/categories/{name}", tag = "categories",
+    put, path = "/api/categories/{name}", tag = "categories", operation_id = "updateCategory",
     params(("name" = String, Path)),
-    request_body = crate::api::view::UpdateCategoryBody,
+    request_body(content = crate::api::view::UpdateCategoryBody, description = "Optional: no body changes nothing"),
     responses(
         (status = 200, body = crate::api::view::CategoryResponse),
-        (status = 400, body = crate::api::view::ValidationErrorResponse),
+        (status = 400, body = crate::api::view::BadRequestResponse),
         (status = 404, body = crate::api::view::ErrorResponse),
         (status = 413, body = crate::api::view::ErrorResponse),
         (status = 415, body = crate::api::view::ErrorResponse),
@@ -203,16 +210,16 @@ pub async fn update(
             }
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "success": true,
-        "data": CategoryView::from(row),
-        "message": "Category updated successfully",
-    })))
+    Ok(HttpResponse::Ok().json(CategoryEnvelope {
+        success: true,
+        data: CategoryView::stored(row),
+        message: Some("Category updated successfully"),
+    }))
 }
 
 /// Hard delete; refused with 409 while items use the category.
 #[utoipa::path(
-    delete, path = "/api/categories/{name}", tag = "categories",
+    delete, path = "/api/categories/{name}", tag = "categories", operation_id = "deleteCategory",
     params(("name" = String, Path)),
     responses(
         (status = 200, body = crate::api::view::MessageResponse),
@@ -243,7 +250,7 @@ pub async fn delete(
 }
 
 #[utoipa::path(
-    patch, path = "/api/categories/{name}/toggle", tag = "categories",
+    patch, path = "/api/categories/{name}/toggle", tag = "categories", operation_id = "toggleCategory",
     params(("name" = String, Path)),
     responses(
         (status = 200, body = crate::api::view::CategoryResponse),
@@ -264,12 +271,16 @@ pub async fn toggle(
     let row = categories::toggle(&client, name.as_str())
         .await?
         .ok_or(ApiError::CategoryNotFound(raw))?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "data": CategoryView::from(row)})))
+    Ok(HttpResponse::Ok().json(CategoryEnvelope {
+        success: true,
+        data: CategoryView::stored(row),
+        message: None,
+    }))
 }
 
 /// Kept for existing callers; there is no category cache any more, so nothing can be stale.
 #[utoipa::path(
-    post, path = "/api/categories/invalidate-cache", tag = "categories",
+    post, path = "/api/categories/invalidate-cache", tag = "categories", operation_id = "invalidateCategoryCache",
     responses((status = 200, body = crate::api::view::MessageResponse))
 )]
 pub async fn invalidate_cache() -> HttpResponse {

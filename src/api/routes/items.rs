@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::api::error::ApiError;
 use crate::api::extract::{JsonBody, QueryPairs};
 use crate::api::state::AppState;
-use crate::api::view::ItemView;
+use crate::api::view::{ItemEnvelope, ItemView};
 use crate::db::items::{self, WriteError};
 use crate::domain::{ItemFilter, ItemId, ItemPatch, NewItem};
 
@@ -38,18 +38,18 @@ fn not_found_as(id: &str) -> impl Fn(WriteError) -> ApiError + '_ {
 
 /// List items, newest first, filtered and paged in SQL.
 #[utoipa::path(
-    get, path = "/api/items", tag = "items",
+    get, path = "/api/items", tag = "items", operation_id = "listItems",
     params(
         ("category" = Option<String>, Query, pattern = "^[a-z0-9-]+$", min_length = 1, max_length = 100),
         ("status" = Option<crate::domain::Status>, Query),
         ("priority" = Option<crate::domain::Priority>, Query),
-        ("search" = Option<String>, Query, description = "Case-insensitive substring of title, description or any tag"),
+        ("search" = Option<String>, Query, pattern = "^[^\\u0000]*$", description = "Case-insensitive substring of title, description or any tag"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Default 100"),
         ("offset" = Option<i64>, Query, minimum = 0, maximum = 2147483647, description = "Default 0"),
     ),
     responses(
         (status = 200, body = crate::api::view::ItemListResponse),
-        (status = 400, description = "Invalid or unknown query parameter", body = crate::api::view::ValidationErrorResponse),
+        (status = 400, description = "Invalid or unknown query parameter", body = crate::api::view::BadRequestResponse),
         (status = 503, description = "Database unavailable", body = crate::api::view::ErrorResponse),
     )
 )]
@@ -79,7 +79,7 @@ pub async fn list(state: web::Data<AppState>, query: QueryPairs) -> Result<HttpR
 
 /// Counts by category, status and priority.
 #[utoipa::path(
-    get, path = "/api/items/stats", tag = "items",
+    get, path = "/api/items/stats", tag = "items", operation_id = "itemStats",
     responses(
         (status = 200, body = crate::api::view::ItemStatsResponse),
         (status = 503, body = crate::api::view::ErrorResponse),
@@ -101,7 +101,7 @@ pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
 }
 
 #[utoipa::path(
-    get, path = "/api/items/{id}", tag = "items",
+    get, path = "/api/items/{id}", tag = "items", operation_id = "getItem",
     params(("id" = String, Path, description = "Item id (a positive integer)")),
     responses(
         (status = 200, body = crate::api::view::ItemResponse),
@@ -116,16 +116,16 @@ pub async fn get(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
         .retry(|client| async move { Ok(items::get(&client, id).await?) })
         .await?
         .ok_or(ApiError::ItemNotFound(raw))?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "data": ItemView::from(&item)})))
+    Ok(HttpResponse::Ok().json(ItemEnvelope::new(None, &item)))
 }
 
 /// Create an item; its status is always `new`.
 #[utoipa::path(
-    post, path = "/api/items", tag = "items",
+    post, path = "/api/items", tag = "items", operation_id = "createItem",
     request_body = crate::api::view::CreateItemBody,
     responses(
         (status = 201, body = crate::api::view::ItemWriteResponse),
-        (status = 400, description = "Validation failed, malformed JSON, or unknown category", body = crate::api::view::ValidationErrorResponse),
+        (status = 400, description = "Validation failed, malformed JSON, or unknown category", body = crate::api::view::BadRequestResponse),
         (status = 413, body = crate::api::view::ErrorResponse),
         (status = 415, body = crate::api::view::ErrorResponse),
         (status = 503, description = "Database unavailable or schema not migrated", body = crate::api::view::ErrorResponse),
@@ -142,21 +142,17 @@ pub async fn create(state: web::Data<AppState>, body: JsonBody) -> Result<HttpRe
             }
         })
         .await?;
-    Ok(HttpResponse::Created().json(json!({
-        "success": true,
-        "message": "Item created successfully",
-        "data": ItemView::from(&row),
-    })))
+    Ok(HttpResponse::Created().json(ItemEnvelope::new(Some("Item created successfully"), &row)))
 }
 
 /// Partial update: only the fields given change.
 #[utoipa::path(
-    put, path = "/api/items/{id}", tag = "items",
+    put, path = "/api/items/{id}", tag = "items", operation_id = "updateItem",
     params(("id" = String, Path)),
-    request_body = crate::api::view::UpdateItemBody,
+    request_body(content = crate::api::view::UpdateItemBody, description = "Optional: no body changes only `updated_at`"),
     responses(
         (status = 200, body = crate::api::view::ItemWriteResponse),
-        (status = 400, body = crate::api::view::ValidationErrorResponse),
+        (status = 400, body = crate::api::view::BadRequestResponse),
         (status = 404, body = crate::api::view::ErrorResponse),
         (status = 413, body = crate::api::view::ErrorResponse),
         (status = 415, body = crate::api::view::ErrorResponse),
@@ -183,15 +179,11 @@ pub async fn update(
             }
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "success": true,
-        "message": "Item updated successfully",
-        "data": ItemView::from(&row),
-    })))
+    Ok(HttpResponse::Ok().json(ItemEnvelope::new(Some("Item updated successfully"), &row)))
 }
 
 #[utoipa::path(
-    delete, path = "/api/items/{id}", tag = "items",
+    delete, path = "/api/items/{id}", tag = "items", operation_id = "deleteItem",
     params(("id" = String, Path)),
     responses(
         (status = 200, body = crate::api::view::MessageResponse),

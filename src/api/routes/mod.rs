@@ -6,8 +6,11 @@ pub mod health;
 pub mod items;
 pub mod openapi;
 
+use actix_web::middleware::from_fn;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
+
+use super::catch_panic::catch_panic;
 
 /// The original's catch-all: `Cannot <METHOD> <path and query>`.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
@@ -20,10 +23,23 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
     }))
 }
 
-fn resource(path: &str) -> actix_web::Resource {
+fn resource(
+    path: &str,
+) -> actix_web::Resource<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
     // An existing path with another method answers like an unknown path did (404 JSON),
-    // not actix's empty 405.
-    web::resource(path).default_service(web::to(not_found))
+    // not actix's empty 405. The panic catcher sits here, after routing, because it keeps a
+    // handle on the request, and the router needs the only one.
+    web::resource(path)
+        .default_service(web::to(not_found))
+        .wrap(from_fn(catch_panic))
 }
 
 fn items_scope(prefix: &str) -> actix_web::Scope {
