@@ -9,10 +9,16 @@
 //! - `BENCH_SECONDS` (default 10): duration of each scenario.
 //! - `BENCH_WRK_THREADS` (default 2): wrk threads driving the 32 connections.
 //! - `BENCH_ONLY`: run only the scenarios whose name contains this text.
+//! - `BENCH_ITEMS` (default 1000): items seeded before the run.
+//! - `BENCH_GIN_FASTUPDATE=on`: GIN indexes with their pending list, as before migration 3.
+//! - `BENCH_ROUNDS` (default 1): rounds; each runs every scenario on every target in turn,
+//!   so a compared pair is measured side by side under the same machine load. The report gives
+//!   the median of the rounds per scenario and target, and the ratios.
 //! - `BENCH_COMPARE_CMD` + `BENCH_COMPARE_DIR`: another implementation of the same API to run
 //!   against the same database for a side-by-side number (for example the original Node
 //!   service: `BENCH_COMPARE_CMD="node src/server.js"` in its directory). It gets the database
-//!   through the original's `POSTGRES_*` variables and must listen on `$PORT`.
+//!   through the original's `POSTGRES_*` variables and must listen on `$PORT`; `REDIS_PORT`
+//!   is passed on (the original waits on Redis in every write, cache or not).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -23,7 +29,6 @@ use workspace_stack::db;
 use workspace_stack::stack::postgres::{self, PgBinaries, RunAs, ServerOptions};
 
 const CONNECTIONS: u32 = 32;
-const ITEMS: i64 = 1000;
 
 struct Killed(Child);
 
@@ -69,7 +74,7 @@ fn scenarios() -> Vec<Scenario> {
 local n = 0
 request = function()
   n = n + 1
-  return wrk.format("GET", "/api/items/" .. (n % 1000 + 1))
+  return wrk.format("GET", "/api/items/" .. (n % ITEMS + 1))
 end"#,
         },
         Scenario {
@@ -81,6 +86,16 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = BODY"#,
         },
         Scenario {
+            name: "GET /api/items?search=…",
+            path: "/",
+            script: r#"
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/api/items?limit=20&search=item%20" .. (n % 100))
+end"#,
+        },
+        Scenario {
             name: "mix 60% get / 30% list / 10% create",
             path: "/",
             script: r#"
@@ -89,7 +104,7 @@ request = function()
   n = n + 1
   local r = n % 10
   if r < 6 then
-    return wrk.format("GET", "/api/items/" .. (n % 1000 + 1))
+    return wrk.format("GET", "/api/items/" .. (n % ITEMS + 1))
   elseif r < 9 then
     return wrk.format("GET", "/api/items?limit=100")
   else
@@ -123,7 +138,11 @@ fn parse_duration_ms(s: &str) -> Option<f64> {
 
 fn run_wrk(base: &str, scenario: &Scenario, seconds: u64, dir: &Path) -> anyhow::Result<Value> {
     let script_path = dir.join(format!("{}.lua", scenario.name.len()));
-    let script = scenario.script.replace("BODY", &format!("'{POST_BODY}'"));
+    let items = std::env::var("BENCH_ITEMS").unwrap_or_else(|_| "1000".into());
+    let script = scenario
+        .script
+        .replace("BODY", &format!("'{POST_BODY}'"))
+        .replace("ITEMS", &items);
     std::fs::write(&script_path, script)?;
     let mut args = vec![
         format!("-t{}", wrk_threads()),
@@ -195,6 +214,91 @@ fn wait_http(base: &str, path: &str) -> anyhow::Result<()> {
     anyhow::bail!("{base}{path} did not answer 200 within 60 s")
 }
 
+/// The API under test: this project's release binary, or the comparison command.
+fn start_target(
+    compare: Option<&(String, String)>,
+    port: u16,
+    url: &str,
+    pg_port: u16,
+    password: &str,
+) -> anyhow::Result<Child> {
+    Ok(match compare {
+        None => Command::new(env!("CARGO_BIN_EXE_workspace-api"))
+            .args([
+                "serve",
+                "--port",
+                &port.to_string(),
+                "--database-url",
+                url,
+                "--rate-limit-max",
+                "0",
+            ])
+            .env("LOG_LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+        Some((cmd, cdir)) => {
+            let log = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench/compare.log");
+            std::fs::create_dir_all(log.parent().unwrap_or(Path::new(".")))?;
+            Command::new("sh")
+                .args(["-c", cmd])
+                .current_dir(cdir)
+                .env("PORT", port.to_string())
+                .env("WORKSPACE_PORT", port.to_string())
+                .env("LIBRARY_DB_STRATEGY", "postgresql")
+                .env("POSTGRES_HOST", "127.0.0.1")
+                .env("POSTGRES_PORT", pg_port.to_string())
+                .env("POSTGRES_DATABASE", "workspace")
+                .env("POSTGRES_USER", "postgres")
+                .env("POSTGRES_PASSWORD", password)
+                .env("POSTGRES_POOL_MAX", "16")
+                .env("REDIS_CACHE_ENABLED", "false")
+                .env("RATE_LIMIT_MAX", "100000000")
+                .env("NODE_ENV", "production")
+                .env("LOG_LEVEL", "warn")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(log)?)
+                .spawn()?
+        }
+    })
+}
+
+/// Per scenario and target, the median of each number over the rounds.
+fn medians(results: &[Value]) -> Vec<Value> {
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for r in results {
+        let key = (
+            r["scenario"].as_str().unwrap_or("").to_string(),
+            r["target"].as_str().unwrap_or("").to_string(),
+        );
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys.into_iter()
+        .map(|(scenario, target)| {
+            let of = |field: &str| -> Option<f64> {
+                let mut v: Vec<f64> = results
+                    .iter()
+                    .filter(|r| {
+                        r["scenario"] == scenario.as_str() && r["target"] == target.as_str()
+                    })
+                    .filter_map(|r| r[field].as_f64())
+                    .collect();
+                v.sort_by(f64::total_cmp);
+                v.get(v.len() / 2).copied()
+            };
+            json!({
+                "scenario": scenario,
+                "target": target,
+                "requests_per_second": of("requests_per_second"),
+                "p50_ms": of("p50_ms"),
+                "p99_ms": of("p99_ms"),
+            })
+        })
+        .collect()
+}
+
 fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--list") {
         return Ok(()); // `cargo bench -- --list` and `cargo test --benches` probe this.
@@ -213,6 +317,14 @@ fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
+    let env_num = |name: &str, default: u64| -> u64 {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let items = env_num("BENCH_ITEMS", 1000);
+    let rounds = env_num("BENCH_ROUNDS", 1).max(1);
     let bins = PgBinaries::discover(None)?;
     let run_as = RunAs::unprivileged()?;
     let dir = tempfile::Builder::new().prefix("ws-bench-").tempdir()?;
@@ -257,14 +369,26 @@ fn main() -> anyhow::Result<()> {
                         (ARRAY['new','review','in-progress','completed','rejected'])[1 + g % 5],
                         ARRAY['tag' || (g % 10)], jsonb_build_object('seq', g)
                    FROM generate_series(1, $1::int) g",
-                &[&(ITEMS as i32)],
+                &[&(items as i32)],
             )
             .await?;
+        // `BENCH_GIN_FASTUPDATE=on` puts back GIN's pending list (what migration 3 removed),
+        // to measure the write stalls it caused.
+        if std::env::var("BENCH_GIN_FASTUPDATE").as_deref() == Ok("on") {
+            client
+                .batch_execute(
+                    "DO $$ DECLARE i regclass; BEGIN
+                       FOR i IN SELECT c.oid FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+                                 WHERE a.amname = 'gin' AND c.relnamespace = 'workspace'::regnamespace
+                       LOOP EXECUTE format('ALTER INDEX %s SET (fastupdate = on)', i); END LOOP;
+                     END $$",
+                )
+                .await?;
+        }
         client.batch_execute("VACUUM ANALYZE workspace.workspace_items").await?;
         anyhow::Ok(())
     })?;
 
-    let mut results = Vec::new();
     let mut targets = vec![("workspace-api (this project)".to_string(), None)];
     if let (Ok(cmd), Ok(cdir)) = (
         std::env::var("BENCH_COMPARE_CMD"),
@@ -272,47 +396,13 @@ fn main() -> anyhow::Result<()> {
     ) {
         targets.push((format!("compare: {cmd}"), Some((cmd, cdir))));
     }
-    for (label, compare) in targets {
+    // Every target runs for the whole benchmark, so rounds can alternate between them.
+    let mut servers = Vec::new();
+    for (label, compare) in &targets {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
-        let child = match &compare {
-            None => Command::new(env!("CARGO_BIN_EXE_workspace-api"))
-                .args([
-                    "serve",
-                    "--port",
-                    &port.to_string(),
-                    "--database-url",
-                    &url,
-                    "--rate-limit-max",
-                    "0",
-                ])
-                .env("LOG_LEVEL", "warn")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()?,
-            Some((cmd, cdir)) => Command::new("sh")
-                .args(["-c", cmd])
-                .current_dir(cdir)
-                .env("PORT", port.to_string())
-                .env("WORKSPACE_PORT", port.to_string())
-                .env("LIBRARY_DB_STRATEGY", "postgresql")
-                .env("POSTGRES_HOST", "127.0.0.1")
-                .env("POSTGRES_PORT", pg_port.to_string())
-                .env("POSTGRES_DATABASE", "workspace")
-                .env("POSTGRES_USER", "postgres")
-                .env("POSTGRES_PASSWORD", &password)
-                .env("POSTGRES_POOL_MAX", "16")
-                .env("REDIS_CACHE_ENABLED", "false")
-                .env("RATE_LIMIT_MAX", "100000000")
-                .env("NODE_ENV", "production")
-                .env("LOG_LEVEL", "warn")
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(
-                    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench/compare.log"),
-                )?)
-                .spawn()?,
-        };
-        let _server = Killed(child);
+        let child = start_target(compare.as_ref(), port, &url, pg_port, &password)?;
+        servers.push((label.clone(), base.clone(), Killed(child)));
         wait_http(&base, "/healthz")?;
         // One request at a time first: the original opens its pool lazily (concurrent first
         // requests each open one) and pays a slow first write; neither should be measured.
@@ -325,31 +415,52 @@ fn main() -> anyhow::Result<()> {
             script: "",
         };
         run_wrk(&base, &warm, 2, dir.path())?;
-        let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    }
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let mut results = Vec::new();
+    for round in 1..=rounds {
         for scenario in scenarios()
             .into_iter()
             .filter(|s| s.name.contains(only.as_str()))
         {
-            let mut r = run_wrk(&base, &scenario, seconds, dir.path())?;
-            r["target"] = json!(label);
-            eprintln!(
-                "{label:32} {:40} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms {}",
-                scenario.name,
-                r["requests_per_second"].as_f64().unwrap_or(0.0),
-                r["p50_ms"].as_f64().unwrap_or(f64::NAN),
-                r["p99_ms"].as_f64().unwrap_or(f64::NAN),
-                r["errors"].as_str().unwrap_or("")
-            );
-            results.push(r);
+            for (label, base, _) in &servers {
+                let mut r = run_wrk(base, &scenario, seconds, dir.path())?;
+                r["target"] = json!(label);
+                r["round"] = json!(round);
+                eprintln!(
+                    "round {round} {label:32} {:40} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms {}",
+                    scenario.name,
+                    r["requests_per_second"].as_f64().unwrap_or(0.0),
+                    r["p50_ms"].as_f64().unwrap_or(f64::NAN),
+                    r["p99_ms"].as_f64().unwrap_or(f64::NAN),
+                    r["errors"].as_str().unwrap_or("")
+                );
+                results.push(r);
+            }
         }
+    }
+    drop(servers);
+    let medians = medians(&results);
+    eprintln!("\nmedians of {rounds} round(s), {seconds} s each, {items} items seeded:");
+    for m in &medians {
+        eprintln!(
+            "{:32} {:40} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
+            m["target"].as_str().unwrap_or(""),
+            m["scenario"].as_str().unwrap_or(""),
+            m["requests_per_second"].as_f64().unwrap_or(0.0),
+            m["p50_ms"].as_f64().unwrap_or(f64::NAN),
+            m["p99_ms"].as_f64().unwrap_or(f64::NAN),
+        );
     }
     let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
     let report = json!({
         "connections": CONNECTIONS,
         "seconds_per_scenario": seconds,
-        "seeded_items": ITEMS,
+        "seeded_items": items,
+        "rounds": rounds,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "medians": medians,
         "results": results,
     });
     std::fs::write(

@@ -11,7 +11,6 @@ pub mod extract;
 pub mod guard;
 pub mod limits;
 pub mod metrics;
-#[allow(clippy::expect_used)]
 pub mod ratelimit;
 pub mod routes;
 pub mod startup;

@@ -44,9 +44,8 @@ impl Limiter {
     pub fn new(settings: &RateLimit) -> Option<Arc<Self>> {
         let max = NonZeroU32::new(settings.max)?;
         let period = (settings.window / max.get()).max(Duration::from_nanos(1));
-        let quota = Quota::with_period(period)
-            .expect("period is non-zero")
-            .allow_burst(max);
+        // `with_period` is `None` only for a zero period, which the `max(1 ns)` above rules out.
+        let quota = Quota::with_period(period)?.allow_burst(max);
         Some(Arc::new(Limiter {
             limiter: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
             max: max.get(),
