@@ -10,3 +10,4 @@ pub mod state;
 pub mod supervisor;
 pub mod trust;
 pub mod upcall;
+pub mod user;
