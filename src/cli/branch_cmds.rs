@@ -3,10 +3,11 @@
 
 use anyhow::bail;
 
-use super::stack_cmds::require_state;
 use super::{BranchCmd, SnapshotCmd};
 use crate::branch::{self, Kind, Meta, Name, MAIN};
 use crate::db::migrations;
+use crate::engine::require_state;
+use crate::stack::control::{reload_supervisor, wait_service};
 use crate::stack::state::{BackendKind, Lock, StackState, StateDir};
 use crate::stack::supervisor::pg_config;
 
@@ -299,13 +300,6 @@ pub async fn migrate(dir: &StateDir, check: bool, status_only: bool) -> anyhow::
     Ok(0)
 }
 
-/// Tells the supervisor to re-read state.json (SIGHUP).
-pub(super) fn reload_supervisor(dir: &StateDir) -> anyhow::Result<()> {
-    let pid = super::stack_cmds::supervisor_pid(dir)?;
-    crate::stack::process::signal(pid, libc::SIGHUP);
-    Ok(())
-}
-
 /// Saves the new active branch, has the supervisor restart the API on it, and waits until the
 /// API is ready there.
 pub(super) async fn switch_to(
@@ -350,34 +344,6 @@ pub(super) async fn switch_to(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     bail!("the API did not come back on branch {name} — see `wsctl logs workspace-api`")
-}
-
-/// Waits until the supervisor reports `service` alive (`true`) or gone (`false`).
-pub(super) async fn wait_service(
-    dir: &StateDir,
-    service: &str,
-    alive: bool,
-    timeout: std::time::Duration,
-) -> anyhow::Result<()> {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        let status = dir.load_status().unwrap_or_default();
-        let svc = status.services.iter().find(|s| s.name == service);
-        let is_alive = svc
-            .and_then(|s| s.pid)
-            .is_some_and(crate::stack::process::alive);
-        if alive == is_alive && (alive || svc.is_none()) {
-            return Ok(());
-        }
-        if std::time::Instant::now() > deadline {
-            bail!(
-                "{service} did not {} within {}s — see `wsctl logs {service}`",
-                if alive { "start" } else { "stop" },
-                timeout.as_secs()
-            );
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
 }
 
 /// Starts a preview API for `branch` on a free port and waits until it is healthy.

@@ -29,7 +29,7 @@ pub(super) fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<Option<St
         );
     }
     // Flags, then workspace-stack.toml, then what this stack used before, as in native mode.
-    let file = super::stack_cmds::file_config(dir)?;
+    let file = crate::engine::up::file_config(dir)?;
     let backend = args
         .backend
         .or(file.backend)
@@ -54,7 +54,8 @@ pub(super) fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<Option<St
             }
         );
     }
-    let (pg_port, api_port) = super::stack_cmds::chosen_ports(args, &file, previous.as_ref());
+    let (pg_port, api_port) =
+        crate::engine::up::chosen_ports((args.pg_port, args.api_port), &file, previous.as_ref());
     let neon = match backend {
         BackendKind::Postgres => None,
         BackendKind::Neon => Some(match previous.as_ref().and_then(|p| p.neon.clone()) {
@@ -166,7 +167,7 @@ pub(super) async fn down(dir: &StateDir, purge: bool) -> anyhow::Result<Option<i
         return Ok(None);
     };
     let started = Instant::now();
-    if super::stack_cmds::stop_supervisor(dir, "watcher", Duration::from_secs(90)).await? {
+    if crate::stack::control::stop_supervisor(dir, "watcher", Duration::from_secs(90)).await? {
         println!("Stopped in {:.1} s.", started.elapsed().as_secs_f64());
     } else if !c.containers()?.is_empty() {
         containers::write_files(dir, &state)?;
@@ -223,7 +224,7 @@ pub(super) fn status(dir: &StateDir, json: bool) -> anyhow::Result<Option<i32>> 
             "containers": {"compose": c.compose.join(" "), "engine": c.engine, "project": c.project},
             "api_url": format!("http://127.0.0.1:{}", state.api_port),
             "pg_port": state.pg_port,
-            "database_url": super::stack_cmds::database_url_without_password(&state),
+            "database_url": super::print::database_url_without_password(&state),
             "services": services,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -256,7 +257,7 @@ pub(super) fn status(dir: &StateDir, json: bool) -> anyhow::Result<Option<i32>> 
             x.restarts
         );
     }
-    super::stack_cmds::print_urls(dir, &state);
+    super::print::print_urls(dir, &state);
     Ok(Some(0))
 }
 

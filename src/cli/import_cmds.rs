@@ -12,9 +12,9 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 
 use super::neon_cmds::Neon;
-use super::stack_cmds::require_state;
 use super::ImportArgs;
 use crate::branch::{self, Kind, Meta, Name, MAIN};
+use crate::engine::require_state;
 use crate::import::{self, Report};
 use crate::stack::postgres::PgBinaries;
 use crate::stack::state::{BackendKind, Lock, StackState, StateDir};

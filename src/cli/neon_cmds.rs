@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use super::branch_cmds::{
-    add_preview, ensure_deletable, print_metas, print_rollback, reload_supervisor, remove_preview,
-    switch_to, wait_service,
+    add_preview, ensure_deletable, print_metas, print_rollback, remove_preview, switch_to,
 };
-use super::stack_cmds::require_state;
 use super::{BranchCmd, SnapshotCmd};
 use crate::branch::{self, Kind, Meta, Name, MAIN};
 use crate::db::migrations;
+use crate::engine::require_state;
+use crate::stack::control::{reload_supervisor, wait_service};
 use crate::stack::neon::{self, NeonBranch, NeonSnapshot, NeonState, Pageserver};
 use crate::stack::state::{Lock, StackState, StateDir};
 use crate::stack::supervisor::pg_config_on;

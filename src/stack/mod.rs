@@ -2,6 +2,7 @@
 //! backends (plain PostgreSQL, and Neon's state).
 
 pub mod containers;
+pub mod control;
 pub mod neon;
 pub mod ports;
 pub mod postgres;
