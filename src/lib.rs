@@ -5,6 +5,7 @@
 //! depends on the runner.
 
 pub mod api;
+pub mod backend;
 pub mod branch;
 pub mod cli;
 pub mod config;

@@ -1,6 +1,7 @@
 //! The operations `wsctl` offers, for any front end: open the stack in a state directory,
 //! then act on it through its storage backend. Nothing here prints.
 
+pub mod branches;
 pub mod up;
 
 use anyhow::Context;
