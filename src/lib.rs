@@ -14,5 +14,6 @@ pub mod domain;
 pub mod engine;
 pub mod health;
 pub mod import;
+pub mod runtime;
 pub mod stack;
 pub mod telemetry;

@@ -11,7 +11,7 @@ use super::print::{database_url_without_password, print_urls};
 use super::UpArgs;
 use crate::engine::require_state;
 use crate::engine::up::{chosen_ports, file_config};
-use crate::stack::control::stop_supervisor;
+use crate::runtime::{Down, Logs, Purged, StatusReport};
 use crate::stack::state::{BackendKind, Lock, Phase, StackState, StateDir};
 use crate::stack::supervisor;
 use crate::stack::{ports, postgres, process};
@@ -292,42 +292,36 @@ pub async fn down(dir: &StateDir, purge: bool, yes: bool) -> anyhow::Result<i32>
             return Ok(1);
         }
     }
-    if let Some(code) = super::container_cmds::down(dir, purge).await? {
-        return Ok(code);
-    }
-    let started = Instant::now();
-    if stop_supervisor(dir, "supervisor", Duration::from_secs(40)).await? {
-        println!("Stopped in {:.1} s.", started.elapsed().as_secs_f64());
-    } else {
-        // Nothing supervises; a PostgreSQL may still be left from a crash.
-        let owner = match postgres::RunAs::unprivileged()? {
-            Some(user) => user.uid,
-            // SAFETY: geteuid has no preconditions.
-            None => unsafe { libc::geteuid() },
-        };
-        if let Some(pid) = process::postmaster_pid(&dir.pg_data(), owner) {
-            process::signal(pid, libc::SIGINT);
-            process::wait_gone(pid, Duration::from_secs(15));
-            println!("Stopped a PostgreSQL (pid {pid}) left without a supervisor.");
-        } else {
-            println!("The stack is not running.");
+    let runtime = crate::runtime::for_dir(dir);
+    match runtime.down(dir).await? {
+        Down::Stopped { took } => println!("Stopped in {:.1} s.", took.as_secs_f64()),
+        Down::ContainersWithoutWatcher { project, took } => println!(
+            "Stopped the containers of project {project} (no watcher was running) in {:.1} s.",
+            took.as_secs_f64()
+        ),
+        Down::LeftoverPostmaster { pid } => {
+            println!("Stopped a PostgreSQL (pid {pid}) left without a supervisor.")
         }
+        Down::NotRunning => println!("The stack is not running."),
     }
-    if purge && dir.root.exists() {
-        std::fs::remove_dir_all(&dir.root)
-            .with_context(|| format!("removing {}", dir.root.display()))?;
-        println!("Deleted {}.", dir.root.display());
+    if purge {
+        match runtime.purge(dir)? {
+            Purged::Native { root: None } => {}
+            Purged::Native { root: Some(root) } => println!("Deleted {}.", root.display()),
+            Purged::Compose { project, root } => println!(
+                "Deleted the volumes of project {project} and {}.",
+                root.display()
+            ),
+        }
     }
     Ok(0)
 }
 
 pub fn status(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
-    if let Some(code) = super::container_cmds::status(dir, json)? {
-        return Ok(code);
-    }
-    let state = dir.load()?;
-    let running = Lock::is_held(&dir.lock_file())?;
-    let status = dir.load_status();
+    let (state, running, status) = match crate::runtime::for_dir(dir).status(dir)? {
+        StatusReport::Native(n) => (n.state, n.running, n.status),
+        StatusReport::Compose(s) => return super::container_cmds::print_status(dir, json, &s),
+    };
     if json {
         let services: Vec<serde_json::Value> = status
             .iter()
@@ -387,39 +381,11 @@ pub fn status(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
 }
 
 pub async fn logs(dir: &StateDir, service: Option<String>, follow: bool) -> anyhow::Result<i32> {
-    if let Some(code) = super::container_cmds::logs(dir, service.as_deref(), follow)? {
-        return Ok(code);
-    }
-    let files: Vec<PathBuf> = match &service {
-        Some(name) => {
-            let path = dir.log(name);
-            if !path.exists() {
-                let known: Vec<String> = std::fs::read_dir(dir.logs())
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .filter_map(|e| {
-                        e.file_name()
-                            .to_str()?
-                            .strip_suffix(".log")
-                            .map(str::to_string)
-                    })
-                    .collect();
-                bail!(
-                    "no log for {name:?}; services with logs: {}",
-                    known.join(", ")
-                );
-            }
-            vec![path]
-        }
-        None => {
-            let mut all: Vec<PathBuf> = std::fs::read_dir(dir.logs())
-                .with_context(|| format!("no logs in {}", dir.logs().display()))?
-                .flatten()
-                .map(|e| e.path())
-                .collect();
-            all.sort();
-            all
+    let files = match crate::runtime::for_dir(dir).logs(dir, service.as_deref(), follow)? {
+        Logs::Files(files) => files,
+        Logs::Command { mut cmd, what } => {
+            let status = cmd.status().with_context(|| format!("running {what}"))?;
+            return Ok(status.code().unwrap_or(1));
         }
     };
     let mut offsets = Vec::new();
