@@ -195,6 +195,7 @@ fn wait_http(base: &str, path: &str) -> anyhow::Result<()> {
     anyhow::bail!("{base}{path} did not answer 200 within 60 s")
 }
 
+#[allow(clippy::too_many_lines)] // issue 14: over 100 lines, still to split
 fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--list") {
         return Ok(()); // `cargo bench -- --list` and `cargo test --benches` probe this.

@@ -14,6 +14,7 @@ use crate::stack::state::{BackendKind, StackState, StateDir};
 
 /// Decides ports and the engine, checks the images, writes state.json and the compose files.
 /// `None` when this is not (and is not becoming) a container stack.
+#[allow(clippy::too_many_lines)] // issue 14: over 100 lines, still to split
 pub(super) fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<Option<StackState>> {
     let previous = dir.load()?;
     let was = previous.as_ref().and_then(|p| p.containers.clone());

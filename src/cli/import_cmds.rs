@@ -140,6 +140,7 @@ pub async fn import(dir: &StateDir, args: ImportArgs) -> anyhow::Result<i32> {
     }
 }
 
+#[allow(clippy::too_many_lines)] // issue 14: over 100 lines, still to split
 async fn run(
     dir: &StateDir,
     state: &StackState,
