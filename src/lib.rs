@@ -1,16 +1,20 @@
 //! Workspace Stack: the Workspace API (`api`), its database layer (`db`) and domain types
-//! (`domain`), plus the pieces `wsctl` uses to run the stack (`stack`).
+//! (`domain`), plus `wsctl`, the runner: `cli` → `engine` → `runtime` → `backend` →
+//! `health`/`import` → `stack` → `branch` → `db` → `domain` (ARCHITECTURE.md).
 //!
-//! Dependencies point one way: `api` and `stack` use `db`, which uses `domain`. The API never
-//! depends on the runner.
+//! Dependencies point one way, and `tests/architecture.rs` checks it: no import cycles, and no
+//! top-level module uses one above it. The API never depends on the runner.
 
 pub mod api;
+pub mod backend;
 pub mod branch;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod engine;
 pub mod health;
 pub mod import;
+pub mod runtime;
 pub mod stack;
 pub mod telemetry;

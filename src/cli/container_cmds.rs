@@ -1,19 +1,20 @@
-//! `up --containers` and the container side of down, status and logs; the hidden `upcalls`.
-//! Each entry point answers `None` for a native stack, so the native command runs unchanged.
+//! `up --containers`, the text of `status` for a stack in containers, and the hidden
+//! `upcalls`. `prepare` answers `None` for a native stack, so the native `up` runs unchanged.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
 use super::UpArgs;
-use crate::stack::containers::{self, ContainerState};
+use crate::runtime::ComposeStatus;
+use crate::stack::containers;
 use crate::stack::neon::NeonState;
 use crate::stack::ports;
-use crate::stack::state::{BackendKind, Lock, Phase, StackState, StateDir};
+use crate::stack::state::{BackendKind, StackState, StateDir};
 
 /// Decides ports and the engine, checks the images, writes state.json and the compose files.
 /// `None` when this is not (and is not becoming) a container stack.
+#[allow(clippy::too_many_lines)] // issue 14: over 100 lines, still to split
 pub(super) fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<Option<StackState>> {
     let previous = dir.load()?;
     let was = previous.as_ref().and_then(|p| p.containers.clone());
@@ -29,7 +30,7 @@ pub(super) fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<Option<St
         );
     }
     // Flags, then workspace-stack.toml, then what this stack used before, as in native mode.
-    let file = super::stack_cmds::file_config(dir)?;
+    let file = crate::engine::up::file_config(dir)?;
     let backend = args
         .backend
         .or(file.backend)
@@ -54,7 +55,8 @@ pub(super) fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<Option<St
             }
         );
     }
-    let (pg_port, api_port) = super::stack_cmds::chosen_ports(args, &file, previous.as_ref());
+    let (pg_port, api_port) =
+        crate::engine::up::chosen_ports((args.pg_port, args.api_port), &file, previous.as_ref());
     let neon = match backend {
         BackendKind::Postgres => None,
         BackendKind::Neon => Some(match previous.as_ref().and_then(|p| p.neon.clone()) {
@@ -149,61 +151,10 @@ fn published(n: &NeonState) -> Vec<(u16, String)> {
     p
 }
 
-/// The stack and its compose project, if this is a container stack. A corrupt state.json is
-/// left to the native command, which names it (and `down --purge` still cleans up).
-fn container_state(dir: &StateDir) -> anyhow::Result<Option<(StackState, ContainerState)>> {
-    Ok(dir
-        .load()
-        .ok()
-        .flatten()
-        .and_then(|s| s.containers.clone().map(|c| (s, c))))
-}
-
-/// Stops the watcher (which runs `compose down`), or the project directly when no watcher
-/// runs. Volumes are kept unless `purge`.
-pub(super) async fn down(dir: &StateDir, purge: bool) -> anyhow::Result<Option<i32>> {
-    let Some((state, c)) = container_state(dir)? else {
-        return Ok(None);
-    };
-    let started = Instant::now();
-    if super::stack_cmds::stop_supervisor(dir, "watcher", Duration::from_secs(90)).await? {
-        println!("Stopped in {:.1} s.", started.elapsed().as_secs_f64());
-    } else if !c.containers()?.is_empty() {
-        containers::write_files(dir, &state)?;
-        c.compose(dir, &state, &["down", "--remove-orphans"])?;
-        println!(
-            "Stopped the containers of project {} (no watcher was running) in {:.1} s.",
-            c.project,
-            started.elapsed().as_secs_f64()
-        );
-    } else {
-        println!("The stack is not running.");
-    }
-    if purge {
-        containers::write_files(dir, &state)?;
-        c.compose(dir, &state, &["down", "--volumes", "--remove-orphans"])?;
-        std::fs::remove_dir_all(&dir.root)
-            .with_context(|| format!("removing {}", dir.root.display()))?;
-        println!(
-            "Deleted the volumes of project {} and {}.",
-            c.project,
-            dir.root.display()
-        );
-    }
-    Ok(Some(0))
-}
-
-pub(super) fn status(dir: &StateDir, json: bool) -> anyhow::Result<Option<i32>> {
-    let Some((state, c)) = container_state(dir)? else {
-        return Ok(None);
-    };
-    let running = Lock::is_held(&dir.lock_file())?;
-    let phase = if running {
-        dir.load_status().map(|s| s.phase)
-    } else {
-        Some(Phase::Stopped)
-    };
-    let list = c.containers()?;
+/// `wsctl status` of a stack in containers.
+pub(super) fn print_status(dir: &StateDir, json: bool, s: &ComposeStatus) -> anyhow::Result<i32> {
+    let (state, c, running, phase) = (&s.state, &s.c, s.running, s.phase);
+    let (list, watcher_pid) = (&s.list, s.watcher_pid);
     if json {
         let services: Vec<serde_json::Value> = list
             .iter()
@@ -223,11 +174,11 @@ pub(super) fn status(dir: &StateDir, json: bool) -> anyhow::Result<Option<i32>> 
             "containers": {"compose": c.compose.join(" "), "engine": c.engine, "project": c.project},
             "api_url": format!("http://127.0.0.1:{}", state.api_port),
             "pg_port": state.pg_port,
-            "database_url": super::stack_cmds::database_url_without_password(&state),
+            "database_url": super::print::database_url_without_password(state),
             "services": services,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(Some(if running { 0 } else { 3 }));
+        return Ok(if running { 0 } else { 3 });
     }
     if !running {
         println!(
@@ -238,16 +189,16 @@ pub(super) fn status(dir: &StateDir, json: bool) -> anyhow::Result<Option<i32>> 
         if list.iter().any(|x| x.state == "running") {
             println!("Its containers still run without a watcher: `wsctl up` adopts them, `wsctl down` stops them.");
         }
-        return Ok(Some(3));
+        return Ok(3);
     }
     println!(
         "Stack {:?} in containers (project {}, {}; watcher pid {})",
         phase.unwrap_or_default(),
         c.project,
         c.compose.join(" "),
-        dir.load_status().map_or(0, |s| s.supervisor_pid)
+        watcher_pid
     );
-    for x in &list {
+    for x in list {
         println!(
             "  {:22} {:20} pid {:>7}  restarts {}",
             containers::native_service(&x.service),
@@ -256,34 +207,8 @@ pub(super) fn status(dir: &StateDir, json: bool) -> anyhow::Result<Option<i32>> 
             x.restarts
         );
     }
-    super::stack_cmds::print_urls(dir, &state);
-    Ok(Some(0))
-}
-
-/// `compose logs`; the watcher's own log stays a file (`wsctl logs supervisor`).
-pub(super) fn logs(
-    dir: &StateDir,
-    service: Option<&str>,
-    follow: bool,
-) -> anyhow::Result<Option<i32>> {
-    let Some((state, c)) = container_state(dir)? else {
-        return Ok(None);
-    };
-    if service == Some("supervisor") {
-        return Ok(None);
-    }
-    let mut cmd = c.compose_cmd(dir, &state);
-    cmd.args(["logs", "--no-color"]);
-    if follow {
-        cmd.arg("--follow");
-    }
-    if let Some(s) = service {
-        cmd.arg(containers::compose_service(s));
-    }
-    let status = cmd
-        .status()
-        .with_context(|| format!("running {}", c.compose.join(" ")))?;
-    Ok(Some(status.code().unwrap_or(1)))
+    super::print::print_urls(dir, state);
+    Ok(0)
 }
 
 #[derive(Debug, clap::Args)]

@@ -11,14 +11,13 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 
-use super::neon_cmds::Neon;
-use super::stack_cmds::require_state;
 use super::ImportArgs;
-use crate::branch::{self, Kind, Meta, Name, MAIN};
+use crate::branch::Name;
+use crate::engine::branches::open_running;
+use crate::engine::require_state;
 use crate::import::{self, Report};
 use crate::stack::postgres::PgBinaries;
-use crate::stack::state::{BackendKind, Lock, StackState, StateDir};
-use crate::stack::supervisor::{pg_config, pg_config_on};
+use crate::stack::state::{Lock, StackState, StateDir};
 
 fn private_dir(path: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -59,76 +58,19 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
 /// The import branch, on whichever backend runs.
 async fn create_branch(
     dir: &StateDir,
-    state: &StackState,
     name: &Name,
     source: &str,
 ) -> anyhow::Result<tokio_postgres::Config> {
-    match state.backend {
-        BackendKind::Postgres => {
-            let admin = crate::db::connect(&pg_config(dir, state, "postgres")?).await?;
-            let db = branch::branch_db(&state.database, name.as_str());
-            let meta = Meta {
-                kind: Kind::Branch,
-                name: name.as_str().to_string(),
-                parent: MAIN.into(),
-                created_at: chrono::Utc::now(),
-                automatic: true,
-                reason: Some(format!("import from {source}")),
-            };
-            branch::copy_database(&admin, &state.database, &db, &meta, true).await?;
-            pg_config(dir, state, &db)
-        }
-        BackendKind::Neon => {
-            let mut neon = Neon::open(dir).await?;
-            let b = neon.create_branch(name, MAIN, None).await?;
-            pg_config_on(dir, state, &state.database, b.pg_port)
-        }
-    }
+    open_running(dir).await?.import_target(name, source).await
 }
 
-async fn delete_branch(dir: &StateDir, state: &StackState, name: &str) -> anyhow::Result<()> {
-    match state.backend {
-        BackendKind::Postgres => {
-            let admin = crate::db::connect(&pg_config(dir, state, "postgres")?).await?;
-            branch::drop_database(&admin, &branch::branch_db(&state.database, name)).await
-        }
-        BackendKind::Neon => {
-            let mut neon = Neon::open(dir).await?;
-            if neon.n.timeline_of(name).is_some() {
-                neon.delete_branch(name).await?;
-            }
-            Ok(())
-        }
-    }
+async fn delete_branch(dir: &StateDir, name: &str) -> anyhow::Result<()> {
+    open_running(dir).await?.drop_import(name).await
 }
 
 /// Makes the import branch main; returns the snapshot that holds main as it was.
-async fn cutover(
-    dir: &StateDir,
-    state: &StackState,
-    name: &str,
-    source: &str,
-) -> anyhow::Result<String> {
-    let reason = format!("before import from {source}");
-    match state.backend {
-        BackendKind::Postgres => {
-            let admin = crate::db::connect(&pg_config(dir, state, "postgres")?).await?;
-            let (snap, _) =
-                branch::snapshot(&admin, &state.database, MAIN, None, true, Some(reason)).await?;
-            let db = branch::branch_db(&state.database, name);
-            branch::swap_in(&admin, &state.database, &db).await?;
-            Ok(snap.name)
-        }
-        BackendKind::Neon => {
-            let mut neon = Neon::open(dir).await?;
-            let timeline = neon
-                .n
-                .timeline_of(name)
-                .context("the import branch is gone")?
-                .to_string();
-            Ok(neon.promote(timeline, Some(name), reason).await?.name)
-        }
-    }
+async fn cutover(dir: &StateDir, name: &str, source: &str) -> anyhow::Result<String> {
+    open_running(dir).await?.cutover(name, source).await
 }
 
 /// The branch an interrupted import left behind, if any.
@@ -198,6 +140,7 @@ pub async fn import(dir: &StateDir, args: ImportArgs) -> anyhow::Result<i32> {
     }
 }
 
+#[allow(clippy::too_many_lines)] // issue 14: over 100 lines, still to split
 async fn run(
     dir: &StateDir,
     state: &StackState,
@@ -240,7 +183,7 @@ async fn run(
     let marker = Marker(imports.join("in-progress"));
     if let Some(old) = marker.take() {
         say(&format!("Removing branch {old} of an interrupted import."));
-        delete_branch(dir, state, &old).await?;
+        delete_branch(dir, &old).await?;
         marker.clear();
     }
 
@@ -267,7 +210,7 @@ async fn run(
     ));
     let loaded = async {
         let mut t = Instant::now();
-        let target_cfg = create_branch(dir, state, &name, &source_name).await?;
+        let target_cfg = create_branch(dir, &name, &source_name).await?;
         report.mark("create branch", &mut t);
         report.branch = Some(name.as_str().to_string());
         let bar = progress_bar(total);
@@ -294,7 +237,7 @@ async fn run(
     .await;
     if let Err(e) = loaded {
         // Best effort: a rerun removes the branch through the marker anyway.
-        if delete_branch(dir, state, name.as_str()).await.is_ok() {
+        if delete_branch(dir, name.as_str()).await.is_ok() {
             marker.clear();
         }
         return Err(e);
@@ -313,7 +256,7 @@ async fn run(
     let rejected = report.rejected.len();
     let items = report.tables.get(1).map_or(0, |t| t.imported_rows);
     if args.dry_run {
-        delete_branch(dir, state, name.as_str()).await?;
+        delete_branch(dir, name.as_str()).await?;
         report.outcome = format!(
             "Dry run: {items} items imported and verified ({rejected} source rows rejected, listed \
              in the report). --cutover would snapshot main and make the import main; the branch \
@@ -322,7 +265,7 @@ async fn run(
         return Ok(0);
     }
     if args.cutover {
-        let snap = cutover(dir, state, name.as_str(), &source_name).await?;
+        let snap = cutover(dir, name.as_str(), &source_name).await?;
         report.cutover_snapshot = Some(snap.clone());
         // Reloaded: on Neon the cutover moved main to another timeline.
         let health = crate::health::run(dir, &require_state(dir)?).await;

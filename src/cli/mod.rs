@@ -4,7 +4,7 @@
 mod branch_cmds;
 mod container_cmds;
 mod import_cmds;
-mod neon_cmds;
+mod print;
 mod stack_cmds;
 
 use std::path::PathBuf;

@@ -6,86 +6,19 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use serde::Deserialize;
 
+use super::print::{database_url_without_password, print_urls};
 use super::UpArgs;
-use crate::stack::state::{BackendKind, Lock, Phase, StackState, StateDir, CONFIG_FILE};
+use crate::engine::require_state;
+use crate::engine::up::{chosen_ports, file_config};
+use crate::runtime::{Down, Logs, Purged, StatusReport};
+use crate::stack::state::{BackendKind, Lock, Phase, StackState, StateDir};
 use crate::stack::supervisor;
 use crate::stack::{ports, postgres, process};
 
-/// `workspace-stack.toml`: optional defaults; flags win over it.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FileConfig {
-    pub(super) backend: Option<BackendKind>,
-    pub(super) pg_port: Option<u16>,
-    pub(super) api_port: Option<u16>,
-    pg_bin: Option<PathBuf>,
-}
-
-/// --pg-port/--api-port, else workspace-stack.toml, else the last run's, else 5433 and 3200.
-pub(super) fn chosen_ports(
-    args: &super::UpArgs,
-    file: &FileConfig,
-    previous: Option<&StackState>,
-) -> (u16, u16) {
-    let pg = args
-        .pg_port
-        .or(file.pg_port)
-        .or(previous.map(|p| p.pg_port));
-    let api = args
-        .api_port
-        .or(file.api_port)
-        .or(previous.map(|p| p.api_port));
-    (pg.unwrap_or(5433), api.unwrap_or(3200))
-}
-
-pub(super) fn file_config(dir: &StateDir) -> anyhow::Result<FileConfig> {
-    let Some(path) = dir.root.parent().map(|p| p.join(CONFIG_FILE)) else {
-        return Ok(FileConfig::default());
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            // It can name the programs wsctl runs (pg_bin): another account's file must not.
-            crate::stack::trust::check(&path, "config file")?;
-            toml::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FileConfig::default()),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
-}
-
-pub(super) fn require_state(dir: &StateDir) -> anyhow::Result<StackState> {
-    dir.load()?.with_context(|| {
-        format!(
-            "no stack in {} — run `wsctl up` first (or pass --state-dir)",
-            dir.root.display()
-        )
-    })
-}
-
-pub(super) fn database_url_without_password(state: &StackState) -> String {
-    format!(
-        "postgres://{}@127.0.0.1:{}/{}",
-        state.superuser, state.pg_port, state.database
-    )
-}
-
-pub(super) fn print_urls(dir: &StateDir, state: &StackState) {
-    println!(
-        "Workspace API  http://127.0.0.1:{}  (health: /health, docs: /openapi.json)",
-        state.api_port
-    );
-    println!(
-        "PostgreSQL     {}  (password in {}; `wsctl url` prints the full URL, `wsctl psql` connects)",
-        database_url_without_password(state),
-        dir.secrets_dir().join("pg-password").display()
-    );
-    println!("State          {}", dir.root.display());
-}
-
 /// Decides ports and binaries (flags > config file > previous state > defaults), checks them,
 /// and writes state.json.
+#[allow(clippy::too_many_lines)] // issue 14: over 100 lines, still to split
 fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<StackState> {
     let file = file_config(dir)?;
     let previous = dir.load()?;
@@ -94,7 +27,7 @@ fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<StackState> {
         .or(file.backend)
         .or(previous.as_ref().map(|p| p.backend))
         .unwrap_or(BackendKind::Postgres);
-    let (pg_port, api_port) = chosen_ports(args, &file, previous.as_ref());
+    let (pg_port, api_port) = chosen_ports((args.pg_port, args.api_port), &file, previous.as_ref());
     let state = match backend {
         BackendKind::Postgres => {
             let pg_bin = args
@@ -360,42 +293,36 @@ pub async fn down(dir: &StateDir, purge: bool, yes: bool) -> anyhow::Result<i32>
             return Ok(1);
         }
     }
-    if let Some(code) = super::container_cmds::down(dir, purge).await? {
-        return Ok(code);
-    }
-    let started = Instant::now();
-    if stop_supervisor(dir, "supervisor", Duration::from_secs(40)).await? {
-        println!("Stopped in {:.1} s.", started.elapsed().as_secs_f64());
-    } else {
-        // Nothing supervises; a PostgreSQL may still be left from a crash.
-        let owner = match postgres::RunAs::unprivileged()? {
-            Some(user) => user.uid,
-            // SAFETY: geteuid has no preconditions.
-            None => unsafe { libc::geteuid() },
-        };
-        if let Some(pid) = process::postmaster_pid(&dir.pg_data(), owner) {
-            process::signal(pid, libc::SIGINT);
-            process::wait_gone(pid, Duration::from_secs(15));
-            println!("Stopped a PostgreSQL (pid {pid}) left without a supervisor.");
-        } else {
-            println!("The stack is not running.");
+    let runtime = crate::runtime::for_dir(dir);
+    match runtime.down(dir).await? {
+        Down::Stopped { took } => println!("Stopped in {:.1} s.", took.as_secs_f64()),
+        Down::ContainersWithoutWatcher { project, took } => println!(
+            "Stopped the containers of project {project} (no watcher was running) in {:.1} s.",
+            took.as_secs_f64()
+        ),
+        Down::LeftoverPostmaster { pid } => {
+            println!("Stopped a PostgreSQL (pid {pid}) left without a supervisor.")
         }
+        Down::NotRunning => println!("The stack is not running."),
     }
-    if purge && dir.root.exists() {
-        std::fs::remove_dir_all(&dir.root)
-            .with_context(|| format!("removing {}", dir.root.display()))?;
-        println!("Deleted {}.", dir.root.display());
+    if purge {
+        match runtime.purge(dir)? {
+            Purged::Native { root: None } => {}
+            Purged::Native { root: Some(root) } => println!("Deleted {}.", root.display()),
+            Purged::Compose { project, root } => println!(
+                "Deleted the volumes of project {project} and {}.",
+                root.display()
+            ),
+        }
     }
     Ok(0)
 }
 
 pub fn status(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
-    if let Some(code) = super::container_cmds::status(dir, json)? {
-        return Ok(code);
-    }
-    let state = dir.load()?;
-    let running = Lock::is_held(&dir.lock_file())?;
-    let status = dir.load_status();
+    let (state, running, status) = match crate::runtime::for_dir(dir).status(dir)? {
+        StatusReport::Native(n) => (n.state, n.running, n.status),
+        StatusReport::Compose(s) => return super::container_cmds::print_status(dir, json, &s),
+    };
     if json {
         let services: Vec<serde_json::Value> = status
             .iter()
@@ -455,39 +382,11 @@ pub fn status(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
 }
 
 pub async fn logs(dir: &StateDir, service: Option<String>, follow: bool) -> anyhow::Result<i32> {
-    if let Some(code) = super::container_cmds::logs(dir, service.as_deref(), follow)? {
-        return Ok(code);
-    }
-    let files: Vec<PathBuf> = match &service {
-        Some(name) => {
-            let path = dir.log(name);
-            if !path.exists() {
-                let known: Vec<String> = std::fs::read_dir(dir.logs())
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .filter_map(|e| {
-                        e.file_name()
-                            .to_str()?
-                            .strip_suffix(".log")
-                            .map(str::to_string)
-                    })
-                    .collect();
-                bail!(
-                    "no log for {name:?}; services with logs: {}",
-                    known.join(", ")
-                );
-            }
-            vec![path]
-        }
-        None => {
-            let mut all: Vec<PathBuf> = std::fs::read_dir(dir.logs())
-                .with_context(|| format!("no logs in {}", dir.logs().display()))?
-                .flatten()
-                .map(|e| e.path())
-                .collect();
-            all.sort();
-            all
+    let files = match crate::runtime::for_dir(dir).logs(dir, service.as_deref(), follow)? {
+        Logs::Files(files) => files,
+        Logs::Command { mut cmd, what } => {
+            let status = cmd.status().with_context(|| format!("running {what}"))?;
+            return Ok(status.code().unwrap_or(1));
         }
     };
     let mut offsets = Vec::new();
@@ -606,37 +505,4 @@ pub async fn test(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
         print!("{}", report.to_table());
     }
     Ok(if report.passed() { 0 } else { 1 })
-}
-
-/// The pid of the supervisor (or, for containers, the watcher) from supervisor.pid.
-pub(super) fn supervisor_pid(dir: &StateDir) -> anyhow::Result<u32> {
-    std::fs::read_to_string(dir.pid_file())?
-        .trim()
-        .parse()
-        .context("supervisor.pid is corrupt")
-}
-
-/// SIGTERM to the process holding the state directory's lock, then waits until it lets go.
-/// `Ok(false)` when nothing holds it.
-pub(super) async fn stop_supervisor(
-    dir: &StateDir,
-    what: &str,
-    timeout: Duration,
-) -> anyhow::Result<bool> {
-    if !Lock::is_held(&dir.lock_file())? {
-        return Ok(false);
-    }
-    let pid = supervisor_pid(dir)?;
-    process::signal(pid, libc::SIGTERM);
-    let deadline = Instant::now() + timeout;
-    while Lock::is_held(&dir.lock_file())? {
-        if Instant::now() > deadline {
-            bail!(
-                "the {what} (pid {pid}) did not stop within {} s — see `wsctl logs supervisor`",
-                timeout.as_secs()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    Ok(true)
 }

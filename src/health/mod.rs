@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::db::migrations::{self, SchemaState};
 use crate::stack::process;
-use crate::stack::state::{Lock, Phase, StackState, StateDir};
+use crate::stack::state::{Lock, Phase, StackState, StateDir, Status};
 use crate::stack::supervisor::pg_config;
 
 /// The budget for one create/read/update/delete round trip through the API: `WSCTL_CRUD_BUDGET_MS`,
@@ -123,25 +123,45 @@ fn ensure(cond: bool, msg: impl Into<String>) -> anyhow::Result<()> {
     }
 }
 
-/// Runs every check against the stack in `dir`.
-pub async fn run(dir: &StateDir, state: &StackState) -> Report {
-    let mut s = Suite { checks: Vec::new() };
-    let status = dir.load_status();
+/// What the checks read: the stack, its status.json, the connection settings and the API.
+struct Ctx<'a> {
+    dir: &'a StateDir,
+    state: &'a StackState,
+    status: Option<Status>,
+    admin: anyhow::Result<tokio_postgres::Config>,
+    workspace: anyhow::Result<tokio_postgres::Config>,
+    api: String,
+    http: reqwest::Result<reqwest::Client>,
+}
 
-    s.check("supervisor running", || async {
-        ensure(
-            Lock::is_held(&dir.lock_file())?,
-            "no supervisor holds the state directory — run `wsctl up`",
-        )?;
-        let st = status
+impl Ctx<'_> {
+    fn status(&self) -> anyhow::Result<&Status> {
+        self.status
             .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("status.json is missing"))?;
-        ensure(st.phase == Phase::Ready, format!("phase is {:?}", st.phase))?;
-        Ok(format!("pid {}", st.supervisor_pid))
-    })
-    .await;
+            .ok_or_else(|| anyhow::anyhow!("status.json is missing"))
+    }
 
-    let services: Vec<String> = match &state.neon {
+    async fn admin(&self) -> anyhow::Result<tokio_postgres::Client> {
+        let config = self.admin.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        crate::db::connect(&config.clone()).await
+    }
+
+    async fn workspace(&self) -> anyhow::Result<tokio_postgres::Client> {
+        let config = self
+            .workspace
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        crate::db::connect(&config.clone()).await
+    }
+
+    fn http(&self) -> anyhow::Result<&reqwest::Client> {
+        self.http.as_ref().map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+/// The services whose process must be alive (native stacks).
+fn services(state: &StackState) -> Vec<String> {
+    match &state.neon {
         None => vec!["postgres".into(), "workspace-api".into()],
         Some(n) => ["storage_broker".to_string()]
             .into_iter()
@@ -152,7 +172,25 @@ pub async fn run(dir: &StateDir, state: &StackState) -> Report {
                 "workspace-api".into(),
             ])
             .collect(),
+    }
+}
+
+/// Runs every check against the stack in `dir`, in this order.
+pub async fn run(dir: &StateDir, state: &StackState) -> Report {
+    let cx = Ctx {
+        dir,
+        state,
+        status: dir.load_status(),
+        admin: pg_config(dir, state, "postgres"),
+        workspace: pg_config(dir, state, &state.database),
+        api: format!("http://127.0.0.1:{}", state.api_port),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build(),
     };
+    let mut s = Suite { checks: Vec::new() };
+    s.check("supervisor running", || supervisor_running(&cx))
+        .await;
     if state.containers.is_some() {
         // The engine owns the processes (and restarts them); their pids may be in another
         // pid namespace. What matters is that each container runs and passes its healthcheck.
@@ -160,273 +198,308 @@ pub async fn run(dir: &StateDir, state: &StackState) -> Report {
             crate::stack::containers::health(state)
         })
         .await;
-    }
-    let services = if state.containers.is_some() {
-        Vec::new()
     } else {
-        services
-    };
-    for service in &services {
-        let service = service.as_str();
-        s.check(&format!("process alive: {service}"), || async {
-            let st = status
-                .as_ref()
-                .ok_or_else(|| anyhow::anyhow!("status.json is missing"))?;
-            let svc = st
-                .services
-                .iter()
-                .find(|x| x.name == service)
-                .ok_or_else(|| anyhow::anyhow!("{service} is not managed"))?;
-            let pid = svc
-                .pid
-                .ok_or_else(|| anyhow::anyhow!("{service} is not running (restarting?)"))?;
-            ensure(
-                process::alive(pid),
-                format!("pid {pid} is gone — see {}", svc.log.display()),
-            )?;
-            Ok(format!("pid {pid}, {} restarts", svc.restarts))
-        })
-        .await;
+        for service in services(state) {
+            let name = format!("process alive: {service}");
+            s.check(&name, || process_alive(&cx, &service)).await;
+        }
     }
-
     if let Some(neon) = &state.neon {
         neon_checks(&mut s, neon).await;
     }
-
-    let admin = pg_config(dir, state, "postgres");
-    let workspace = pg_config(dir, state, &state.database);
-
-    s.check("database reachable", || async {
-        let client = crate::db::connect(
-            &admin
-                .as_ref()
-                .map_err(|e| anyhow::anyhow!("{e:#}"))?
-                .clone(),
-        )
-        .await?;
-        client.query_one("SELECT 1", &[]).await?;
-        Ok(format!("127.0.0.1:{}", state.pg_port))
-    })
-    .await;
-
-    s.check("database version", || async {
-        let client = crate::db::connect(&admin.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?.clone()).await?;
-        let row = client
-            .query_one("SELECT current_setting('server_version_num')::int, current_setting('server_version')", &[])
-            .await?;
-        let num: i32 = row.get(0);
-        ensure(num >= 150000, format!("PostgreSQL {} is older than 15", row.get::<_, String>(1)))?;
-        Ok(format!("PostgreSQL {}", row.get::<_, String>(1)))
-    })
-    .await;
-
-    s.check("database exists", || async {
-        let client = crate::db::connect(
-            &admin
-                .as_ref()
-                .map_err(|e| anyhow::anyhow!("{e:#}"))?
-                .clone(),
-        )
-        .await?;
-        let found = client
-            .query_opt(
-                "SELECT 1 FROM pg_database WHERE datname = $1",
-                &[&state.database],
-            )
-            .await?
-            .is_some();
-        ensure(
-            found,
-            format!("database {} is missing — run `wsctl init`", state.database),
-        )?;
-        Ok(state.database.clone())
-    })
-    .await;
-
-    let connect = || async {
-        crate::db::connect(
-            &workspace
-                .as_ref()
-                .map_err(|e| anyhow::anyhow!("{e:#}"))?
-                .clone(),
-        )
-        .await
-    };
-
-    s.check("schema and tables present", || async {
-        let client = connect().await?;
-        let tables = crate::db::workspace_tables(&client).await?;
-        for t in ["workspace_categories", "workspace_items"] {
-            ensure(
-                tables.iter().any(|x| x == t),
-                format!("workspace.{t} is missing — run `wsctl init`"),
-            )?;
-        }
-        Ok(tables.join(", "))
-    })
-    .await;
-
-    s.check("schema at latest migration", || async {
-        let client = connect().await?;
-        match migrations::state(&client).await? {
-            SchemaState::Current => Ok(format!("migration {}", migrations::latest_version())),
-            SchemaState::Behind { applied, latest } => Err(anyhow::anyhow!(
-                "at migration {applied} of {latest} — run `wsctl init`"
-            )),
-            SchemaState::Ahead { applied, latest } => Err(anyhow::anyhow!(
-                "at migration {applied}, newer than this wsctl ({latest})"
-            )),
-        }
-    })
-    .await;
-
+    s.check("database reachable", || database_reachable(&cx))
+        .await;
+    s.check("database version", || database_version(&cx)).await;
+    s.check("database exists", || database_exists(&cx)).await;
+    s.check("schema and tables present", || schema_and_tables(&cx))
+        .await;
+    s.check("schema at latest migration", || schema_latest(&cx))
+        .await;
     // Items need an active category; after an import the set need not be the seeded six.
-    let mut probe_category = None;
-    s.check("active categories present", || async {
-        let client = connect().await?;
-        let rows = client
-            .query(
-                "SELECT name::text, is_active IS NOT FALSE FROM workspace.workspace_categories
-                  ORDER BY sort_order NULLS LAST, name",
-                &[],
-            )
-            .await?;
-        let active: Vec<String> = rows.iter().filter(|r| r.get(1)).map(|r| r.get(0)).collect();
-        ensure(
-            !active.is_empty(),
-            format!(
-                "{} categories, none active: no item can be created",
-                rows.len()
-            ),
-        )?;
-        probe_category = active.first().cloned();
-        Ok(format!(
-            "{} categories, {} active",
-            rows.len(),
-            active.len()
-        ))
+    let mut category = None;
+    s.check("active categories present", || {
+        active_categories(&cx, &mut category)
     })
     .await;
-    let category = probe_category.unwrap_or_else(|| "documentacao".into());
-    let category = category.as_str();
-
-    s.check("write/read/delete in a transaction", || async {
-        let mut client = connect().await?;
-        let tx = client.transaction().await?;
-        let id: i32 = tx
-            .query_one(
-                "INSERT INTO workspace.workspace_items (title, description, category, priority, status)
-                 VALUES ('health check', 'wsctl test', $1, 'low', 'new') RETURNING id",
-                &[&category],
-            )
-            .await?
-            .get(0);
-        let title: String = tx
-            .query_one("SELECT title FROM workspace.workspace_items WHERE id = $1", &[&id])
-            .await?
-            .get(0);
-        ensure(title == "health check", "read back a different row")?;
-        let deleted = tx
-            .execute("DELETE FROM workspace.workspace_items WHERE id = $1", &[&id])
-            .await?;
-        ensure(deleted == 1, "delete did not find the row")?;
-        tx.rollback().await?;
-        Ok(format!("item {id}, rolled back"))
+    let category = category.unwrap_or_else(|| "documentacao".into());
+    s.check("write/read/delete in a transaction", || {
+        write_read_delete(&cx, &category)
     })
     .await;
-
-    let api = format!("http://127.0.0.1:{}", state.api_port);
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build();
-
-    s.check("API /health healthy", || async {
-        let http = http.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
-        let r = http.get(format!("{api}/health")).send().await?;
-        let code = r.status();
-        let body: serde_json::Value = r.json().await?;
-        ensure(
-            code.is_success() && body["checks"]["database"]["status"] == "healthy",
-            format!("{code}: {body}"),
-        )?;
-        Ok(format!("{api}/health"))
+    s.check("API /health healthy", || api_health(&cx)).await;
+    let mut crud = None;
+    s.check("API item create/read/update/delete", || {
+        api_crud(&cx, &category, &mut crud)
     })
     .await;
-
-    let mut crud_ms = None;
-    s.check("API item create/read/update/delete", || async {
-        let http = http.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
-        let started = Instant::now();
-        let created: serde_json::Value = http
-            .post(format!("{api}/api/items"))
-            .json(&json!({"title": "wsctl health check", "description": "created by wsctl test", "category": category, "priority": "low"}))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let id = created["data"]["id"].as_str().ok_or_else(|| anyhow::anyhow!("no id in {created}"))?.to_string();
-        let read: serde_json::Value = http.get(format!("{api}/api/items/{id}")).send().await?.error_for_status()?.json().await?;
-        ensure(read["data"]["title"] == "wsctl health check", format!("read back {read}"))?;
-        let updated: serde_json::Value = http
-            .put(format!("{api}/api/items/{id}"))
-            .json(&json!({"status": "completed"}))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        ensure(updated["data"]["status"] == "completed", format!("update gave {updated}"))?;
-        http.delete(format!("{api}/api/items/{id}")).send().await?.error_for_status()?;
-        let gone = http.get(format!("{api}/api/items/{id}")).send().await?.status();
-        ensure(gone == reqwest::StatusCode::NOT_FOUND, format!("after delete: {gone}"))?;
-        crud_ms = Some(started.elapsed());
-        Ok(format!("item {id}"))
-    })
-    .await;
-
-    s.check("API round trip within budget", || async {
-        let took = crud_ms.ok_or_else(|| anyhow::anyhow!("the round trip did not complete"))?;
-        let budget = crud_budget();
-        ensure(
-            took <= budget,
-            format!(
-                "{:.1} ms, budget {} ms",
-                took.as_secs_f64() * 1000.0,
-                budget.as_millis()
-            ),
-        )?;
-        Ok(format!(
-            "{:.1} ms of {} ms",
-            took.as_secs_f64() * 1000.0,
-            budget.as_millis()
-        ))
-    })
-    .await;
-
+    s.check("API round trip within budget", || within_budget(crud))
+        .await;
     if let Some(neon) = &state.neon {
-        s.check("compute on the stack's tenant and timeline", || async {
-            let client = connect().await?;
-            let row = client
-                .query_one(
-                    "SELECT current_setting('neon.tenant_id'), current_setting('neon.timeline_id')",
-                    &[],
-                )
-                .await?;
-            let (tenant, timeline): (String, String) = (row.get(0), row.get(1));
-            ensure(
-                tenant == neon.tenant_id && timeline == neon.timeline_id,
-                format!(
-                    "compute runs {tenant}/{timeline}, expected {}/{}",
-                    neon.tenant_id, neon.timeline_id
-                ),
-            )?;
-            Ok(format!("{tenant}/{timeline}"))
+        s.check("compute on the stack's tenant and timeline", || {
+            compute_timeline(&cx, neon)
         })
         .await;
     }
-
     Report { checks: s.checks }
+}
+
+async fn supervisor_running(cx: &Ctx<'_>) -> anyhow::Result<String> {
+    ensure(
+        Lock::is_held(&cx.dir.lock_file())?,
+        "no supervisor holds the state directory — run `wsctl up`",
+    )?;
+    let st = cx.status()?;
+    ensure(st.phase == Phase::Ready, format!("phase is {:?}", st.phase))?;
+    Ok(format!("pid {}", st.supervisor_pid))
+}
+
+async fn process_alive(cx: &Ctx<'_>, service: &str) -> anyhow::Result<String> {
+    let st = cx.status()?;
+    let svc = st
+        .services
+        .iter()
+        .find(|x| x.name == service)
+        .ok_or_else(|| anyhow::anyhow!("{service} is not managed"))?;
+    let pid = svc
+        .pid
+        .ok_or_else(|| anyhow::anyhow!("{service} is not running (restarting?)"))?;
+    ensure(
+        process::alive(pid),
+        format!("pid {pid} is gone — see {}", svc.log.display()),
+    )?;
+    Ok(format!("pid {pid}, {} restarts", svc.restarts))
+}
+
+async fn database_reachable(cx: &Ctx<'_>) -> anyhow::Result<String> {
+    let client = cx.admin().await?;
+    client.query_one("SELECT 1", &[]).await?;
+    Ok(format!("127.0.0.1:{}", cx.state.pg_port))
+}
+
+async fn database_version(cx: &Ctx<'_>) -> anyhow::Result<String> {
+    let client = cx.admin().await?;
+    let row = client
+        .query_one(
+            "SELECT current_setting('server_version_num')::int, current_setting('server_version')",
+            &[],
+        )
+        .await?;
+    let num: i32 = row.get(0);
+    ensure(
+        num >= 150000,
+        format!("PostgreSQL {} is older than 15", row.get::<_, String>(1)),
+    )?;
+    Ok(format!("PostgreSQL {}", row.get::<_, String>(1)))
+}
+
+async fn database_exists(cx: &Ctx<'_>) -> anyhow::Result<String> {
+    let client = cx.admin().await?;
+    let database = &cx.state.database;
+    let found = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[database])
+        .await?
+        .is_some();
+    ensure(
+        found,
+        format!("database {database} is missing — run `wsctl init`"),
+    )?;
+    Ok(database.clone())
+}
+
+async fn schema_and_tables(cx: &Ctx<'_>) -> anyhow::Result<String> {
+    let client = cx.workspace().await?;
+    let tables = crate::db::workspace_tables(&client).await?;
+    for t in ["workspace_categories", "workspace_items"] {
+        ensure(
+            tables.iter().any(|x| x == t),
+            format!("workspace.{t} is missing — run `wsctl init`"),
+        )?;
+    }
+    Ok(tables.join(", "))
+}
+
+async fn schema_latest(cx: &Ctx<'_>) -> anyhow::Result<String> {
+    let client = cx.workspace().await?;
+    match migrations::state(&client).await? {
+        SchemaState::Current => Ok(format!("migration {}", migrations::latest_version())),
+        SchemaState::Behind { applied, latest } => Err(anyhow::anyhow!(
+            "at migration {applied} of {latest} — run `wsctl init`"
+        )),
+        SchemaState::Ahead { applied, latest } => Err(anyhow::anyhow!(
+            "at migration {applied}, newer than this wsctl ({latest})"
+        )),
+    }
+}
+
+/// Also finds the category the writes below use.
+async fn active_categories(
+    cx: &Ctx<'_>,
+    first_active: &mut Option<String>,
+) -> anyhow::Result<String> {
+    let client = cx.workspace().await?;
+    let rows = client
+        .query(
+            "SELECT name::text, is_active IS NOT FALSE FROM workspace.workspace_categories
+              ORDER BY sort_order NULLS LAST, name",
+            &[],
+        )
+        .await?;
+    let active: Vec<String> = rows.iter().filter(|r| r.get(1)).map(|r| r.get(0)).collect();
+    ensure(
+        !active.is_empty(),
+        format!(
+            "{} categories, none active: no item can be created",
+            rows.len()
+        ),
+    )?;
+    *first_active = active.first().cloned();
+    Ok(format!(
+        "{} categories, {} active",
+        rows.len(),
+        active.len()
+    ))
+}
+
+async fn write_read_delete(cx: &Ctx<'_>, category: &str) -> anyhow::Result<String> {
+    let mut client = cx.workspace().await?;
+    let tx = client.transaction().await?;
+    let id: i32 = tx
+        .query_one(
+            "INSERT INTO workspace.workspace_items (title, description, category, priority, status)
+             VALUES ('health check', 'wsctl test', $1, 'low', 'new') RETURNING id",
+            &[&category],
+        )
+        .await?
+        .get(0);
+    let title: String = tx
+        .query_one(
+            "SELECT title FROM workspace.workspace_items WHERE id = $1",
+            &[&id],
+        )
+        .await?
+        .get(0);
+    ensure(title == "health check", "read back a different row")?;
+    let deleted = tx
+        .execute(
+            "DELETE FROM workspace.workspace_items WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+    ensure(deleted == 1, "delete did not find the row")?;
+    tx.rollback().await?;
+    Ok(format!("item {id}, rolled back"))
+}
+
+async fn api_health(cx: &Ctx<'_>) -> anyhow::Result<String> {
+    let api = &cx.api;
+    let r = cx.http()?.get(format!("{api}/health")).send().await?;
+    let code = r.status();
+    let body: serde_json::Value = r.json().await?;
+    ensure(
+        code.is_success() && body["checks"]["database"]["status"] == "healthy",
+        format!("{code}: {body}"),
+    )?;
+    Ok(format!("{api}/health"))
+}
+
+/// Also measures the round trip, which the budget check judges.
+async fn api_crud(
+    cx: &Ctx<'_>,
+    category: &str,
+    took: &mut Option<Duration>,
+) -> anyhow::Result<String> {
+    let (http, api) = (cx.http()?, &cx.api);
+    let started = Instant::now();
+    let created: serde_json::Value = http
+        .post(format!("{api}/api/items"))
+        .json(&json!({"title": "wsctl health check", "description": "created by wsctl test", "category": category, "priority": "low"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let id = created["data"]["id"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no id in {created}"))?
+        .to_string();
+    let read: serde_json::Value = http
+        .get(format!("{api}/api/items/{id}"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    ensure(
+        read["data"]["title"] == "wsctl health check",
+        format!("read back {read}"),
+    )?;
+    let updated: serde_json::Value = http
+        .put(format!("{api}/api/items/{id}"))
+        .json(&json!({"status": "completed"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    ensure(
+        updated["data"]["status"] == "completed",
+        format!("update gave {updated}"),
+    )?;
+    http.delete(format!("{api}/api/items/{id}"))
+        .send()
+        .await?
+        .error_for_status()?;
+    let gone = http
+        .get(format!("{api}/api/items/{id}"))
+        .send()
+        .await?
+        .status();
+    ensure(
+        gone == reqwest::StatusCode::NOT_FOUND,
+        format!("after delete: {gone}"),
+    )?;
+    *took = Some(started.elapsed());
+    Ok(format!("item {id}"))
+}
+
+async fn within_budget(took: Option<Duration>) -> anyhow::Result<String> {
+    let took = took.ok_or_else(|| anyhow::anyhow!("the round trip did not complete"))?;
+    let budget = crud_budget();
+    ensure(
+        took <= budget,
+        format!(
+            "{:.1} ms, budget {} ms",
+            took.as_secs_f64() * 1000.0,
+            budget.as_millis()
+        ),
+    )?;
+    Ok(format!(
+        "{:.1} ms of {} ms",
+        took.as_secs_f64() * 1000.0,
+        budget.as_millis()
+    ))
+}
+
+async fn compute_timeline(
+    cx: &Ctx<'_>,
+    neon: &crate::stack::neon::NeonState,
+) -> anyhow::Result<String> {
+    let client = cx.workspace().await?;
+    let row = client
+        .query_one(
+            "SELECT current_setting('neon.tenant_id'), current_setting('neon.timeline_id')",
+            &[],
+        )
+        .await?;
+    let (tenant, timeline): (String, String) = (row.get(0), row.get(1));
+    ensure(
+        tenant == neon.tenant_id && timeline == neon.timeline_id,
+        format!(
+            "compute runs {tenant}/{timeline}, expected {}/{}",
+            neon.tenant_id, neon.timeline_id
+        ),
+    )?;
+    Ok(format!("{tenant}/{timeline}"))
 }
 
 async fn neon_checks(s: &mut Suite, neon: &crate::stack::neon::NeonState) {

@@ -2,6 +2,7 @@
 //! backends (plain PostgreSQL, and Neon's state).
 
 pub mod containers;
+pub mod control;
 pub mod neon;
 pub mod ports;
 pub mod postgres;
@@ -10,3 +11,4 @@ pub mod state;
 pub mod supervisor;
 pub mod trust;
 pub mod upcall;
+pub mod user;

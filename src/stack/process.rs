@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio::process::{Child, Command};
 
-use super::postgres::RunAs;
+use super::user::RunAs;
 
 /// What it takes to run one service.
 #[derive(Debug, Clone)]

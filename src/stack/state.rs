@@ -63,7 +63,7 @@ pub struct StackState {
     pub neon: Option<crate::stack::neon::NeonState>,
     /// Containers: the compose project this stack runs as (`up --containers`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub containers: Option<crate::stack::containers::ContainerState>,
+    pub containers: Option<ContainerState>,
 }
 
 /// A stack's directory and the paths inside it.
@@ -465,6 +465,18 @@ impl StateDir {
             0o644,
         )
     }
+}
+
+/// What `up --containers` decided: kept in state.json so later commands use the same engine
+/// and project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerState {
+    /// The compose command, e.g. `["docker-compose"]` or `["docker", "compose"]`.
+    pub compose: Vec<String>,
+    /// The engine's own CLI (`docker` or `podman`), for `inspect` and `image inspect`.
+    pub engine: String,
+    /// The compose project name, derived from the state directory.
+    pub project: String,
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-use super::postgres::RunAs;
+use super::user::RunAs;
 
 fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions.

@@ -23,7 +23,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 mod files;
@@ -32,6 +32,7 @@ mod watcher;
 pub use files::{compute_config, generated, pageserver_toml, write_files};
 pub use watcher::{health, prepare_database, supervise, Watcher};
 
+pub use super::state::ContainerState;
 use super::state::{
     write_atomic, BackendKind, Lock, Phase, ServiceStatus, StackState, StateDir, Status,
 };
@@ -50,18 +51,6 @@ pub fn image_tag() -> String {
 pub const POSTGRES_COMPOSE: &str = include_str!("../../../compose/postgres.yml");
 pub const NEON_COMPOSE: &str = include_str!("../../../compose/workspace-stack.yml");
 const READY_TIMEOUT: Duration = Duration::from_secs(180);
-
-/// What `up --containers` decided: kept in state.json so later commands use the same engine
-/// and project.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ContainerState {
-    /// The compose command, e.g. `["docker-compose"]` or `["docker", "compose"]`.
-    pub compose: Vec<String>,
-    /// The engine's own CLI (`docker` or `podman`), for `inspect` and `image inspect`.
-    pub engine: String,
-    /// The compose project name, derived from the state directory.
-    pub project: String,
-}
 
 /// A project name unique to the state directory: two stacks never share containers,
 /// networks or volumes.

@@ -1,38 +1,32 @@
-//! branch, snapshot, rollback and migrate on the neon backend. Every one of them is a timeline
-//! operation on the pageserver: a branch is a child timeline with a compute of its own, a
-//! snapshot a child timeline nothing writes to, and a rollback points main at a new child of
-//! a snapshot. Nothing is copied, so none of these grows with the size of the database.
+//! The neon backend. Every branch, snapshot and rollback is a timeline operation on the
+//! pageserver: a branch is a child timeline with a compute of its own, a snapshot a child
+//! timeline nothing writes to, and a rollback points main at a new child of a snapshot.
+//! Nothing is copied, so none of these grows with the size of the database.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use super::branch_cmds::{
-    add_preview, ensure_deletable, print_metas, print_rollback, reload_supervisor, remove_preview,
-    switch_to, wait_service,
+use super::{
+    ensure_deletable, remove_preview, Backend, Branches, Counts, Created, MigrateCheck, Snap,
 };
-use super::stack_cmds::require_state;
-use super::{BranchCmd, SnapshotCmd};
-use crate::branch::{self, Kind, Meta, Name, MAIN};
+use crate::branch::{self, Kind, Meta, MigrateOutcome, Name, Rollback, MAIN};
 use crate::db::migrations;
+use crate::stack::control::{reload_supervisor, wait_service};
 use crate::stack::neon::{self, NeonBranch, NeonSnapshot, NeonState, Pageserver};
-use crate::stack::state::{Lock, StackState, StateDir};
+use crate::stack::state::{BackendKind, StackState, StateDir};
 use crate::stack::supervisor::pg_config_on;
 
 /// A running neon stack, its state and its pageserver.
-pub(super) struct Neon<'a> {
+pub struct Neon<'a> {
     dir: &'a StateDir,
-    pub state: StackState,
-    pub n: NeonState,
+    state: StackState,
+    n: NeonState,
     ps: Pageserver,
 }
 
 impl<'a> Neon<'a> {
-    pub async fn open(dir: &'a StateDir) -> anyhow::Result<Neon<'a>> {
-        let state = require_state(dir)?;
-        if !Lock::is_held(&dir.lock_file())? {
-            bail!("the stack is not running — `wsctl up` first");
-        }
+    pub fn open(dir: &'a StateDir, state: StackState) -> anyhow::Result<Neon<'a>> {
         let n = state
             .neon
             .clone()
@@ -60,7 +54,7 @@ impl<'a> Neon<'a> {
         }
     }
 
-    pub async fn client(&self, branch: &str, db: &str) -> anyhow::Result<tokio_postgres::Client> {
+    async fn client(&self, branch: &str, db: &str) -> anyhow::Result<tokio_postgres::Client> {
         let port = self
             .port_of(branch)
             .with_context(|| format!("no branch named {branch}"))?;
@@ -79,7 +73,7 @@ impl<'a> Neon<'a> {
     }
 
     /// Creates a branch with its compute and waits until the compute runs.
-    pub async fn create_branch(
+    async fn new_branch(
         &mut self,
         name: &Name,
         from: &str,
@@ -137,7 +131,7 @@ impl<'a> Neon<'a> {
     }
 
     /// Stops the branch's preview API and compute, then deletes its timeline everywhere.
-    pub async fn delete_branch(&mut self, name: &str) -> anyhow::Result<NeonBranch> {
+    async fn remove_branch(&mut self, name: &str) -> anyhow::Result<NeonBranch> {
         if name == MAIN {
             bail!("main cannot be deleted");
         }
@@ -171,7 +165,7 @@ impl<'a> Neon<'a> {
     }
 
     /// A snapshot of main: a child timeline at main's flush LSN, with no compute.
-    pub async fn snapshot(
+    async fn take_snapshot(
         &mut self,
         name: Option<Name>,
         automatic: bool,
@@ -208,7 +202,7 @@ impl<'a> Neon<'a> {
         Ok((meta, started.elapsed()))
     }
 
-    pub async fn delete_snapshot(&mut self, name: &str) -> anyhow::Result<()> {
+    async fn remove_snapshot(&mut self, name: &str) -> anyhow::Result<()> {
         let Some(s) = self
             .n
             .snapshots
@@ -233,7 +227,7 @@ impl<'a> Neon<'a> {
 
     /// Main continues on `timeline`; its old timeline is kept as an automatic snapshot, so the
     /// move can be undone. `retire` is a branch whose compute served `timeline` until now.
-    pub async fn promote(
+    async fn promote(
         &mut self,
         timeline: String,
         retire: Option<&str>,
@@ -289,7 +283,7 @@ impl<'a> Neon<'a> {
 
     /// Main restarts on a new child of the snapshot (the named one, else the newest
     /// automatic one); the timeline it leaves becomes the pre-rollback snapshot.
-    pub async fn rollback(&mut self, to: Option<Name>) -> anyhow::Result<branch::Rollback> {
+    async fn roll_back(&mut self, to: Option<Name>) -> anyhow::Result<branch::Rollback> {
         let target = match &to {
             Some(n) => self.n.snapshots.iter().find(|s| s.meta.name == n.as_str()),
             None => self.n.snapshots.iter().rfind(|s| s.meta.automatic),
@@ -338,160 +332,154 @@ impl<'a> Neon<'a> {
     }
 }
 
-pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
-    let mut neon = Neon::open(dir).await?;
-    match cmd {
-        BranchCmd::Create {
-            name,
-            from,
-            at,
-            api,
-        } => {
-            let name = Name::parse(&name)?;
-            let started = Instant::now();
-            let b = neon.create_branch(&name, &from, at).await?;
-            println!(
-                "Created branch {} from {from} at {} (timeline {}) in {:.2} s; its compute listens on 127.0.0.1:{}.",
-                b.name,
-                b.lsn,
-                b.timeline_id,
-                started.elapsed().as_secs_f64(),
-                b.pg_port
-            );
-            if api {
-                add_preview(dir, &mut neon.state, name.as_str()).await?;
-            }
-        }
-        BranchCmd::List { json } => {
-            let n = &neon.n;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "main": {"timeline_id": n.timeline_id, "pg_port": neon.state.pg_port},
-                        "branches": n.branches,
-                    }))?
-                );
-            } else {
-                let port = neon.state.pg_port;
-                println!("{MAIN:24} timeline {}  port {port}", n.timeline_id);
-                for b in &n.branches {
-                    println!(
-                        "{:24} timeline {}  port {}  from {} at {}",
-                        b.name, b.timeline_id, b.pg_port, b.parent, b.lsn
-                    );
-                }
-            }
-        }
-        BranchCmd::Delete { name } => {
-            let b = neon.delete_branch(&name).await?;
-            println!("Deleted branch {name} (timeline {}).", b.timeline_id);
-        }
-        BranchCmd::Switch { name } => {
-            if neon.n.timeline_of(&name).is_none() {
-                bail!("no branch named {name}");
-            }
-            neon.state.active_branch = (name != MAIN).then(|| name.clone());
-            switch_to(dir, &neon.state, &name).await?;
-        }
+#[async_trait::async_trait]
+impl Backend for Neon<'_> {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Neon
     }
-    Ok(0)
-}
 
-pub async fn snapshot(dir: &StateDir, cmd: SnapshotCmd) -> anyhow::Result<i32> {
-    let mut neon = Neon::open(dir).await?;
-    match cmd {
-        SnapshotCmd::Create { name } => {
-            let name = name.as_deref().map(Name::parse).transpose()?;
-            let (meta, took) = neon.snapshot(name, false, None).await?;
-            println!(
-                "Snapshot {} of main taken in {:.2} s (timeline {}).",
-                meta.name,
-                took.as_secs_f64(),
-                neon.n.snapshots.last().map_or("", |s| &s.timeline_id)
-            );
-        }
-        SnapshotCmd::List { json } => {
-            let metas: Vec<Meta> = neon.n.snapshots.iter().map(|s| s.meta.clone()).collect();
-            print_metas(&metas, json)?;
-        }
-        SnapshotCmd::Delete { name } => {
-            neon.delete_snapshot(&name).await?;
-            println!("Deleted snapshot {name}.");
-        }
+    fn state(&self) -> &StackState {
+        &self.state
     }
-    Ok(0)
-}
 
-pub async fn rollback(dir: &StateDir, to: Option<String>) -> anyhow::Result<i32> {
-    let mut neon = Neon::open(dir).await?;
-    let to = to.as_deref().map(Name::parse).transpose()?;
-    let db = neon.state.database.clone();
-    let before = branch::checksums(&neon.client(MAIN, &db).await?).await?;
-    let r = neon.rollback(to).await?;
-    let after = branch::checksums(&neon.client(MAIN, &db).await?).await?;
-    print_rollback(&r, &before, &after);
-    let report = crate::health::run(dir, &neon.state).await;
-    print!("{}", report.to_table());
-    Ok(if report.passed() { 0 } else { 1 })
-}
+    fn state_mut(&mut self) -> &mut StackState {
+        &mut self.state
+    }
 
-pub async fn migrate(dir: &StateDir, check: bool) -> anyhow::Result<i32> {
-    let mut neon = Neon::open(dir).await?;
-    let db = neon.state.database.clone();
-    if check {
+    async fn branches(&mut self) -> anyhow::Result<Branches> {
+        Ok(Branches::Timelines {
+            main_timeline: self.n.timeline_id.clone(),
+            main_port: self.state.pg_port,
+            branches: self.n.branches.clone(),
+        })
+    }
+
+    async fn has_branch(&mut self, name: &str) -> anyhow::Result<bool> {
+        Ok(self.n.timeline_of(name).is_some())
+    }
+
+    async fn create_branch(
+        &mut self,
+        name: &str,
+        from: &str,
+        at: Option<String>,
+    ) -> anyhow::Result<Created> {
+        let name = Name::parse(name)?;
+        let started = Instant::now();
+        let b = self.new_branch(&name, from, at).await?;
+        Ok(Created {
+            name: b.name.clone(),
+            took: started.elapsed(),
+            timeline: Some(b),
+        })
+    }
+
+    async fn delete_branch(&mut self, name: &str) -> anyhow::Result<Option<String>> {
+        Ok(Some(self.remove_branch(name).await?.timeline_id))
+    }
+
+    async fn snapshots(&mut self) -> anyhow::Result<Vec<Meta>> {
+        Ok(self.n.snapshots.iter().map(|s| s.meta.clone()).collect())
+    }
+
+    async fn snapshot(&mut self, name: Option<Name>) -> anyhow::Result<Snap> {
+        let (meta, took) = self.take_snapshot(name, false, None).await?;
+        Ok(Snap {
+            meta,
+            took,
+            timeline: self.n.snapshots.last().map(|s| s.timeline_id.clone()),
+        })
+    }
+
+    async fn delete_snapshot(&mut self, name: &str) -> anyhow::Result<()> {
+        self.remove_snapshot(name).await
+    }
+
+    async fn counts(&self) -> anyhow::Result<Counts> {
+        branch::checksums(&self.client(MAIN, &self.state.database).await?).await
+    }
+
+    async fn rollback(&mut self, to: Option<Name>) -> anyhow::Result<Rollback> {
+        self.roll_back(to).await
+    }
+
+    async fn migrate_check(&mut self) -> anyhow::Result<MigrateCheck> {
+        let db = self.state.database.clone();
         let name = Name::parse(&branch::auto_name("migrate-check"))?;
-        neon.create_branch(&name, MAIN, None).await?;
+        self.new_branch(&name, MAIN, None).await?;
         let result = async {
-            let mut client = neon.client(name.as_str(), &db).await?;
+            let mut client = self.client(name.as_str(), &db).await?;
             let applied = migrations::migrate(&mut client).await?;
-            let ok = migrations::state(&client).await? == migrations::SchemaState::Current;
-            let sums = branch::checksums(&client).await?;
-            anyhow::Ok((applied, ok, sums))
+            let current = migrations::state(&client).await? == migrations::SchemaState::Current;
+            let counts = branch::checksums(&client).await?;
+            anyhow::Ok(MigrateCheck {
+                applied,
+                current,
+                counts,
+            })
         }
         .await;
-        neon.delete_branch(name.as_str()).await?;
-        let (applied, ok, sums) = result?;
-        println!("On a throwaway branch of main: applied {applied:?}; schema current: {ok}; main untouched.");
-        for (t, n, _) in sums {
-            println!("  {t:24} {n:>9} rows");
-        }
-        return Ok(if ok { 0 } else { 1 });
+        self.remove_branch(name.as_str()).await?;
+        result
     }
-    let (snap, _) = neon
-        .snapshot(None, true, Some("before migrate".into()))
-        .await?;
-    let result = async {
-        let mut client = neon.client(MAIN, &db).await?;
-        migrations::migrate(&mut client).await
-    }
-    .await;
-    let applied = match result {
-        Ok(applied) => applied,
-        Err(e) => return restore(&mut neon, &snap, &format!("Migration failed: {e:#}")).await,
-    };
-    let report = crate::health::run(dir, &neon.state).await;
-    if !report.passed() {
-        print!("{}", report.to_table());
-        let why = "The health suite failed after migrating.";
-        return restore(&mut neon, &snap, why).await;
-    }
-    println!(
-        "Applied {applied:?} (snapshot {} taken first). Health suite passed ({} checks).",
-        snap.name,
-        report.checks.len()
-    );
-    Ok(0)
-}
 
-/// Puts main back to `snap` after a failed migration.
-async fn restore(neon: &mut Neon<'_>, snap: &Meta, why: &str) -> anyhow::Result<i32> {
-    neon.rollback(Some(Name::parse(&snap.name)?))
-        .await
-        .context("the migration failed AND restoring main from the snapshot failed")?;
-    println!(
-        "{why}\nMain was restored from snapshot {}; nothing changed.",
-        snap.name
-    );
-    Ok(1)
+    async fn migrate(&mut self) -> anyhow::Result<MigrateOutcome> {
+        let db = self.state.database.clone();
+        let (snapshot, _) = self
+            .take_snapshot(None, true, Some("before migrate".into()))
+            .await?;
+        let result = async {
+            let mut client = self.client(MAIN, &db).await?;
+            migrations::migrate(&mut client).await
+        }
+        .await;
+        match result {
+            Ok(applied) => Ok(MigrateOutcome {
+                snapshot,
+                applied,
+                rolled_back_after: None,
+            }),
+            Err(e) => {
+                self.undo_migrate(&snapshot).await?;
+                Ok(MigrateOutcome {
+                    snapshot,
+                    applied: Vec::new(),
+                    rolled_back_after: Some(format!("{e:#}")),
+                })
+            }
+        }
+    }
+
+    async fn undo_migrate(&mut self, snapshot: &Meta) -> anyhow::Result<()> {
+        self.roll_back(Some(Name::parse(&snapshot.name)?))
+            .await
+            .context("the migration failed AND restoring main from the snapshot failed")?;
+        Ok(())
+    }
+
+    async fn import_target(
+        &mut self,
+        name: &Name,
+        _source: &str,
+    ) -> anyhow::Result<tokio_postgres::Config> {
+        let b = self.new_branch(name, MAIN, None).await?;
+        pg_config_on(self.dir, &self.state, &self.state.database, b.pg_port)
+    }
+
+    async fn drop_import(&mut self, name: &str) -> anyhow::Result<()> {
+        if self.n.timeline_of(name).is_some() {
+            self.remove_branch(name).await?;
+        }
+        Ok(())
+    }
+
+    async fn cutover(&mut self, name: &str, source: &str) -> anyhow::Result<String> {
+        let reason = format!("before import from {source}");
+        let timeline = self
+            .n
+            .timeline_of(name)
+            .context("the import branch is gone")?
+            .to_string();
+        Ok(self.promote(timeline, Some(name), reason).await?.name)
+    }
 }
