@@ -302,9 +302,22 @@ pub async fn supervise(dir: StateDir, state: StackState) -> anyhow::Result<()> {
 }
 
 /// The health suite's container check: every expected service has a running, healthy container.
+/// A container whose healthcheck has not passed yet (`starting`, e.g. a compute re-created by a
+/// rollback a moment ago) is waited for, up to `STARTING_GRACE`: the check reports the state it
+/// settles in, not the instant between.
 pub fn health(state: &StackState) -> anyhow::Result<String> {
+    const STARTING_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
     let c = state.containers.as_ref().context("not a container stack")?;
-    let list = c.containers()?;
+    let deadline = std::time::Instant::now() + STARTING_GRACE;
+    let mut list = c.containers()?;
+    while std::time::Instant::now() < deadline
+        && list
+            .iter()
+            .any(|x| x.state == "running" && x.health.as_deref() == Some("starting"))
+    {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        list = c.containers()?;
+    }
     let mut ok = Vec::new();
     for s in expected_services(state) {
         let name = compose_service(&s);
