@@ -818,17 +818,7 @@ fn tenant_answers_503_and_attaching_mean_wait_and_412_is_read_from_the_body() {
     let base = format!("http://127.0.0.1:{port}/v1/tenant/{tenant}");
 
     // Someone else (an operator, a storage controller) re-attaches the tenant.
-    let put = {
-        let base = base.clone();
-        std::thread::spawn(move || {
-            reqwest::blocking::Client::new()
-                .put(format!("{base}/location_config"))
-                .json(&serde_json::json!({"mode": "AttachedSingle", "generation": 900, "tenant_conf": {}}))
-                .send()
-                .unwrap()
-                .status()
-        })
-    };
+    let put = attach_in_background(&base, 900);
     std::thread::sleep(Duration::from_millis(300));
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -847,18 +837,9 @@ fn tenant_answers_503_and_attaching_mean_wait_and_412_is_read_from_the_body() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(seen, ["NotYetActive", "Attaching", "Active"], "{seen:?}");
-    assert!(put.join().unwrap().is_success());
+    assert!(put.join().unwrap().status().is_success());
     // ensure_attached on a busy tenant waits and asks for no generation.
-    let put = {
-        let base = base.clone();
-        std::thread::spawn(move || {
-            reqwest::blocking::Client::new()
-                .put(format!("{base}/location_config"))
-                .json(&serde_json::json!({"mode": "AttachedSingle", "generation": 901, "tenant_conf": {}}))
-                .send()
-                .unwrap()
-        })
-    };
+    let put = attach_in_background(&base, 901);
     std::thread::sleep(Duration::from_millis(300));
     rt.block_on(ps.ensure_attached(
         &tenant,
@@ -1001,4 +982,20 @@ fn remote_storage_flags_reach_pageserver_and_safekeepers_and_upcalls_need_the_to
         "{}",
         text(&o)
     );
+}
+
+/// Someone else's attach of the tenant at `base` with `generation`, sent from another thread so
+/// the test can watch the tenant's state meanwhile.
+fn attach_in_background(
+    base: &str,
+    generation: u32,
+) -> std::thread::JoinHandle<reqwest::blocking::Response> {
+    let url = format!("{base}/location_config");
+    std::thread::spawn(move || {
+        reqwest::blocking::Client::new()
+            .put(url)
+            .json(&serde_json::json!({"mode": "AttachedSingle", "generation": generation, "tenant_conf": {}}))
+            .send()
+            .unwrap()
+    })
 }
