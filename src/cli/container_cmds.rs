@@ -124,6 +124,7 @@ pub(super) fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<Option<St
         neon_dir: None,
         neon,
         containers: Some(c),
+        console_port: None,
     };
     dir.create()?;
     dir.secret("pg-password")?;

@@ -59,6 +59,12 @@ pub struct UpArgs {
     /// WSCTL_COMPOSE picks one) instead of local processes
     #[arg(long)]
     pub containers: bool,
+    /// Do not start the web console
+    #[arg(long)]
+    pub no_console: bool,
+    /// Web console port [default: the port used before, or a free one]
+    #[arg(long)]
+    pub console_port: Option<u16>,
 }
 
 /// Neon beyond one machine: S3-compatible remote storage and listen/advertised addresses.
@@ -186,6 +192,16 @@ pub enum Command {
     /// Import an older Workspace database (PostgreSQL or TimescaleDB layout) into a new
     /// branch, verify every table, and with --cutover make it main
     Import(ImportArgs),
+    /// Print the web console's URL (it carries the stack's token; keep it private)
+    Console {
+        /// Also open it in a browser
+        #[arg(long)]
+        open: bool,
+        /// Serve the console in this process (what `up` runs as the `console` service; by
+        /// hand for a compose stack)
+        #[arg(long)]
+        serve: bool,
+    },
     /// Run the supervisor in this process (used by `up`)
     #[command(hide = true)]
     Supervise,
@@ -283,6 +299,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Url { api } => stack_cmds::url(&dir, api),
         Command::Test { json } => stack_cmds::test(&dir, json).await,
         Command::Supervise => stack_cmds::supervise(&dir).await,
+        Command::Console { open, serve } => stack_cmds::console(&dir, open, serve).await,
         Command::Import(args) => import_cmds::import(&dir, args).await,
         Command::Branch(cmd) => branch_cmds::branch(&dir, cmd).await,
         Command::Snapshot(cmd) => branch_cmds::snapshot(&dir, cmd).await,

@@ -52,6 +52,7 @@ fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<StackState> {
                 neon_dir: None,
                 neon: None,
                 containers: None,
+                console_port: previous.as_ref().and_then(|p| p.console_port),
             }
         }
         BackendKind::Neon => {
@@ -111,6 +112,7 @@ fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<StackState> {
                 ),
                 neon: Some(neon),
                 containers: None,
+                console_port: previous.as_ref().and_then(|p| p.console_port),
             }
         }
     };
@@ -174,10 +176,11 @@ pub async fn up(dir: &StateDir, args: UpArgs) -> anyhow::Result<i32> {
             "another `wsctl up` is starting the stack and it ended in {phase:?} — see `wsctl logs`"
         );
     }
-    let state = match super::container_cmds::prepare(dir, &args)? {
+    let mut state = match super::container_cmds::prepare(dir, &args)? {
         Some(state) => state,
         None => prepare(dir, &args)?,
     };
+    crate::engine::console::settle(dir, &mut state, args.no_console, args.console_port)?;
     if args.foreground {
         return foreground(dir, state).await;
     }
@@ -273,6 +276,31 @@ pub async fn supervise(dir: &StateDir) -> anyhow::Result<i32> {
     let state = require_state(dir)?;
     crate::telemetry::init(crate::config::LogFormat::Json);
     crate::stack::containers::supervise(dir.clone(), state).await?;
+    Ok(0)
+}
+
+/// `wsctl console`: the URL (and a browser on it with --open), or the console itself.
+pub async fn console(dir: &StateDir, open: bool, serve: bool) -> anyhow::Result<i32> {
+    if serve {
+        crate::telemetry::init(crate::config::LogFormat::Auto);
+        crate::console::serve(dir.clone()).await?;
+        return Ok(0);
+    }
+    let state = require_state(dir)?;
+    let url = crate::engine::console::url(dir, &state)?;
+    println!("{url}");
+    if open {
+        // xdg-open hands the URL to the desktop's browser; without a desktop there is none.
+        let opened = std::process::Command::new("xdg-open")
+            .arg(&url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if !opened.is_ok_and(|s| s.success()) {
+            eprintln!("could not open a browser (xdg-open failed) — open the URL above yourself");
+            return Ok(1);
+        }
+    }
     Ok(0)
 }
 

@@ -16,6 +16,7 @@ pub struct FileConfig {
     pub pg_port: Option<u16>,
     pub api_port: Option<u16>,
     pub pg_bin: Option<PathBuf>,
+    pub console_port: Option<u16>,
 }
 
 /// --pg-port/--api-port, else workspace-stack.toml, else the last run's, else 5433 and 3200.

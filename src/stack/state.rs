@@ -64,6 +64,9 @@ pub struct StackState {
     /// Containers: the compose project this stack runs as (`up --containers`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub containers: Option<ContainerState>,
+    /// The web console's port (`None`: `up --no-console`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_port: Option<u16>,
 }
 
 /// A stack's directory and the paths inside it.
