@@ -11,7 +11,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::{auth, view, Console};
+use super::{auth, reply, view, Console};
 use crate::branch::Name;
 use crate::engine::branches::{self as engine, RollbackReport, Switched};
 
@@ -43,7 +43,7 @@ pub struct RollbackTo {
 }
 
 fn refused(req: &HttpRequest) -> HttpResponse {
-    view::error_page(
+    reply::error_page(
         req,
         StatusCode::FORBIDDEN,
         "Refused",

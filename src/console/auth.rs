@@ -22,7 +22,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::{view, Console};
+use super::{reply, Console};
 
 const COOKIE: &str = "wsconsole";
 /// Enough for a few browsers; the oldest goes first.
@@ -97,7 +97,7 @@ pub async fn login(
     q: web::Query<LoginQuery>,
 ) -> HttpResponse {
     let Some(id) = q.token.as_deref().and_then(|t| console.sessions.open(t)) else {
-        return view::error_page(
+        return reply::error_page(
             &req,
             StatusCode::FORBIDDEN,
             "Wrong or missing token",
@@ -142,7 +142,7 @@ fn origin_allowed(origin: Option<&str>, host: Option<&str>) -> bool {
 }
 
 fn refuse(req: &HttpRequest, why: &str) -> HttpResponse {
-    view::error_page(req, StatusCode::FORBIDDEN, "Refused", why)
+    reply::error_page(req, StatusCode::FORBIDDEN, "Refused", why)
 }
 
 /// Checks the Host, the session cookie and, for a change, the Origin (the CSRF token is

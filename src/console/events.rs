@@ -12,7 +12,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::Console;
+use super::{logfiles, Console};
 
 const POLL: Duration = Duration::from_millis(250);
 const KEEPALIVE: Duration = Duration::from_secs(15);
@@ -118,27 +118,6 @@ pub struct LogQuery {
     pub from: Option<u64>,
 }
 
-/// The log file of `service`, if it is one of the stack's logs (no other path is served).
-pub fn log_file(console: &Console, service: &str) -> Option<PathBuf> {
-    super::pages::logs::services(console)
-        .into_iter()
-        .any(|s| s == service)
-        .then(|| console.dir.log(service))
-}
-
-/// What a log line must not show: the stack's secrets, should a program ever print one.
-pub fn redact(console: &Console, text: &str) -> String {
-    let mut out = text.to_string();
-    for name in ["pg-password", crate::engine::console::TOKEN] {
-        if let Ok(secret) = console.dir.read_secret(name) {
-            if secret.len() >= 8 {
-                out = out.replace(&secret, "[secret]");
-            }
-        }
-    }
-    out
-}
-
 struct Follow {
     console: web::Data<Console>,
     path: PathBuf,
@@ -165,7 +144,7 @@ fn read_new(f: &mut Follow) -> Option<String> {
     let cut = f.partial.rfind('\n')? + 1;
     let lines: String = f.partial.drain(..cut).collect();
     let mut msg = String::new();
-    for line in redact(&f.console, &lines).lines() {
+    for line in logfiles::redact(&f.console, &lines).lines() {
         msg.push_str("data: ");
         msg.push_str(line);
         msg.push_str("\n\n");
@@ -179,8 +158,8 @@ pub async fn log_stream(
     console: web::Data<Console>,
     q: web::Query<LogQuery>,
 ) -> HttpResponse {
-    let Some(path) = log_file(&console, &q.service) else {
-        return super::view::error_page(
+    let Some(path) = logfiles::path(&console, &q.service) else {
+        return super::reply::error_page(
             &req,
             actix_web::http::StatusCode::NOT_FOUND,
             "No such log",

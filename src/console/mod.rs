@@ -7,8 +7,10 @@
 mod actions;
 mod auth;
 mod events;
+mod logfiles;
 mod metrics;
 mod pages;
+mod reply;
 mod view;
 
 use std::sync::Mutex;
@@ -151,7 +153,7 @@ async fn health() -> HttpResponse {
 }
 
 async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
-    view::error_page(
+    reply::error_page(
         &req,
         actix_web::http::StatusCode::NOT_FOUND,
         "No such page",

@@ -6,29 +6,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use maud::html;
 use serde::Deserialize;
 
-use super::super::{events, view, Console};
+use super::super::{logfiles, view, Console};
 
 /// How much of a log the page starts with.
 const TAIL_BYTES: u64 = 64 * 1024;
-
-/// The logs the stack has: `<name>.log` in logs/, sorted (supervisor, postgres, the API, …).
-pub fn services(console: &Console) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(console.dir.logs())
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter_map(|e| {
-                    e.file_name()
-                        .to_str()?
-                        .strip_suffix(".log")
-                        .map(String::from)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
 
 /// The last lines of a log, and the offset they end at (where following starts).
 fn tail(path: &std::path::Path) -> (String, u64) {
@@ -63,7 +44,7 @@ pub async fn page(
     console: web::Data<Console>,
     q: web::Query<Query>,
 ) -> HttpResponse {
-    let all = services(&console);
+    let all = logfiles::services(&console);
     let chosen = q
         .service
         .clone()
@@ -78,8 +59,8 @@ pub async fn page(
             }
         }
         @if let Some(s) = &chosen {
-            @let (text, offset) = events::log_file(&console, s).map(|p| tail(&p)).unwrap_or_default();
-            pre #log data-stream=(format!("/logs/stream?service={s}&from={offset}")) { (events::redact(&console, &text)) }
+            @let (text, offset) = logfiles::path(&console, s).map(|p| tail(&p)).unwrap_or_default();
+            pre #log data-stream=(format!("/logs/stream?service={s}&from={offset}")) { (logfiles::redact(&console, &text)) }
         } @else {
             p { "No logs yet." }
         }

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 
-use super::super::{metrics, view, Console};
+use super::super::{metrics, reply, view, Console};
 use crate::stack::process;
 use crate::stack::state::{Lock, StackState, Status};
 
@@ -99,7 +99,7 @@ pub async fn page(req: HttpRequest, console: web::Data<Console>) -> HttpResponse
         Ok(s) => s,
         Err(e) => {
             let status = actix_web::http::StatusCode::SERVICE_UNAVAILABLE;
-            return view::error_page(&req, status, "No stack", &format!("{e:#}"));
+            return reply::error_page(&req, status, "No stack", &format!("{e:#}"));
         }
     };
     let running = Lock::is_held(&console.dir.lock_file()).unwrap_or(false);
