@@ -2,9 +2,6 @@
 //! the CSRF token), runs one engine operation, one at a time, and answers with a page that
 //! says what happened.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use actix_web::http::header::LOCATION;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -71,27 +68,6 @@ fn back(to: &str, label: &str) -> Markup {
     html! { p { a.back href=(to) { (label) } } }
 }
 
-/// Runs the suite once the stack is ready, so the overview has checks to show.
-pub async fn first_health_run(console: Arc<Console>) {
-    use crate::stack::state::{Lock, Phase};
-    for _ in 0..600 {
-        let ready = console
-            .dir
-            .load_status()
-            .is_some_and(|s| s.phase == Phase::Ready)
-            && Lock::is_held(&console.dir.lock_file()).unwrap_or(false);
-        if ready {
-            if let Ok(state) = crate::engine::require_state(&console.dir) {
-                let _op = console.ops.lock().await;
-                let report = crate::health::run(&console.dir, &state).await;
-                console.set_health(report.checks);
-            }
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 pub async fn health(
     req: HttpRequest,
     console: web::Data<Console>,
@@ -105,8 +81,8 @@ pub async fn health(
         Err(e) => return done(&req, "Health", Err(e)),
     };
     let _op = console.ops.lock().await;
-    let report = crate::health::run(&console.dir, &state).await;
-    console.set_health(report.checks);
+    crate::health::run(&console.dir, &state).await;
+    console.changed();
     HttpResponse::SeeOther()
         .insert_header((LOCATION, "/"))
         .finish()
@@ -257,9 +233,7 @@ pub async fn rollback(
         let mut b = engine::open_running(&console.dir).await?;
         let r = engine::rollback(&mut *b, Some(f.to.clone())).await?;
         let report = crate::health::run(&console.dir, b.state()).await;
-        let page = rollback_report(&req, &console, &r, &report.checks);
-        console.set_health(report.checks);
-        Ok(page)
+        Ok(rollback_report(&req, &console, &r, &report.checks))
     }
     .await;
     console.changed();

@@ -65,6 +65,7 @@ pub async fn watch_files(console: Arc<Console>) {
     let files: Vec<PathBuf> = vec![
         console.dir.state_file(),
         console.dir.status_file(),
+        console.dir.health_file(),
         console.dir.root.join("imports"),
     ];
     let mut last: Vec<_> = files.iter().map(|f| stamp(f)).collect();

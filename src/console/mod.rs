@@ -13,14 +13,11 @@ mod pages;
 mod reply;
 mod view;
 
-use std::sync::Mutex;
-
 use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
 
 use crate::engine::require_state;
-use crate::health::Check;
 use crate::stack::state::StateDir;
 
 /// What every request shares.
@@ -33,14 +30,6 @@ pub struct Console {
     metrics: metrics::History,
     /// Bumped whenever the stack changes (from here or from the CLI); pages follow it.
     changes: tokio::sync::watch::Sender<u64>,
-    last_health: Mutex<Option<HealthRun>>,
-}
-
-/// The last health suite run: when, and its checks.
-#[derive(Clone)]
-pub struct HealthRun {
-    pub at: chrono::DateTime<chrono::Utc>,
-    pub checks: Vec<Check>,
 }
 
 impl Console {
@@ -48,18 +37,9 @@ impl Console {
         self.changes.send_modify(|v| *v += 1);
     }
 
-    fn set_health(&self, checks: Vec<Check>) {
-        if let Ok(mut h) = self.last_health.lock() {
-            *h = Some(HealthRun {
-                at: chrono::Utc::now(),
-                checks,
-            });
-        }
-        self.changed();
-    }
-
-    fn health(&self) -> Option<HealthRun> {
-        self.last_health.lock().ok().and_then(|h| h.clone())
+    /// The health suite's last report, whoever ran it.
+    fn health(&self) -> Option<crate::health::LastRun> {
+        crate::health::last(&self.dir)
     }
 }
 
@@ -79,11 +59,9 @@ pub async fn serve(dir: StateDir) -> anyhow::Result<()> {
         ops: tokio::sync::Mutex::new(()),
         metrics: metrics::History::default(),
         changes: tokio::sync::watch::channel(0).0,
-        last_health: Mutex::new(None),
     });
     tokio::spawn(metrics::sample(console.clone().into_inner()));
     tokio::spawn(events::watch_files(console.clone().into_inner()));
-    tokio::spawn(actions::first_health_run(console.clone().into_inner()));
     let data = console.clone();
     let server = HttpServer::new(move || {
         App::new()

@@ -7,6 +7,7 @@
 //!   supervisor.lock     flock held by the running supervisor; free = nothing running
 //!   supervisor.pid
 //!   status.json         written by the supervisor: phase, services, restarts
+//!   health.json         the last health suite's checks (for the web console)
 //!   logs/               0700; <service>.log (0600), one per service, appended across restarts
 //!   postgres/           ours, 0755
 //!     data/             0700, the database account's: the cluster (postgres backend)
@@ -191,6 +192,7 @@ impl StateDir {
     const KNOWN: &'static [&'static str] = &[
         "state.json",
         "status.json",
+        "health.json",
         "supervisor.lock",
         "supervisor.pid",
         "logs",
@@ -238,6 +240,10 @@ impl StateDir {
     }
     pub fn status_file(&self) -> PathBuf {
         self.root.join("status.json")
+    }
+    /// The last health suite's report (`health::run` writes it).
+    pub fn health_file(&self) -> PathBuf {
+        self.root.join("health.json")
     }
     pub fn lock_file(&self) -> PathBuf {
         self.root.join("supervisor.lock")

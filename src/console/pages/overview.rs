@@ -87,7 +87,7 @@ fn health(req: &HttpRequest, console: &Console) -> Markup {
                         " " (r.checks.len()) " checks, " (failed) " failed, at " (view::time(&r.at))
                     }
                 }
-                None => span #health-summary { " not run yet (it runs once the stack is ready)" }
+                None => span #health-summary { " not run yet" }
             }
         }
         @if let Some(r) = &run { (view::checks(&r.checks)) }
