@@ -75,19 +75,13 @@ impl Auth {
         }
     }
 
-    /// `Err(response)` when Neon would refuse the request.
-    fn verdict(&self, path: &str, header: Option<&[u8]>) -> Result<(), HttpResponse> {
+    /// `Err((status, body))` when Neon would refuse the request.
+    fn verdict(&self, path: &str, header: Option<&[u8]>) -> Result<(), (u16, &'static str)> {
         let Some(key) = &self.key else { return Ok(()) };
         if self.allowlist().contains(&path) {
             return Ok(());
         }
-        let refuse = |status: u16, body: &'static str| {
-            Err(
-                HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
-                    .content_type("application/json")
-                    .body(body),
-            )
-        };
+        let refuse = |status: u16, body: &'static str| Err((status, body));
         let Some(header) = header else {
             return refuse(401, MISSING);
         };
@@ -130,6 +124,12 @@ pub async fn middleware(
         .map(|v| v.as_bytes().to_vec());
     match auth.verdict(req.path(), header.as_deref()) {
         Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
-        Err(refusal) => Ok(req.into_response(refusal).map_into_right_body()),
+        Err((status, body)) => {
+            let refusal =
+                HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+                    .content_type("application/json")
+                    .body(body);
+            Ok(req.into_response(refusal).map_into_right_body())
+        }
     }
 }

@@ -128,12 +128,16 @@ fn storage_apis_refuse_callers_without_the_stacks_token_or_with_the_wrong_scope(
     assert!(o.status.success(), "{}", text(&o));
     let o = s.wsctl(&["branch", "delete", "feat"]);
     assert!(o.status.success(), "{}", text(&o));
+    secrets_stay_with_their_parts(&s, tenant);
+}
 
-    // Another local account reads neither the key, nor a token, nor the password's verifier.
+/// Another local account reads neither the key, nor a token, nor the password's verifier; each
+/// part holds only the token it needs.
+fn secrets_stay_with_their_parts(s: &NeonStack, tenant: &str) {
     let key = s.state.join("secrets").join(neon_auth::PRIVATE_KEY);
     assert_eq!(mode(&key), 0o600);
     let compute_config = s.state.join("neon/compute/config.json");
-    let ps_pid = service_pid(&s, "pageserver").unwrap();
+    let ps_pid = service_pid(s, "pageserver").unwrap();
     for secret in [
         key.display().to_string(),
         s.state

@@ -466,7 +466,7 @@ mod tests {
     fn compute_config_uses_the_compose_network_and_a_password() {
         let s = state(BackendKind::Neon);
         let n = s.neon.as_ref().unwrap();
-        let c = compute_config(n, &n.timeline_id, "secret");
+        let c = compute_config(n, &n.timeline_id, "secret", "a.b.c");
         let spec = &c["spec"];
         assert_eq!(
             spec["pageserver_connstring"],
@@ -491,11 +491,13 @@ mod tests {
             ),
             "{conf}"
         );
-        // md5("secret" || "cloud_admin"), as PostgreSQL's md5 method stores it.
-        assert_eq!(
-            spec["cluster"]["roles"][0]["encrypted_password"],
-            hex::encode(<md5::Md5 as md5::Digest>::digest(b"secretcloud_admin"))
-        );
+        // A SCRAM verifier of "secret", which compute_ctl stores as given.
+        let verifier = spec["cluster"]["roles"][0]["encrypted_password"]
+            .as_str()
+            .unwrap();
+        assert!(verifier.starts_with("SCRAM-SHA-256$4096:"), "{verifier}");
+        assert_eq!(spec["storage_auth_token"], "a.b.c");
+        assert_eq!(spec["skip_pg_catalog_updates"], false);
         assert!(!c.to_string().contains("\"secret\""));
     }
 
