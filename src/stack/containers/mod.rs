@@ -519,6 +519,29 @@ mod tests {
     }
 
     #[test]
+    fn compose_storage_checks_neon_jwts_with_the_mounted_key() {
+        let t: toml::Value = toml::from_str(&pageserver_toml("/usr/local", None)).unwrap();
+        for k in ["http_auth_type", "pg_auth_type"] {
+            assert_eq!(t[k].as_str(), Some("NeonJWT"), "{k}");
+        }
+        assert_eq!(
+            t["auth_validation_public_key_path"].as_str(),
+            Some("/data/auth_public_key.pem")
+        );
+        let key = "/auth_public_key.pem:/auth_public_key.pem:ro";
+        assert_eq!(NEON_COMPOSE.matches(key).count(), 3, "one per safekeeper");
+        assert!(NEON_COMPOSE.contains("/auth_public_key.pem:/data/auth_public_key.pem:ro"));
+        for flag in [
+            "\"--pg-auth-public-key-path\", \"/auth_public_key.pem\"",
+            "\"--pg-tenant-only-auth-public-key-path\", \"/auth_public_key.pem\"",
+            "\"--http-auth-public-key-path\", \"/auth_public_key.pem\"",
+        ] {
+            assert_eq!(NEON_COMPOSE.matches(flag).count(), 3, "{flag}");
+        }
+        assert!(NEON_COMPOSE.contains("NEON_AUTH_TOKEN: ${WS_NEON_AUTH_TOKEN:?"));
+    }
+
+    #[test]
     fn expected_services_follow_the_state() {
         let p = expected_services(&state(BackendKind::Postgres));
         assert_eq!(p, ["postgres", "workspace-api", "workspace-api-feature"]);
