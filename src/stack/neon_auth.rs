@@ -67,18 +67,34 @@ pub const PRIVATE_KEY: &str = "neon-auth-key.pem";
 /// The stack's key pair: created on first use, the private half 0600 in `secrets/`.
 pub fn signing_key(dir: &StateDir) -> anyhow::Result<SigningKey> {
     let path = dir.secrets_dir().join(PRIVATE_KEY);
-    if let Ok(pem) = std::fs::read_to_string(&path) {
-        return SigningKey::from_pkcs8_pem(&pem)
-            .map_err(|e| anyhow::anyhow!("{} is not an Ed25519 PKCS#8 key: {e}", path.display()))
-            .context("delete it and run `wsctl up` again to make a new one");
+    if path.exists() {
+        return load(&path);
     }
     let key = SigningKey::generate(&mut rand::rngs::OsRng);
     let pem = key
         .to_pkcs8_pem(LineEnding::LF)
         .map_err(|e| anyhow::anyhow!("encoding the Neon auth key: {e}"))?;
     std::fs::create_dir_all(dir.secrets_dir())?;
-    write_atomic(&path, pem.as_bytes(), 0o600)?;
-    Ok(key)
+    // Linked into place, never replaced: two wsctl runs at once end up with the same key.
+    let tmp = dir
+        .secrets_dir()
+        .join(format!(".{PRIVATE_KEY}.{}", std::process::id()));
+    write_atomic(&tmp, pem.as_bytes(), 0o600)?;
+    let linked = std::fs::hard_link(&tmp, &path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(key),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load(&path),
+        Err(e) => Err(e).with_context(|| format!("writing {}", path.display())),
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<SigningKey> {
+    let pem =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    SigningKey::from_pkcs8_pem(&pem)
+        .map_err(|e| anyhow::anyhow!("{} is not an Ed25519 PKCS#8 key: {e}", path.display()))
+        .context("delete it and run `wsctl up` again to make a new one")
 }
 
 /// Writes the public half as the SPKI PEM Neon loads (`DecodingKey::from_ed_pem`,
