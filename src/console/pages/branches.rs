@@ -274,3 +274,56 @@ pub async fn page(req: HttpRequest, console: web::Data<Console>) -> HttpResponse
     };
     view::page(&req, "Branches", body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, kind: Kind, parent: &str, lsn: Option<&str>) -> Node {
+        Node {
+            name: name.into(),
+            kind,
+            parent: parent.into(),
+            created_at: Some(chrono::Utc::now()),
+            automatic: kind == Kind::Snapshot,
+            reason: (kind == Kind::Snapshot).then(|| "before rollback".into()),
+            lsn: lsn.map(String::from),
+            preview: None,
+        }
+    }
+
+    #[test]
+    fn the_tree_puts_children_under_their_parents_branches_first() {
+        let nodes = vec![
+            node(MAIN, Kind::Branch, "", None),
+            node("snap", Kind::Snapshot, MAIN, Some("0/169AD58")),
+            node("feature", Kind::Branch, MAIN, Some("0/1690000")),
+            node("sub", Kind::Branch, "feature", None),
+            node("orphan", Kind::Branch, "gone", None),
+        ];
+        let order: Vec<(&str, usize)> = layout(&nodes)
+            .iter()
+            .map(|(n, d)| (n.name.as_str(), *d))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("main", 0),
+                ("feature", 1),
+                ("sub", 2),
+                ("snap", 1),
+                ("orphan", 0)
+            ]
+        );
+        let svg = picture(&nodes, "feature").into_string();
+        assert!(
+            svg.contains("LSN 0/169AD58") && svg.contains("before rollback"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("automatic") && svg.contains("the API serves this"),
+            "{svg}"
+        );
+        assert_eq!(svg.matches("class=\"edge\"").count(), 3, "{svg}");
+    }
+}
