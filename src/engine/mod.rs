@@ -3,6 +3,7 @@
 
 pub mod branches;
 pub mod database;
+pub mod import;
 pub mod up;
 
 use anyhow::Context;
