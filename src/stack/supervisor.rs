@@ -200,6 +200,10 @@ impl Supervisor {
     pub async fn run(mut self) -> anyhow::Result<()> {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        // Taken before the start: a SIGHUP sent while the stack starts (`branch create`
+        // from another shell; the lock is held already) waits for the loop below instead of
+        // ending this process, as SIGHUP's default action would.
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         let started = tokio::select! {
             r = self.start_all() => r,
             _ = term.recv() => Err(anyhow::anyhow!("stopped by SIGTERM while starting")),
@@ -217,7 +221,6 @@ impl Supervisor {
         self.status.phase = Phase::Ready;
         self.save();
         tracing::info!("stack ready");
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         loop {
             tokio::select! {
                 _ = term.recv() => break,
