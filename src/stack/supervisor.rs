@@ -675,7 +675,7 @@ impl Supervisor {
             .await?;
         }
 
-        write_atomic(&ps_dir.join("identity.toml"), b"id=1\n", 0o644)?;
+        write_atomic(&ps_dir.join("identity.toml"), neon::IDENTITY_TOML, 0o644)?;
         // It holds the upcall token: readable by the pageserver's user only.
         let ps_toml = ps_dir.join("pageserver.toml");
         let text = neon::pageserver_toml(&neon, &bins.pg_distrib, &remote)
