@@ -5,6 +5,7 @@ pub mod containers;
 pub mod control;
 pub mod hold;
 pub mod neon;
+pub mod neon_auth;
 pub mod ports;
 pub mod postgres;
 pub mod process;
