@@ -3,6 +3,8 @@
 
 pub mod branches;
 pub mod console;
+pub mod database;
+pub mod import;
 pub mod up;
 
 use anyhow::Context;

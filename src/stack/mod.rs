@@ -4,6 +4,7 @@
 pub mod console;
 pub mod containers;
 pub mod control;
+pub mod hold;
 pub mod neon;
 pub mod neon_auth;
 pub mod ports;
