@@ -74,10 +74,7 @@ pub async fn serve(dir: StateDir) -> anyhow::Result<()> {
     .workers(2)
     // Open event streams would hold a graceful stop for its full 30 s default.
     .shutdown_timeout(1)
-    .bind(("127.0.0.1", port))
-    .with_context(|| {
-        format!("the console cannot listen on 127.0.0.1:{port} — pass --console-port")
-    })?
+    .listen(listener(port).await?)?
     .run();
     // The token goes to the terminal of whoever ran this by hand, never to the service's log.
     if by_hand {
@@ -86,6 +83,35 @@ pub async fn serve(dir: StateDir) -> anyhow::Result<()> {
     tracing::info!(port, "console listening on 127.0.0.1");
     server.await?;
     Ok(())
+}
+
+/// 127.0.0.1:`port`, waiting a few seconds while it is busy: a client's outgoing connection
+/// can hold a free-looking port for a moment.
+async fn listener(port: u16) -> anyhow::Result<std::net::TcpListener> {
+    let mut tries = 0;
+    loop {
+        match bind(port) {
+            Ok(l) => return Ok(l),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 25 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("the console cannot listen on 127.0.0.1:{port} — pass --console-port")
+                })
+            }
+        }
+    }
+}
+
+/// With SO_REUSEADDR, as actix binds: a restart on the same port must not wait out the old
+/// connections' TIME_WAIT.
+fn bind(port: u16) -> std::io::Result<std::net::TcpListener> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(([127, 0, 0, 1], port).into())?;
+    socket.listen(1024)?.into_std()
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {

@@ -26,13 +26,34 @@ pub fn settle(
             Some(p) => p,
             // A free port rather than a fixed default: several stacks (and test runs) on one
             // machine each get a console without asking.
-            None => ports::free_port()?,
+            None => free_port_besides(state)?,
         };
         ports::ensure_free(port, SERVICE, "--console-port")?;
         dir.secret(TOKEN)?;
         Some(port)
     };
     dir.save(state)
+}
+
+/// A port free now that none of the stack's own services will take later: the ports in
+/// state.json are not listened on yet when `up` chooses (Neon's safekeepers take runs of
+/// consecutive ports, which a free port can fall into).
+fn free_port_besides(state: &StackState) -> anyhow::Result<u16> {
+    let mut taken = vec![state.pg_port, state.api_port];
+    taken.extend(state.previews.iter().map(|p| p.port));
+    if let Some(n) = &state.neon {
+        taken.extend(n.ports().into_iter().map(|(port, _)| port));
+        for b in &n.branches {
+            taken.extend([b.pg_port, b.http_port, b.internal_port]);
+        }
+    }
+    for _ in 0..50 {
+        let port = ports::free_port()?;
+        if !taken.contains(&port) {
+            return Ok(port);
+        }
+    }
+    anyhow::bail!("no free port for the console — pass --console-port")
 }
 
 /// The URL that logs a browser in: the console's address with the stack's token.
