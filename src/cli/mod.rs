@@ -62,7 +62,7 @@ pub struct UpArgs {
     /// Do not start the web console
     #[arg(long)]
     pub no_console: bool,
-    /// Web console port [default: the port used before, or a free one]
+    /// Web console port [default: the port used before, or a free one picked per state directory]
     #[arg(long)]
     pub console_port: Option<u16>,
 }
@@ -208,6 +208,10 @@ pub enum Command {
         /// hand for a compose stack)
         #[arg(long)]
         serve: bool,
+        /// With --serve: the port (the supervisor passes its own) [default: state.json's, or a
+        /// free one]
+        #[arg(long, requires = "serve", hide = true)]
+        port: Option<u16>,
     },
     /// Run the supervisor in this process (used by `up`)
     #[command(hide = true)]
@@ -306,7 +310,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Url { api } => stack_cmds::url(&dir, api),
         Command::Test { json } => stack_cmds::test(&dir, json).await,
         Command::Supervise => stack_cmds::supervise(&dir).await,
-        Command::Console { open, serve } => stack_cmds::console(&dir, open, serve).await,
+        Command::Console { open, serve, port } => {
+            stack_cmds::console(&dir, open, serve.then_some(port)).await
+        }
         Command::Import(args) => import_cmds::import(&dir, args).await,
         Command::Branch(cmd) => branch_cmds::branch(&dir, cmd).await,
         Command::Snapshot(cmd) => branch_cmds::snapshot(&dir, cmd).await,

@@ -48,10 +48,15 @@ pub async fn supervise(dir: &StateDir) -> anyhow::Result<i32> {
 }
 
 /// `wsctl console`: the URL (and a browser on it with --open), or the console itself.
-pub async fn console(dir: &StateDir, open: bool, serve: bool) -> anyhow::Result<i32> {
-    if serve {
+/// `serve`: run it (on this port, if given).
+pub async fn console(
+    dir: &StateDir,
+    open: bool,
+    serve: Option<Option<u16>>,
+) -> anyhow::Result<i32> {
+    if let Some(port) = serve {
         crate::telemetry::init(crate::config::LogFormat::Auto);
-        crate::console::serve(dir.clone()).await?;
+        crate::console::serve(dir.clone(), port).await?;
         return Ok(0);
     }
     let state = require_state(dir)?;

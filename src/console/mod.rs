@@ -43,11 +43,12 @@ impl Console {
     }
 }
 
-/// Serves the console for the stack in `dir` on 127.0.0.1 until SIGTERM or Ctrl-C.
-pub async fn serve(dir: StateDir) -> anyhow::Result<()> {
+/// Serves the console for the stack in `dir` on 127.0.0.1:`port` (else state.json's port,
+/// else a free one) until SIGTERM or Ctrl-C.
+pub async fn serve(dir: StateDir, port: Option<u16>) -> anyhow::Result<()> {
     let state = require_state(&dir)?;
-    let by_hand = state.console_port.is_none();
-    let port = match state.console_port {
+    let by_hand = port.or(state.console_port).is_none();
+    let port = match port.or(state.console_port) {
         Some(p) => p,
         None => crate::stack::ports::free_port()?,
     };

@@ -24,9 +24,7 @@ pub fn settle(
         let file = super::up::file_config(dir)?;
         let port = match flag.or(file.console_port).or(state.console_port) {
             Some(p) => p,
-            // A free port rather than a fixed default: several stacks (and test runs) on one
-            // machine each get a console without asking.
-            None => free_port_besides(state)?,
+            None => default_port(dir, state)?,
         };
         ports::ensure_free(port, SERVICE, "--console-port")?;
         dir.secret(TOKEN)?;
@@ -35,10 +33,17 @@ pub fn settle(
     dir.save(state)
 }
 
-/// A port free now that none of the stack's own services will take later: the ports in
-/// state.json are not listened on yet when `up` chooses (Neon's safekeepers take runs of
-/// consecutive ports, which a free port can fall into).
-fn free_port_besides(state: &StackState) -> anyhow::Result<u16> {
+/// The first port free now, from a place in 20000–29999 that the state directory's path
+/// picks, that none of the stack's own services will take later. Not one fixed default:
+/// several stacks (and test runs) on one machine each get a console without asking. The same
+/// for the same directory: two `up`s racing on one stack choose alike, and a stack keeps its
+/// console URL across `down --purge`. Below Linux's ephemeral range, so no outgoing
+/// connection holds it. The ports in state.json are not listened on yet when `up` chooses, so
+/// they are skipped by name (Neon's safekeepers take runs of consecutive ports).
+fn default_port(dir: &StateDir, state: &StackState) -> anyhow::Result<u16> {
+    use sha2::Digest;
+    const FIRST: u16 = 20_000;
+    const SPAN: u16 = 10_000;
     let mut taken = vec![state.pg_port, state.api_port];
     taken.extend(state.previews.iter().map(|p| p.port));
     if let Some(n) = &state.neon {
@@ -47,13 +52,12 @@ fn free_port_besides(state: &StackState) -> anyhow::Result<u16> {
             taken.extend([b.pg_port, b.http_port, b.internal_port]);
         }
     }
-    for _ in 0..50 {
-        let port = ports::free_port()?;
-        if !taken.contains(&port) {
-            return Ok(port);
-        }
-    }
-    anyhow::bail!("no free port for the console — pass --console-port")
+    let digest = sha2::Sha256::digest(dir.root.as_os_str().as_encoded_bytes());
+    let start = u16::from_be_bytes([digest[0], digest[1]]) % SPAN;
+    (0..SPAN)
+        .map(|i| FIRST + (start + i) % SPAN)
+        .find(|p| !taken.contains(p) && std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .ok_or_else(|| anyhow::anyhow!("no free port for the console — pass --console-port"))
 }
 
 /// The URL that logs a browser in: the console's address with the stack's token.

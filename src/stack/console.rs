@@ -11,9 +11,9 @@ pub const SERVICE: &str = "console";
 
 /// The console's service, when the stack has one (`up` without `--no-console`).
 pub fn spec(dir: &StateDir, state: &StackState) -> anyhow::Result<Option<ServiceSpec>> {
-    if state.console_port.is_none() {
+    let Some(port) = state.console_port else {
         return Ok(None);
-    }
+    };
     Ok(Some(ServiceSpec {
         name: SERVICE.into(),
         // The supervisor is `wsctl supervise`: the console is the same binary.
@@ -23,6 +23,9 @@ pub fn spec(dir: &StateDir, state: &StackState) -> anyhow::Result<Option<Service
             dir.root.to_string_lossy().into_owned(),
             "console".into(),
             "--serve".into(),
+            // The port this supervisor waits on, whatever a later `up` wrote to state.json.
+            "--port".into(),
+            port.to_string(),
         ],
         env: vec![("LOG_FORMAT".into(), "json".into())],
         cwd: Some("/".into()),
