@@ -19,15 +19,21 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-/// The compute's pg_hba.conf. PostgreSQL takes the first line that matches.
+/// The compute's pg_hba.conf. PostgreSQL takes the first line that matches; `all` does not
+/// match replication connections, which the basebackup's file trusts on the socket and on
+/// loopback (samples/pg_hba.conf:94-98), so they get lines of their own: trusted for
+/// `cloud_admin` on the private socket only.
 pub const HBA: &str = "\
 # Written by wsctl; the compute's hba_file (see its spec's cluster.settings).
 # compute_ctl connects as cloud_admin without a password, through the Unix socket in this
 # 0700 directory, which only the compute's account (and root) can enter.
 local all cloud_admin trust
+local replication cloud_admin trust
 local all all scram-sha-256
+local replication all scram-sha-256
 # Everything over TCP, loopback included, must present a password.
 host all all all scram-sha-256
+host replication all all scram-sha-256
 ";
 
 /// PostgreSQL's limit for a socket path, `sizeof(sun_path)` including the NUL.
@@ -114,8 +120,16 @@ mod tests {
             json!({"name": "hba_file", "value": "/s/hba.conf", "vartype": "string"})
         );
         assert_eq!(s[1]["name"], "unix_socket_directories");
-        // Nothing before the scram lines lets a TCP connection in without a password.
-        let first_host = HBA.lines().find(|l| l.starts_with("host")).unwrap();
-        assert_eq!(first_host, "host all all all scram-sha-256");
+        // Only cloud_admin on the socket is trusted; every TCP line asks for the password.
+        let rules: Vec<&str> = HBA.lines().filter(|l| !l.starts_with('#')).collect();
+        for rule in &rules {
+            let words: Vec<&str> = rule.split_whitespace().collect();
+            match words[0] {
+                "local" if words[3] == "trust" => assert_eq!(words[2], "cloud_admin"),
+                "local" | "host" => assert_eq!(words.last(), Some(&"scram-sha-256"), "{rule}"),
+                other => panic!("unexpected connection type {other}"),
+            }
+        }
+        assert!(rules.contains(&"host all all all scram-sha-256"));
     }
 }

@@ -249,7 +249,14 @@ fn the_upcall_answerer_needs_its_token() {
         }
         c.spawn().unwrap()
     };
-    let o = run(None).wait_with_output().unwrap();
+    // Without the token it must exit at once (kill it if it serves instead, so the test ends).
+    let mut tokenless = run(None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while tokenless.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = tokenless.kill();
+    let o = tokenless.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         !o.status.success() && err.contains("WSCTL_UPCALL_TOKEN"),
