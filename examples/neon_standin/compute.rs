@@ -154,7 +154,7 @@ pub async fn run(args: Vec<String>) {
     actix_web::rt::spawn(internal);
 
     let data = prepare_pgdata(&pgdata, &spec).await;
-    write_postgres_conf(&pgdata, &data, &conf, &spec);
+    write_postgres_conf(&data, &conf, &spec);
     let mut pg = start_postgres(&pgdata, &data);
     let pg_pid = pg.id();
     set_passwords(&connstr, &spec);
@@ -296,9 +296,10 @@ const NEON_ONLY: [&str; 4] = [
 
 /// postgresql.conf as compute_ctl writes it (compute_tools/src/config.rs:59-250): the spec's
 /// `postgresql_conf` as is, the storage settings, then `cluster.settings` between its markers,
-/// so a setting there wins. Neon's build puts the socket in /tmp by default; the stand-in
-/// puts it beside `--pgdata` instead, before the settings, so they can move it.
-fn write_postgres_conf(pgdata: &Path, data: &Path, conf: &str, spec: &Value) {
+/// so a setting there wins. Neon builds PostgreSQL with upstream's socket directory, /tmp
+/// (src/include/pg_config_manual.h, DEFAULT_PGSOCKET_DIR); Debian's build uses
+/// /var/run/postgresql instead, so the stand-in writes /tmp before the settings.
+fn write_postgres_conf(data: &Path, conf: &str, spec: &Value) {
     let mut out = String::new();
     for line in conf.lines() {
         let name = line.split('=').next().unwrap_or_default().trim();
@@ -312,8 +313,7 @@ fn write_postgres_conf(pgdata: &Path, data: &Path, conf: &str, spec: &Value) {
     for key in ["tenant_id", "timeline_id"] {
         out.push_str(&format!("neon.{key}='{}'\n", spec[key].as_str().unwrap()));
     }
-    let socket = pgdata.parent().unwrap().display().to_string();
-    out.push_str(&format!("unix_socket_directories='{socket}'\n"));
+    out.push_str("unix_socket_directories='/tmp'\n");
     if let Some(settings) = spec["cluster"]["settings"].as_array() {
         out.push_str("# Managed by compute_ctl: begin\n");
         for s in settings {
