@@ -200,7 +200,8 @@ pub enum Command {
     /// next to wsctl, e.g. after `cargo run --bin wsctl`)
     #[command(hide = true)]
     Api(crate::config::ApiArgs),
-    /// Answer the pageserver's control-plane upcalls (the compose project's `upcall` service)
+    /// Answer the pageserver's control-plane upcalls (the compose project's `upcall` service);
+    /// every caller must send the token in WSCTL_UPCALL_TOKEN
     #[command(hide = true)]
     Upcalls(container_cmds::UpcallArgs),
 }
