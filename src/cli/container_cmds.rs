@@ -120,6 +120,10 @@ pub(super) fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<Option<St
             .as_ref()
             .map(|p| p.previews.clone())
             .unwrap_or_default(),
+        lifecycle: previous
+            .as_ref()
+            .map(|p| p.lifecycle.clone())
+            .unwrap_or_default(),
         active_branch: previous.as_ref().and_then(|p| p.active_branch.clone()),
         neon_dir: None,
         neon,

@@ -49,6 +49,10 @@ fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<StackState> {
                     .as_ref()
                     .map(|p| p.previews.clone())
                     .unwrap_or_default(),
+                lifecycle: previous
+                    .as_ref()
+                    .map(|p| p.lifecycle.clone())
+                    .unwrap_or_default(),
                 neon_dir: None,
                 neon: None,
                 containers: None,
@@ -103,6 +107,10 @@ fn prepare(dir: &StateDir, args: &UpArgs) -> anyhow::Result<StackState> {
                 previews: previous
                     .as_ref()
                     .map(|p| p.previews.clone())
+                    .unwrap_or_default(),
+                lifecycle: previous
+                    .as_ref()
+                    .map(|p| p.lifecycle.clone())
                     .unwrap_or_default(),
                 neon_dir: Some(
                     bins.bin

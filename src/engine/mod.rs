@@ -2,6 +2,9 @@
 //! then act on it through its storage backend. Nothing here prints.
 
 pub mod branches;
+pub mod diff;
+pub mod doctor;
+pub mod lifecycle;
 pub mod up;
 
 use anyhow::Context;

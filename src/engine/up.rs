@@ -16,6 +16,8 @@ pub struct FileConfig {
     pub pg_port: Option<u16>,
     pub api_port: Option<u16>,
     pub pg_bin: Option<PathBuf>,
+    /// How many automatic snapshots to keep (the newest; default 10).
+    pub snapshot_retention: Option<usize>,
 }
 
 /// --pg-port/--api-port, else workspace-stack.toml, else the last run's, else 5433 and 3200.

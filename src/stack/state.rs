@@ -64,6 +64,12 @@ pub struct StackState {
     /// Containers: the compose project this stack runs as (`up --containers`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub containers: Option<ContainerState>,
+    /// Protection, expiry and history of branches and snapshots.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::branch::lifecycle::Lifecycle::is_empty"
+    )]
+    pub lifecycle: crate::branch::lifecycle::Lifecycle,
 }
 
 /// A stack's directory and the paths inside it.

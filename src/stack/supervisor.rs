@@ -551,6 +551,7 @@ impl Supervisor {
 
     /// One pass over the children: reap exits, restart due ones.
     async fn watch(&mut self) {
+        super::sweep::tick(&self.dir);
         let mut changed = false;
         for m in &mut self.services {
             if let Some(child) = &mut m.child {

@@ -76,7 +76,10 @@ impl Watcher {
                         tracing::error!(error = %format!("{e:#}"), "applying the new state failed");
                     }
                 }
-                _ = tokio::time::sleep(Duration::from_secs(2)) => self.refresh(),
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {
+                    self.refresh();
+                    crate::stack::sweep::tick(&self.dir);
+                }
             }
         }
         self.status.phase = Phase::Stopping;
