@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+mod lifecycle;
+
 fn wsctl_bin() -> &'static str {
     env!("CARGO_BIN_EXE_wsctl")
 }
