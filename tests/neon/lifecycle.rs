@@ -123,6 +123,10 @@ fn neon_branch_diff_expiry_protection_and_pruning() {
     let o = s.wsctl(&["branch", "history", "short"]);
     assert!(text(&o).contains("expired"), "{}", text(&o));
 
+    pruning_keeps_what_neon_refuses_to_delete(&s);
+}
+
+fn pruning_keeps_what_neon_refuses_to_delete(s: &NeonStack) {
     // Pruning: after three rollbacks, the first automatic snapshot (main's first timeline)
     // is the base of `manual`, so Neon keeps it; the middle one goes; the newest stays.
     assert!(s.wsctl(&["snapshot", "create", "manual"]).status.success());
@@ -138,11 +142,11 @@ fn neon_branch_diff_expiry_protection_and_pruning() {
             .map(|x| x["name"].as_str().unwrap().to_string())
             .collect()
     };
-    let before = snaps(&s);
+    let before = snaps(s);
     assert_eq!(before.len(), 4, "{before:?}");
     let o = s.wsctl(&["snapshot", "prune", "--keep", "1"]);
     assert!(o.status.success(), "{}", text(&o));
-    let after = snaps(&s);
+    let after = snaps(s);
     assert!(
         after.contains(&"manual".to_string()) && after.contains(&before[3]),
         "{after:?}"
