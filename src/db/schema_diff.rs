@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use super::catalog::{Catalog, ObjKind, Object};
+use super::catalog::{ObjKind, Object};
 
 /// One difference, from `b` to `a`.
 #[derive(Debug, Clone)]
@@ -77,7 +77,7 @@ fn same_object(b: &Object, a: &Object) -> bool {
 /// What changed from `b` to `a`, sorted by kind, then name. Objects pair up by lineage
 /// first (so a rename is a rename, and a table dropped and made again is not the same
 /// table), then by name.
-pub fn diff(a: &Catalog, b: &Catalog) -> Vec<Op> {
+pub fn diff(a: &[Object], b: &[Object]) -> Vec<Op> {
     let by_lineage: HashMap<(ObjKind, &str), usize> = b
         .iter()
         .enumerate()
@@ -245,4 +245,59 @@ pub fn counts(ops: &[Op]) -> BTreeMap<&'static str, usize> {
         *out.entry(op.word()).or_default() += 1;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(table: &str, name: &str, attnum: u32, ty: &str) -> Object {
+        Object {
+            kind: ObjKind::Column,
+            name: format!("s.{table}.{name}"),
+            own: name.into(),
+            q_own: name.into(),
+            q_schema: "s".into(),
+            q_table: Some(format!("s.{table}")),
+            container: Some(format!("s.{table}")),
+            extra: None,
+            ddl: None,
+            lineage: Some(format!("{table}:{attnum}")),
+            attrs: [("type".to_string(), ty.to_string())].into(),
+        }
+    }
+
+    #[test]
+    fn same_attnum_is_a_rename_or_a_type_change_but_not_both() {
+        let b = vec![column("t", "a", 1, "text"), column("t", "b", 2, "int")];
+        // a renamed to c; b's type changed; then d added independently at attnum 3.
+        let a = vec![
+            column("t", "c", 1, "text"),
+            column("t", "b", 2, "bigint"),
+            column("t", "d", 3, "int"),
+        ];
+        let ops = diff(&a, &b);
+        let t = text(&ops);
+        assert!(t.contains("> column     s.t.a -> s.t.c"), "{t}");
+        assert!(t.contains("~ column     s.t.b  type: int -> bigint"), "{t}");
+        assert!(t.contains("+ column     s.t.d"), "{t}");
+        assert_eq!(ops.len(), 3, "{t}");
+        // Another name and another type at the same attnum: a different column.
+        let ops = diff(
+            &[column("t", "x", 2, "date")],
+            &[column("t", "b", 2, "int")],
+        );
+        assert_eq!(counts(&ops), [("added", 1), ("removed", 1)].into());
+    }
+
+    #[test]
+    fn no_changes_is_empty_and_order_is_stable() {
+        let b = vec![column("t", "a", 1, "text"), column("u", "a", 1, "text")];
+        assert!(diff(&b, &b).is_empty());
+        let ops = diff(&[], &b);
+        assert_eq!(
+            text(&ops),
+            "- column     s.t.a  text\n- column     s.u.a  text\n"
+        );
+    }
 }

@@ -521,6 +521,20 @@ mod tests {
     }
 
     #[test]
+    fn state_files_from_before_lifecycle_still_load_and_round_trip() {
+        let old = r#"{"version": 1, "backend": "postgres", "pg_port": 5433, "api_port": 3200,
+                      "database": "workspace", "superuser": "postgres"}"#;
+        let mut s: StackState = serde_json::from_str(old).unwrap();
+        assert!(s.lifecycle.is_empty());
+        // Nothing new is written while nothing was set: older binaries can still read it.
+        assert!(!serde_json::to_string(&s).unwrap().contains("lifecycle"));
+        s.lifecycle
+            .record(crate::branch::Kind::Branch, "b", "created", None);
+        let again: StackState = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(again, s);
+    }
+
+    #[test]
     fn lock_is_exclusive_and_released_on_drop() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("l");
