@@ -264,11 +264,10 @@ fn disk_space(path: &Path) -> Finding {
         return Finding::ok("disk", "free space could not be read");
     }
     let free = st.f_bavail as u64 * st.f_frsize as u64;
-    let total = st.f_blocks as u64 * st.f_frsize as u64;
     let mib = free / (1024 * 1024);
     let severity = if mib < 256 {
         Severity::Error
-    } else if mib < 1024 || (total > 0 && free * 100 / total < 5) {
+    } else if mib < 1024 {
         Severity::Warning
     } else {
         return Finding::ok("disk", format!("{mib} MiB free on {}", probe.display()));

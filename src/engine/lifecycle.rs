@@ -80,7 +80,7 @@ pub async fn create_branch(
 
 fn refuse_if_protected(l: &Lifecycle, kind: Kind, name: &str, force: bool) -> anyhow::Result<()> {
     if kind == Kind::Branch && name == MAIN {
-        bail!("main is always protected and cannot be deleted");
+        bail!("main cannot be deleted (main is always protected)");
     }
     if l.policy(kind, name).protected && !force {
         bail!(

@@ -71,6 +71,18 @@ fn doctor_on_a_running_stack_finds_a_schema_ahead_and_an_api_that_does_not_answe
         );
     }
 
+    // Free space depends on the machine; the check is there and names the file system.
+    let disk = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "disk")
+        .unwrap();
+    assert!(
+        disk["message"].as_str().unwrap().contains("MiB free"),
+        "{disk}"
+    );
+
     main_sql(&s, "INSERT INTO workspace_stack.schema_migrations (version, name, checksum, execution_ms) VALUES (999, 'future', 'x', 0)");
     let (ok, v) = doctor(&s, &[]);
     let p = problems(&v, "schema");

@@ -48,7 +48,8 @@ fn protected_branches_need_force_and_expired_ones_go_with_their_preview() {
 
     let o = s.wsctl(&["branch", "delete", "main", "--force"]);
     assert!(
-        !o.status.success() && text(&o).contains("main is always protected"),
+        !o.status.success()
+            && text(&o).contains("main cannot be deleted (main is always protected)"),
         "{}",
         text(&o)
     );
