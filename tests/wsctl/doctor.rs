@@ -47,20 +47,13 @@ fn main_sql(s: &Stack, sql: &str) {
 }
 
 #[test]
-fn doctor_on_a_running_stack_finds_a_schema_ahead_and_an_api_that_does_not_answer() {
+fn doctor_on_a_running_stack_finds_a_schema_ahead_or_behind_and_an_api_that_does_not_answer() {
     let s = super::stack();
     assert!(s.up().status.success());
     let (ok, v) = doctor(&s, &[]);
     assert!(ok, "{v:#}");
     assert_eq!(v["running"], true);
-    for check in [
-        "state",
-        "schema",
-        "api",
-        "binaries",
-        "data directory",
-        "disk",
-    ] {
+    for check in ["state", "schema", "api", "binaries", "data directory"] {
         assert!(
             v["findings"]
                 .as_array()
@@ -97,6 +90,30 @@ fn doctor_on_a_running_stack_finds_a_schema_ahead_and_an_api_that_does_not_answe
     main_sql(
         &s,
         "DELETE FROM workspace_stack.schema_migrations WHERE version = 999",
+    );
+    // Behind: the newest migration not recorded (put back afterwards).
+    main_sql(
+        &s,
+        "CREATE TABLE public.saved AS SELECT * FROM workspace_stack.schema_migrations \
+          WHERE version = (SELECT max(version) FROM workspace_stack.schema_migrations); \
+         DELETE FROM workspace_stack.schema_migrations \
+          WHERE version = (SELECT version FROM public.saved)",
+    );
+    let (ok, v) = doctor(&s, &[]);
+    let p = problems(&v, "schema");
+    assert!(
+        ok && p.len() == 1 && p[0]["severity"] == "warning",
+        "a warning: {v:#}"
+    );
+    assert!(
+        p[0]["message"].as_str().unwrap().contains("behind")
+            && p[0]["fix"].as_str().unwrap().contains("wsctl migrate"),
+        "{p:?}"
+    );
+    main_sql(
+        &s,
+        "INSERT INTO workspace_stack.schema_migrations SELECT * FROM public.saved; \
+         DROP TABLE public.saved",
     );
 
     // A stopped (SIGSTOP) API: the database answers, the API does not.
