@@ -2,8 +2,10 @@
 //! then act on it through its storage backend. Nothing here prints.
 
 pub mod branches;
+pub mod database;
 pub mod diff;
 pub mod doctor;
+pub mod import;
 pub mod lifecycle;
 pub mod up;
 
