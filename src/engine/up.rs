@@ -157,6 +157,9 @@ pub async fn detached(
     timeout: Duration,
 ) -> anyhow::Result<Started> {
     let started = Instant::now();
+    // A status.json left `ready` by a supervisor killed with -9 would read as the new one's
+    // until it writes its own (nobody holds the lock here: `prepare` checked).
+    let _ = std::fs::remove_file(dir.status_file());
     lifecycle::spawn_supervisor(dir)?;
     let phase = wait_for_phase(dir, timeout).await?;
     if phase != Phase::Ready {
