@@ -47,7 +47,10 @@ fn with_policy(
     let mut v = v.unwrap_or_default();
     let p = life.policy(kind, name);
     v["protected"] = p.protected.into();
-    v["expires_at"] = p.expires_at.map(|t| t.to_rfc3339()).into();
+    v["expires_at"] = p
+        .expires_at
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .into();
     v
 }
 

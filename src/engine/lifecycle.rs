@@ -68,7 +68,10 @@ pub async fn create_branch(
         expire_protected: opts.protect && opts.force,
     };
     let detail = Some(match opts.expires_at {
-        Some(t) => format!("from {from}, expires {}", t.to_rfc3339()),
+        Some(t) => format!(
+            "from {from}, expires {}",
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
         None => format!("from {from}"),
     });
     update(dir, b, |l| {
@@ -193,7 +196,10 @@ pub async fn sweep(dir: &StateDir, b: &mut dyn Backend) -> anyhow::Result<Sweep>
         match result {
             Ok(()) => {
                 update(dir, b, |l| {
-                    let at = l.policy(kind, &name).expires_at.map(|t| t.to_rfc3339());
+                    let at = l
+                        .policy(kind, &name)
+                        .expires_at
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
                     l.set(kind, &name, Policy::default());
                     l.record(
                         kind,
