@@ -12,6 +12,7 @@ pub mod postgres;
 pub mod process;
 pub mod state;
 pub mod supervisor;
+pub mod sweep;
 pub mod trust;
 pub mod upcall;
 pub mod user;

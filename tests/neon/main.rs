@@ -13,6 +13,8 @@ use workspace_stack::stack::neon_auth::Scope;
 
 mod auth;
 
+mod lifecycle;
+
 fn wsctl_bin() -> &'static str {
     env!("CARGO_BIN_EXE_wsctl")
 }
