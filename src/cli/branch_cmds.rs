@@ -3,25 +3,32 @@
 
 use super::{BranchCmd, SnapshotCmd};
 use crate::backend::{Backend, Branches, Counts};
-use crate::branch::{Meta, Name, MAIN};
+use crate::branch::lifecycle::{parse_expiry, Lifecycle};
+use crate::branch::{Kind, Meta, Name, MAIN};
 use crate::db::migrations;
 use crate::engine::branches::{self as engine, Switched};
+use crate::engine::lifecycle;
 use crate::engine::require_state;
 use crate::stack::state::{BackendKind, StateDir};
 use crate::stack::supervisor::pg_config;
 
-pub(super) fn print_metas(metas: &[Meta], json: bool) -> anyhow::Result<()> {
+pub(super) fn print_metas(metas: &[Meta], life: &Lifecycle, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(metas)?);
+        let rows: Vec<serde_json::Value> = metas
+            .iter()
+            .map(|m| with_policy(serde_json::to_value(m), life, m.kind, &m.name))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
     for m in metas {
         println!(
-            "{:30} {:8} from {:20} {}{}",
+            "{:30} {:8} from {:20} {}{}{}",
             m.name,
             format!("{:?}", m.kind).to_lowercase(),
             m.parent,
             m.created_at.format("%Y-%m-%d %H:%M:%S"),
+            policy_text(life, m.kind, &m.name),
             m.reason
                 .as_ref()
                 .map_or(String::new(), |r| format!("  ({r})"))
@@ -30,9 +37,39 @@ pub(super) fn print_metas(metas: &[Meta], json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_branches(branches: &Branches, json: bool) -> anyhow::Result<()> {
+/// A list entry's JSON with `protected` and `expires_at` added.
+fn with_policy(
+    v: Result<serde_json::Value, serde_json::Error>,
+    life: &Lifecycle,
+    kind: Kind,
+    name: &str,
+) -> serde_json::Value {
+    let mut v = v.unwrap_or_default();
+    let p = life.policy(kind, name);
+    v["protected"] = p.protected.into();
+    v["expires_at"] = p
+        .expires_at
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .into();
+    v
+}
+
+/// The protected and expiry columns of `branch list` / `snapshot list`.
+fn policy_text(life: &Lifecycle, kind: Kind, name: &str) -> String {
+    let p = life.policy(kind, name);
+    let mut out = String::new();
+    if p.protected {
+        out.push_str("  protected");
+    }
+    if let Some(t) = p.expires_at {
+        out.push_str(&format!("  expires {}", t.format("%Y-%m-%d %H:%M:%S UTC")));
+    }
+    out
+}
+
+fn print_branches(branches: &Branches, life: &Lifecycle, json: bool) -> anyhow::Result<()> {
     let (main_timeline, port, branches) = match branches {
-        Branches::Copies(metas) => return print_metas(metas, json),
+        Branches::Copies(metas) => return print_metas(metas, life, json),
         Branches::Timelines {
             main_timeline,
             main_port,
@@ -40,19 +77,28 @@ fn print_branches(branches: &Branches, json: bool) -> anyhow::Result<()> {
         } => (main_timeline, *main_port, branches),
     };
     if json {
+        let rows: Vec<serde_json::Value> = branches
+            .iter()
+            .map(|b| with_policy(serde_json::to_value(b), life, Kind::Branch, &b.name))
+            .collect();
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "main": {"timeline_id": main_timeline, "pg_port": port},
-                "branches": branches,
+                "main": {"timeline_id": main_timeline, "pg_port": port, "protected": true},
+                "branches": rows,
             }))?
         );
     } else {
-        println!("{MAIN:24} timeline {main_timeline}  port {port}");
+        println!("{MAIN:24} timeline {main_timeline}  port {port}  protected");
         for b in branches {
             println!(
-                "{:24} timeline {}  port {}  from {} at {}",
-                b.name, b.timeline_id, b.pg_port, b.parent, b.lsn
+                "{:24} timeline {}  port {}  from {} at {}{}",
+                b.name,
+                b.timeline_id,
+                b.pg_port,
+                b.parent,
+                b.lsn,
+                policy_text(life, Kind::Branch, &b.name)
             );
         }
     }
@@ -69,6 +115,10 @@ async fn add_preview(dir: &StateDir, b: &mut dyn Backend, branch: &str) -> anyho
 }
 
 pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
+    use super::ops_cmds;
+    if let BranchCmd::History { name, json } = &cmd {
+        return ops_cmds::history(dir, name.as_deref(), *json);
+    }
     let mut b = engine::open_running(dir).await?;
     match cmd {
         BranchCmd::Create {
@@ -76,8 +126,18 @@ pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
             from,
             at,
             api,
+            life,
         } => {
-            let created = b.create_branch(&name, &from, at).await?;
+            let opts = lifecycle::CreateOptions {
+                protect: life.protect,
+                expires_at: parse_expiry(
+                    life.ttl.as_deref(),
+                    life.expires_at.as_deref(),
+                    chrono::Utc::now(),
+                )?,
+                force: life.force,
+            };
+            let created = lifecycle::create_branch(dir, &mut *b, &name, &from, at, opts).await?;
             match &created.timeline {
                 None => println!(
                     "Created branch {} from {from} in {:.2} s.",
@@ -97,20 +157,38 @@ pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
                 add_preview(dir, &mut *b, &created.name).await?;
             }
         }
-        BranchCmd::List { json } => print_branches(&b.branches().await?, json)?,
-        BranchCmd::Delete { name } => match b.delete_branch(&name).await? {
-            None => println!("Deleted branch {name}."),
-            Some(timeline) => println!("Deleted branch {name} (timeline {timeline})."),
-        },
+        BranchCmd::List { json } => {
+            print_branches(&b.branches().await?, &b.state().lifecycle, json)?
+        }
+        BranchCmd::Delete { name, force } => {
+            match lifecycle::delete_branch(dir, &mut *b, &name, force).await? {
+                None => println!("Deleted branch {name}."),
+                Some(timeline) => println!("Deleted branch {name} (timeline {timeline})."),
+            }
+        }
         BranchCmd::Switch { name } => match engine::switch(dir, &mut *b, &name).await? {
             Switched::Already => println!("The API already serves branch {name}."),
             Switched::Now => println!("The API now serves branch {name}."),
         },
+        BranchCmd::Diff {
+            a,
+            b: other,
+            json,
+            sql,
+        } => return ops_cmds::branch_diff(dir, &mut *b, &a, other.as_deref(), json, sql).await,
+        BranchCmd::Protect { name, force } => {
+            return ops_cmds::protect(dir, &mut *b, Kind::Branch, &name, true, force).await
+        }
+        BranchCmd::Unprotect { name } => {
+            return ops_cmds::protect(dir, &mut *b, Kind::Branch, &name, false, false).await
+        }
+        BranchCmd::History { .. } => {}
     }
     Ok(0)
 }
 
 pub async fn snapshot(dir: &StateDir, cmd: SnapshotCmd) -> anyhow::Result<i32> {
+    use super::ops_cmds;
     let mut b = engine::open_running(dir).await?;
     match cmd {
         SnapshotCmd::Create { name } => {
@@ -130,11 +208,20 @@ pub async fn snapshot(dir: &StateDir, cmd: SnapshotCmd) -> anyhow::Result<i32> {
                 ),
             }
         }
-        SnapshotCmd::List { json } => print_metas(&b.snapshots().await?, json)?,
-        SnapshotCmd::Delete { name } => {
-            b.delete_snapshot(&name).await?;
+        SnapshotCmd::List { json } => {
+            print_metas(&b.snapshots().await?, &b.state().lifecycle, json)?
+        }
+        SnapshotCmd::Delete { name, force } => {
+            lifecycle::delete_snapshot(dir, &mut *b, &name, force).await?;
             println!("Deleted snapshot {name}.");
         }
+        SnapshotCmd::Protect { name } => {
+            return ops_cmds::protect(dir, &mut *b, Kind::Snapshot, &name, true, false).await
+        }
+        SnapshotCmd::Unprotect { name } => {
+            return ops_cmds::protect(dir, &mut *b, Kind::Snapshot, &name, false, false).await
+        }
+        SnapshotCmd::Prune { keep } => return ops_cmds::prune(dir, &mut *b, keep).await,
     }
     Ok(0)
 }

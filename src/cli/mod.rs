@@ -4,6 +4,7 @@
 mod branch_cmds;
 mod container_cmds;
 mod import_cmds;
+mod ops_cmds;
 mod print;
 mod stack_cmds;
 
@@ -213,6 +214,19 @@ pub enum Command {
         #[arg(long, requires = "serve", hide = true)]
         port: Option<u16>,
     },
+    /// Diagnose the stack: stale files, busy ports, a postmaster left behind, permissions,
+    /// disk space, schema version, binaries, the container engine; each with its fix
+    Doctor {
+        #[arg(long)]
+        json: bool,
+        /// Repair what is safe to repair (stale pid/status files, half-written state files, a
+        /// postmaster of this data directory left running, data directory mode) and nothing else
+        #[arg(long)]
+        fix: bool,
+    },
+    /// Delete expired branches and prune automatic snapshots (run by the supervisor)
+    #[command(hide = true)]
+    Sweep,
     /// Run the supervisor in this process (used by `up`)
     #[command(hide = true)]
     Supervise,
@@ -220,7 +234,8 @@ pub enum Command {
     /// next to wsctl, e.g. after `cargo run --bin wsctl`)
     #[command(hide = true)]
     Api(crate::config::ApiArgs),
-    /// Answer the pageserver's control-plane upcalls (the compose project's `upcall` service)
+    /// Answer the pageserver's control-plane upcalls (the compose project's `upcall` service);
+    /// every caller must send the token in WSCTL_UPCALL_TOKEN
     #[command(hide = true)]
     Upcalls(container_cmds::UpcallArgs),
 }
@@ -264,6 +279,8 @@ pub enum BranchCmd {
         /// Also run an API instance for the branch on its own port (a preview environment)
         #[arg(long)]
         api: bool,
+        #[command(flatten)]
+        life: LifeArgs,
     },
     List {
         #[arg(long)]
@@ -271,6 +288,35 @@ pub enum BranchCmd {
     },
     Delete {
         name: String,
+        /// Delete it even though it is protected
+        #[arg(long)]
+        force: bool,
+    },
+    /// Schema differences of branch A against B (default: A's parent)
+    Diff {
+        a: String,
+        b: Option<String>,
+        #[arg(long, conflicts_with = "sql")]
+        json: bool,
+        /// Print a migration that turns B's schema into A's
+        #[arg(long)]
+        sql: bool,
+    },
+    /// Protect a branch: deleting it (or letting it expire) needs --force
+    Protect {
+        name: String,
+        /// Protect it even though it is set to expire (it still expires)
+        #[arg(long)]
+        force: bool,
+    },
+    Unprotect {
+        name: String,
+    },
+    /// What happened to branches and snapshots (created, protected, expired, pruned, ...)
+    History {
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
     /// Make the stack's API serve NAME (restarts the API)
     Switch {
@@ -289,7 +335,40 @@ pub enum SnapshotCmd {
     },
     Delete {
         name: String,
+        /// Delete it even though it is protected
+        #[arg(long)]
+        force: bool,
     },
+    /// Protect a snapshot: deleting it needs --force, and pruning never takes it
+    Protect {
+        name: String,
+    },
+    Unprotect {
+        name: String,
+    },
+    /// Delete automatic snapshots beyond the newest N (snapshot_retention in
+    /// workspace-stack.toml, default 10); never the newest one, which `wsctl rollback` restores
+    Prune {
+        #[arg(long)]
+        keep: Option<usize>,
+    },
+}
+
+/// `branch create`'s protection and expiry.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct LifeArgs {
+    /// Protect the branch: deleting it needs --force
+    #[arg(long)]
+    pub protect: bool,
+    /// Delete the branch (with its compute and preview API) after this long: 30m, 2h, 7d
+    #[arg(long, conflicts_with = "expires_at")]
+    pub ttl: Option<String>,
+    /// Delete the branch at this time (RFC 3339, e.g. 2026-12-01T18:00:00Z; UTC without an offset)
+    #[arg(long)]
+    pub expires_at: Option<String>,
+    /// With --protect and an expiry: let the protected branch expire
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Subcommand)]
@@ -313,6 +392,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Console { open, serve, port } => {
             stack_cmds::console(&dir, open, serve.then_some(port)).await
         }
+        Command::Doctor { json, fix } => ops_cmds::doctor(&dir, json, fix).await,
+        Command::Sweep => ops_cmds::sweep(&dir).await,
         Command::Import(args) => import_cmds::import(&dir, args).await,
         Command::Branch(cmd) => branch_cmds::branch(&dir, cmd).await,
         Command::Snapshot(cmd) => branch_cmds::snapshot(&dir, cmd).await,

@@ -4,7 +4,10 @@
 pub mod branches;
 pub mod console;
 pub mod database;
+pub mod diff;
+pub mod doctor;
 pub mod import;
+pub mod lifecycle;
 pub mod up;
 
 use anyhow::Context;

@@ -25,6 +25,8 @@ pub struct FileConfig {
     pub api_port: Option<u16>,
     pub pg_bin: Option<PathBuf>,
     pub console_port: Option<u16>,
+    /// How many automatic snapshots to keep (the newest; default 10).
+    pub snapshot_retention: Option<usize>,
 }
 
 /// --pg-port/--api-port, else workspace-stack.toml, else the last run's, else 5433 and 3200.
@@ -156,6 +158,9 @@ pub async fn detached(
     timeout: Duration,
 ) -> anyhow::Result<Started> {
     let started = Instant::now();
+    // A status.json left `ready` by a supervisor killed with -9 would read as the new one's
+    // until it writes its own (nobody holds the lock here: `prepare` checked).
+    let _ = std::fs::remove_file(dir.status_file());
     lifecycle::spawn_supervisor(dir)?;
     let phase = wait_for_phase(dir, timeout).await?;
     if phase != Phase::Ready {

@@ -11,6 +11,9 @@ use serde_json::Value;
 mod common;
 
 mod branch;
+mod diff;
+mod doctor;
+mod expiry;
 mod import;
 mod security;
 
