@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use super::require_state;
+use super::require_running;
 use crate::stack::state::{BackendKind, StateDir};
 use crate::stack::supervisor;
 
@@ -28,7 +28,21 @@ pub async fn init(dir: &StateDir, database_url: Option<String>) -> anyhow::Resul
             false,
         ),
         None => match dir.load()? {
-            Some(state) => (supervisor::pg_config(dir, &state, &state.database)?, true),
+            Some(_) => {
+                let state = require_running(dir)?;
+                (supervisor::pg_config(dir, &state, &state.database)?, true)
+            }
+            // No stack here: the API's own settings, if the environment names a database
+            // (otherwise they would quietly mean localhost:5432).
+            None if !std::env::vars().any(|(k, _)| {
+                k == "DATABASE_URL" || k.starts_with("POSTGRES_") || k.starts_with("NEON_")
+            }) =>
+            {
+                return Err(super::NotRunning {
+                    dir: dir.root.clone(),
+                }
+                .into())
+            }
             None => {
                 let args = crate::config::ApiArgs::default();
                 let env = crate::config::Env::process();
@@ -52,7 +66,7 @@ pub async fn init(dir: &StateDir, database_url: Option<String>) -> anyhow::Resul
 /// psql on the stack's database with `args`; the password goes through the environment,
 /// never the command line.
 pub fn psql(dir: &StateDir, args: Vec<String>) -> anyhow::Result<(std::process::Command, PathBuf)> {
-    let state = require_state(dir)?;
+    let state = require_running(dir)?;
     let psql = match state.pg_bin.as_ref().map(|b| b.join("psql")) {
         Some(p) if p.is_file() => {
             crate::stack::trust::check(&p, "PostgreSQL program")?;
@@ -82,7 +96,7 @@ pub fn psql(dir: &StateDir, args: Vec<String>) -> anyhow::Result<(std::process::
 
 /// The API's URL, or the database's with its password.
 pub fn url(dir: &StateDir, api: bool) -> anyhow::Result<String> {
-    let state = require_state(dir)?;
+    let state = require_running(dir)?;
     if api {
         Ok(format!("http://127.0.0.1:{}", state.api_port))
     } else {
@@ -92,6 +106,6 @@ pub fn url(dir: &StateDir, api: bool) -> anyhow::Result<String> {
 
 /// The health suite on the stack in `dir`.
 pub async fn test(dir: &StateDir) -> anyhow::Result<crate::health::Report> {
-    let state = require_state(dir)?;
+    let state = require_running(dir)?;
     Ok(crate::health::run(dir, &state).await)
 }

@@ -108,6 +108,40 @@ pub fn plan(dir: &StateDir, opts: &UpOptions) -> anyhow::Result<Plan> {
     })
 }
 
+/// The flags given to `up` that a running stack does not have, as `--flag VALUE (running:
+/// VALUE)`. Flags not given never differ.
+pub fn differences(opts: &UpOptions, state: &StackState) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |flag: &str, wanted: Option<String>, running: String| {
+        if let Some(w) = wanted.filter(|w| *w != running) {
+            out.push(format!("{flag} {w} (running: {running})"));
+        }
+    };
+    let lower = |b: BackendKind| format!("{b:?}").to_lowercase();
+    check(
+        "--pg-port",
+        opts.pg_port.map(|p| p.to_string()),
+        state.pg_port.to_string(),
+    );
+    check(
+        "--api-port",
+        opts.api_port.map(|p| p.to_string()),
+        state.api_port.to_string(),
+    );
+    check("--backend", opts.backend.map(lower), lower(state.backend));
+    if let Some(n) = &state.neon {
+        check(
+            "--safekeepers",
+            opts.safekeepers.map(|k| k.to_string()),
+            n.safekeepers.to_string(),
+        );
+    }
+    if opts.containers && state.containers.is_none() {
+        out.push("--containers (running: local processes)".into());
+    }
+    out
+}
+
 /// Where `up` stands before the stack starts.
 pub enum Prepared {
     /// Another `up` (or an earlier one) runs it, and it is ready: nothing changed.
@@ -127,6 +161,15 @@ pub async fn prepare(
         let state = require_state(dir)?;
         let phase = wait_for_phase(dir, timeout).await?;
         if phase == Phase::Ready {
+            let differs = differences(opts, &state);
+            if !differs.is_empty() {
+                bail!(
+                    "the stack in {} is already running with other settings: {} — `wsctl down` \
+                     first, then `wsctl up` with the new ones",
+                    dir.root.display(),
+                    differs.join(", ")
+                );
+            }
             return Ok(Prepared::AlreadyRunning(state));
         }
         bail!(
@@ -149,23 +192,28 @@ pub struct Started {
 }
 
 /// Starts the supervisor detached, waits until the stack is ready, runs the health suite.
+/// A start that fails or times out leaves nothing running.
 pub async fn detached(
     dir: &StateDir,
     state: &StackState,
     timeout: Duration,
 ) -> anyhow::Result<Started> {
     let started = Instant::now();
-    lifecycle::spawn_supervisor(dir)?;
-    let phase = wait_for_phase(dir, timeout).await?;
-    if phase != Phase::Ready {
-        let status = dir.load_status();
-        let why = status
-            .and_then(|s| s.error)
-            .unwrap_or_else(|| "unknown".into());
-        bail!(
+    let mut child = lifecycle::spawn_supervisor(dir)?;
+    match lifecycle::wait_for_supervisor(dir, &mut child, timeout).await? {
+        lifecycle::Started::Ready => {}
+        lifecycle::Started::Failed(why) => bail!(
             "the stack did not start: {why}\n(supervisor log: {})",
             dir.log("supervisor").display()
-        );
+        ),
+        lifecycle::Started::TimedOut => {
+            lifecycle::stop_started(&mut child).await?;
+            bail!(
+                "the stack was not healthy within {}s; stopped what this `up` started — \
+                 pass a longer --timeout, or see `wsctl logs`",
+                timeout.as_secs()
+            );
+        }
     }
     let report = health::run(dir, state).await;
     Ok(Started {

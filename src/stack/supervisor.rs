@@ -41,6 +41,9 @@ fn next_backoff(current: Duration) -> Duration {
 }
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// A restarted service counts as back (status no longer degraded) once it stayed up this
+/// long: PostgreSQL's crash recovery and the API's pool need about a second.
+const RECOVERED_AFTER: Duration = Duration::from_secs(2);
 
 struct Managed {
     spec: ServiceSpec,
@@ -50,6 +53,8 @@ struct Managed {
     started: Instant,
     next_start: Option<Instant>,
     backoff: Duration,
+    /// When it last exited, until its new process has stayed up for [`RECOVERED_AFTER`].
+    down_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 pub struct Supervisor {
@@ -208,6 +213,7 @@ impl Supervisor {
                 restarts: m.restarts,
                 last_exit: m.last_exit.clone(),
                 log: m.spec.log.clone(),
+                down_since: m.down_since,
             })
             .collect();
         self.hold.save(&self.dir);
@@ -441,6 +447,7 @@ impl Supervisor {
             started: Instant::now(),
             next_start: None,
             backoff: Duration::ZERO,
+            down_since: None,
         };
         // The API stays last in start order, so it is always the first to stop.
         match self
@@ -533,6 +540,11 @@ impl Supervisor {
     async fn watch(&mut self) {
         let mut changed = false;
         for m in &mut self.services {
+            if m.child.is_some() && m.down_since.is_some() && m.started.elapsed() > RECOVERED_AFTER
+            {
+                m.down_since = None;
+                changed = true;
+            }
             if let Some(child) = &mut m.child {
                 if let Ok(Some(status)) = child.try_wait() {
                     if m.started.elapsed() > STABLE_AFTER {
@@ -541,6 +553,7 @@ impl Supervisor {
                     tracing::warn!(service = %m.spec.name, %status, backoff_ms = m.backoff.as_millis() as u64, "service exited; restarting");
                     m.last_exit = Some(status.to_string());
                     m.child = None;
+                    m.down_since.get_or_insert_with(chrono::Utc::now);
                     m.next_start = Some(Instant::now() + m.backoff);
                     m.backoff = next_backoff(m.backoff);
                     changed = true;

@@ -12,6 +12,7 @@ mod common;
 
 mod branch;
 mod import;
+mod lifecycle;
 mod security;
 
 use common::{free_port, http, text, wait_until, wsctl_bin, Stack};
@@ -377,16 +378,18 @@ fn foreground_up_stops_everything_on_ctrl_c() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let lines = std::thread::spawn(move || {
+    let (lines, mut rest) = std::thread::spawn(move || {
         let mut seen = String::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
             seen.push_str(&line);
-            seen.push('\n');
             if line.contains("Press Ctrl-C") {
                 break;
             }
+            line.clear();
         }
-        seen
+        (seen, reader)
     })
     .join()
     .unwrap();
@@ -395,6 +398,9 @@ fn foreground_up_stops_everything_on_ctrl_c() {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
+    let mut after = String::new();
+    std::io::Read::read_to_string(&mut rest, &mut after).unwrap();
+    assert!(after.contains("Stopped."), "{after}");
     assert_eq!(s.status()["running"], false);
     assert!(std::net::TcpStream::connect(("127.0.0.1", s.api_port)).is_err());
     assert!(std::net::TcpStream::connect(("127.0.0.1", s.pg_port)).is_err());
