@@ -143,12 +143,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print a service's log (all logs without SERVICE)
+    /// Print a service's log (all logs without SERVICE), each line as `name | line`
     Logs {
         service: Option<String>,
-        /// Keep printing as the log grows
+        /// Keep printing as the logs grow (starts from the last 10 lines unless --tail)
         #[arg(long, short)]
         follow: bool,
+        /// Only the last N lines of each log
+        #[arg(long, short = 'n', value_name = "N")]
+        tail: Option<usize>,
+        /// Only lines since a time: 90s, 10m, 2h, 1d, or RFC 3339
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// The API's and supervisor's JSON lines as written
+        #[arg(long)]
+        json: bool,
     },
     /// Apply pending schema migrations (to the stack's database, or --database-url)
     Init {
@@ -284,7 +293,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Up(args) => stack_cmds::up(&dir, args).await,
         Command::Down { purge, yes } => stack_cmds::down(&dir, purge, yes).await,
         Command::Status { json } => stack_cmds::status(&dir, json),
-        Command::Logs { service, follow } => stack_cmds::logs(&dir, service, follow).await,
+        Command::Logs {
+            service,
+            follow,
+            tail,
+            since,
+            json,
+        } => stack_cmds::logs(&dir, service, follow, tail, since, json).await,
         Command::Init { database_url } => stack_cmds::init(&dir, database_url).await,
         Command::Psql { args } => stack_cmds::psql(&dir, args),
         Command::Url { api } => stack_cmds::url(&dir, api),

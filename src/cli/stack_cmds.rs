@@ -1,6 +1,6 @@
 //! up, down, status, logs, init, psql, url, test, and the hidden supervise.
 
-use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -202,7 +202,15 @@ pub fn status(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
     Ok(code)
 }
 
-pub async fn logs(dir: &StateDir, service: Option<String>, follow: bool) -> anyhow::Result<i32> {
+pub async fn logs(
+    dir: &StateDir,
+    service: Option<String>,
+    follow: bool,
+    tail: Option<usize>,
+    since: Option<String>,
+    json: bool,
+) -> anyhow::Result<i32> {
+    use crate::runtime::log_lines::{self, LogFiles, LogOptions};
     let files = match crate::runtime::for_dir(dir).logs(dir, service.as_deref(), follow)? {
         Logs::Files(files) => files,
         Logs::Command { mut cmd, what } => {
@@ -210,37 +218,32 @@ pub async fn logs(dir: &StateDir, service: Option<String>, follow: bool) -> anyh
             return Ok(status.code().unwrap_or(1));
         }
     };
-    let mut offsets = Vec::new();
-    for f in &files {
-        let mut file = std::fs::File::open(f)?;
-        if files.len() > 1 {
-            println!("==> {} <==", f.display());
-        }
-        let mut text = Vec::new();
-        file.read_to_end(&mut text)?;
-        std::io::stdout().write_all(&text)?;
-        offsets.push(text.len() as u64);
+    let opts = LogOptions {
+        // Following starts near the end, as `tail -f` does, not with whole histories.
+        tail: tail.or(follow.then_some(10)),
+        since: since
+            .map(|s| log_lines::parse_since(&s, chrono::Utc::now()))
+            .transpose()?,
+        raw: json,
+    };
+    let mut logs = LogFiles::new(files, opts);
+    let width = logs.width();
+    let mut out = std::io::stdout().lock();
+    for (name, line) in logs.history()? {
+        writeln!(out, "{}", log_lines::prefixed(width, &name, &line))?;
     }
+    out.flush()?;
+    drop(out);
     if !follow {
         return Ok(0);
     }
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        for (f, offset) in files.iter().zip(offsets.iter_mut()) {
-            let mut file = std::fs::File::open(f)?;
-            let len = file.metadata()?.len();
-            if len < *offset {
-                *offset = 0; // truncated or replaced
-            }
-            if len > *offset {
-                file.seek(SeekFrom::Start(*offset))?;
-                let mut text = Vec::new();
-                file.read_to_end(&mut text)?;
-                std::io::stdout().write_all(&text)?;
-                std::io::stdout().flush()?;
-                *offset = len;
-            }
+        let mut out = std::io::stdout().lock();
+        for (name, line) in logs.poll()? {
+            writeln!(out, "{}", log_lines::prefixed(width, &name, &line))?;
         }
+        out.flush()?;
     }
 }
 

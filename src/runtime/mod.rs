@@ -5,6 +5,7 @@
 
 pub mod compose;
 pub mod lifecycle;
+pub mod log_lines;
 pub mod native;
 pub mod plan;
 

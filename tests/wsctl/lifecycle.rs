@@ -184,3 +184,69 @@ fn up_with_other_flags_on_a_running_stack_says_what_differs() {
         text(&o)
     );
 }
+
+#[test]
+fn logs_are_prefixed_readable_cut_and_followed_from_the_end() {
+    let s = stack();
+    assert!(s.up().status.success());
+    let lines = |args: &[&str]| -> Vec<String> {
+        let o = s.wsctl(args);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    let all = lines(&["logs"]);
+    for service in ["postgres", "supervisor", "workspace-api"] {
+        assert!(
+            all.iter()
+                .any(|l| l.starts_with(service) && l.contains(" | ")),
+            "{service}: {all:?}"
+        );
+    }
+    assert!(all.iter().all(|l| l.contains(" | ")), "{all:?}");
+    // The supervisor's JSON lines are readable by default and raw with --json.
+    let sup = lines(&["logs", "supervisor"]);
+    assert!(
+        sup.iter()
+            .any(|l| l.contains("INFO") && l.contains("stack ready")),
+        "{sup:?}"
+    );
+    assert!(!sup.iter().any(|l| l.contains("| {")), "{sup:?}");
+    let raw = lines(&["logs", "supervisor", "--json"]);
+    assert!(raw.iter().all(|l| l.contains("| {")), "{raw:?}");
+    assert_eq!(lines(&["logs", "-n", "2", "workspace-api"]).len(), 2);
+    assert!(lines(&["logs", "supervisor", "--since", "2100-01-01T00:00:00Z"]).is_empty());
+    assert!(!lines(&["logs", "supervisor", "--since", "1h"]).is_empty());
+    let o = s.wsctl(&["logs", "--since", "yesterday"]);
+    assert!(
+        !o.status.success() && text(&o).contains("90s"),
+        "{}",
+        text(&o)
+    );
+    // -f starts from the last 10 lines of each log, then follows.
+    let o = Command::new("timeout")
+        .args(["-s", "INT", "2", wsctl_bin(), "--state-dir"])
+        .arg(&s.dir)
+        .args(["logs", "-f"])
+        .output()
+        .unwrap();
+    let followed: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    for service in ["postgres", "supervisor", "workspace-api"] {
+        let n = followed
+            .iter()
+            .filter(|l| l.starts_with(&format!("{service} ")))
+            .count();
+        assert!((1..=10).contains(&n), "{service}: {n} in {followed:?}");
+    }
+    assert!(
+        followed.len() < all.len(),
+        "{} of {}",
+        followed.len(),
+        all.len()
+    );
+}
