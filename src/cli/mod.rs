@@ -166,6 +166,9 @@ pub enum Command {
     },
     /// Open psql on the stack's database (extra arguments go to psql)
     Psql {
+        /// A branch's database instead of the stack's
+        #[arg(long)]
+        branch: Option<String>,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -173,6 +176,9 @@ pub enum Command {
     Url {
         #[arg(long)]
         api: bool,
+        /// A branch's connection string (with --api: its preview API's URL)
+        #[arg(long)]
+        branch: Option<String>,
     },
     /// Run the health suite
     Test {
@@ -301,8 +307,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             json,
         } => stack_cmds::logs(&dir, service, follow, tail, since, json).await,
         Command::Init { database_url } => stack_cmds::init(&dir, database_url).await,
-        Command::Psql { args } => stack_cmds::psql(&dir, args),
-        Command::Url { api } => stack_cmds::url(&dir, api),
+        Command::Psql { args, branch } => stack_cmds::psql(&dir, args, branch).await,
+        Command::Url { api, branch } => stack_cmds::url(&dir, api, branch).await,
         Command::Test { json } => stack_cmds::test(&dir, json).await,
         Command::Supervise => stack_cmds::supervise(&dir).await,
         Command::Import(args) => import_cmds::import(&dir, args).await,

@@ -256,16 +256,20 @@ pub async fn init(dir: &StateDir, database_url: Option<String>) -> anyhow::Resul
     Ok(0)
 }
 
-pub fn psql(dir: &StateDir, args: Vec<String>) -> anyhow::Result<i32> {
-    let (mut cmd, psql) = database::psql(dir, args)?;
+pub async fn psql(
+    dir: &StateDir,
+    args: Vec<String>,
+    branch: Option<String>,
+) -> anyhow::Result<i32> {
+    let (mut cmd, psql) = database::psql(dir, args, branch.as_deref()).await?;
     let status = cmd
         .status()
         .with_context(|| format!("running {} — install PostgreSQL's client", psql.display()))?;
     Ok(status.code().unwrap_or(1))
 }
 
-pub fn url(dir: &StateDir, api: bool) -> anyhow::Result<i32> {
-    println!("{}", database::url(dir, api)?);
+pub async fn url(dir: &StateDir, api: bool, branch: Option<String>) -> anyhow::Result<i32> {
+    println!("{}", database::url(dir, api, branch.as_deref()).await?);
     Ok(0)
 }
 

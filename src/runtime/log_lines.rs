@@ -191,7 +191,7 @@ mod tests {
         let line = r#"{"timestamp":"2026-12-01T18:00:01.250Z","level":"INFO","message":"started","target":"x","service":"postgres","pid":12}"#;
         assert_eq!(
             readable(line),
-            "18:00:01.250 INFO  started service=postgres pid=12"
+            "18:00:01.250 INFO  started pid=12 service=postgres"
         );
         assert_eq!(
             readable("LOG:  database system is ready"),

@@ -116,6 +116,13 @@ pub fn database_url(dir: &StateDir, state: &StackState) -> anyhow::Result<String
     ))
 }
 
+/// The connection string of branch `name` (see [`StackState::branch_target`]).
+pub fn branch_url(dir: &StateDir, state: &StackState, name: &str) -> anyhow::Result<String> {
+    let password = dir.read_secret("pg-password")?;
+    let (db, port) = state.branch_target(name);
+    Ok(url_for(dir, state, &password, port, &db))
+}
+
 fn url_for(dir: &StateDir, state: &StackState, password: &str, port: u16, db: &str) -> String {
     let host = match uses_socket(state) {
         // libpq and tokio-postgres read a percent-encoded host starting with `/` as a socket

@@ -13,6 +13,7 @@ mod common;
 mod branch;
 mod import;
 mod lifecycle;
+mod reach;
 mod security;
 
 use common::{free_port, http, text, wait_until, wsctl_bin, Stack};
