@@ -24,11 +24,18 @@ pub async fn up(dir: &StateDir, args: UpArgs) -> anyhow::Result<i32> {
         Prepared::New(state) => state,
     };
     if args.foreground {
-        let ran = up::foreground(dir, state, |dir, state, report| {
-            print!("{}", report.to_table());
-            print_urls(dir, state);
-            println!("Press Ctrl-C to stop.");
-        })
+        let ran = up::foreground(
+            dir,
+            state,
+            |dir, state, report| {
+                print!("{}", report.to_table());
+                print_urls(dir, state);
+                println!("Press Ctrl-C to stop.");
+            },
+            |width, name, line| {
+                println!("{}", crate::runtime::log_lines::prefixed(width, name, line))
+            },
+        )
         .await;
         return match ran {
             Ok(()) => {

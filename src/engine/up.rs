@@ -223,12 +223,29 @@ pub async fn detached(
 }
 
 /// Runs the stack in this process until Ctrl-C; `on_ready` gets the health suite's report
-/// once the stack is ready.
+/// once the stack is ready, and `on_line` every line the services (and the supervisor, whose
+/// log is written as a detached one's) log meanwhile.
 pub async fn foreground(
     dir: &StateDir,
     state: StackState,
     on_ready: impl FnOnce(&StateDir, &StackState, health::Report) + Send + 'static,
+    on_line: impl Fn(usize, &str, &str) + Send + 'static,
 ) -> anyhow::Result<()> {
+    crate::telemetry::init_json_to(crate::stack::trust::open_log(&dir.log("supervisor"))?);
+    let streamer = {
+        let logs_dir = dir.logs();
+        let mut logs = crate::runtime::log_lines::LogFiles::from_now(&logs_dir, Default::default());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let lines = logs.poll_dir(&logs_dir).unwrap_or_default();
+                let width = logs.width().max(14);
+                for (name, line) in lines {
+                    on_line(width, &name, &line);
+                }
+            }
+        })
+    };
     let sup = lifecycle::supervise(dir, state.clone());
     let reporter = {
         let dir = dir.clone();
@@ -241,5 +258,6 @@ pub async fn foreground(
     };
     let result = sup.await;
     reporter.abort();
+    streamer.abort();
     result
 }

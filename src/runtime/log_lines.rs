@@ -105,6 +105,42 @@ impl LogFiles {
         LogFiles { files, opts, keep }
     }
 
+    /// The logs in `dir` as they grow from now on: files there now are read from their end,
+    /// files that appear later from their start (`up --foreground`).
+    pub fn from_now(dir: &Path, opts: LogOptions) -> Self {
+        let mut logs = LogFiles::new(Vec::new(), opts);
+        logs.add_new(dir, true);
+        logs
+    }
+
+    /// Adds the files in `dir` not yet followed; `at_end`: skip what they hold.
+    fn add_new(&mut self, dir: &Path, at_end: bool) {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .filter(|p| !self.files.iter().any(|f| &f.1 == p))
+            .collect();
+        found.sort();
+        for p in found {
+            let offset = if at_end {
+                std::fs::metadata(&p).map_or(0, |m| m.len())
+            } else {
+                0
+            };
+            self.files.push((service_of(&p), p, offset, String::new()));
+            self.keep.push(self.opts.since.is_none());
+        }
+    }
+
+    /// New lines of every log in `dir`, including logs that appeared since the last call.
+    pub fn poll_dir(&mut self, dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
+        self.add_new(dir, false);
+        self.poll()
+    }
+
     /// The widest service name, to align the `name | ` prefixes.
     pub fn width(&self) -> usize {
         self.files.iter().map(|f| f.0.len()).max().unwrap_or(0)

@@ -402,6 +402,16 @@ fn foreground_up_stops_everything_on_ctrl_c() {
     let mut after = String::new();
     std::io::Read::read_to_string(&mut rest, &mut after).unwrap();
     assert!(after.contains("Stopped."), "{after}");
+    // The services' lines streamed with their names, the supervisor's among them (its log
+    // written as a detached supervisor writes it).
+    let all = format!("{lines}{after}");
+    let streamed = |service: &str| {
+        all.lines()
+            .any(|l| l.starts_with(service) && l.contains(" | "))
+    };
+    assert!(streamed("postgres") && streamed("supervisor"), "{all}");
+    let log = std::fs::read_to_string(s.dir.join("logs/supervisor.log")).unwrap();
+    assert!(log.contains("stack ready"), "{log}");
     assert_eq!(s.status()["running"], false);
     assert!(std::net::TcpStream::connect(("127.0.0.1", s.api_port)).is_err());
     assert!(std::net::TcpStream::connect(("127.0.0.1", s.pg_port)).is_err());
