@@ -30,3 +30,20 @@ pub fn init(format: LogFormat) {
         builder.with_target(false).try_init()
     };
 }
+
+/// JSON lines into `file` (`up --foreground` writes the supervisor's log as the detached
+/// supervisor does, whose stderr is that file).
+pub fn init_json_to(file: std::fs::File) {
+    let level = ["WORKSPACE_API_LOG_LEVEL", "LOG_LEVEL", "RUST_LOG"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "info".into());
+    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = fmt()
+        .with_env_filter(filter)
+        .with_writer(std::sync::Mutex::new(file))
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .try_init();
+}

@@ -25,7 +25,13 @@ fn main() -> std::process::ExitCode {
         Ok(code) => std::process::ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
             eprintln!("wsctl: {e:#}");
-            std::process::ExitCode::FAILURE
+            if e.downcast_ref::<workspace_stack::engine::NotRunning>()
+                .is_some()
+            {
+                std::process::ExitCode::from(workspace_stack::engine::NOT_RUNNING_EXIT as u8)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }

@@ -150,12 +150,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print a service's log (all logs without SERVICE)
+    /// Print a service's log (all logs without SERVICE), each line as `name | line`
     Logs {
         service: Option<String>,
-        /// Keep printing as the log grows
+        /// Keep printing as the logs grow (starts from the last 10 lines unless --tail)
         #[arg(long, short)]
         follow: bool,
+        /// Only the last N lines of each log
+        #[arg(long, short = 'n', value_name = "N")]
+        tail: Option<usize>,
+        /// Only lines since a time: 90s, 10m, 2h, 1d, or RFC 3339
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// The API's and supervisor's JSON lines as written
+        #[arg(long)]
+        json: bool,
     },
     /// Apply pending schema migrations (to the stack's database, or --database-url)
     Init {
@@ -164,6 +173,9 @@ pub enum Command {
     },
     /// Open psql on the stack's database (extra arguments go to psql)
     Psql {
+        /// A branch's database instead of the stack's
+        #[arg(long)]
+        branch: Option<String>,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -171,6 +183,9 @@ pub enum Command {
     Url {
         #[arg(long)]
         api: bool,
+        /// A branch's connection string (with --api: its preview API's URL)
+        #[arg(long)]
+        branch: Option<String>,
     },
     /// Run the health suite
     Test {
@@ -383,10 +398,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Up(args) => stack_cmds::up(&dir, args).await,
         Command::Down { purge, yes } => stack_cmds::down(&dir, purge, yes).await,
         Command::Status { json } => stack_cmds::status(&dir, json),
-        Command::Logs { service, follow } => stack_cmds::logs(&dir, service, follow).await,
+        Command::Logs {
+            service,
+            follow,
+            tail,
+            since,
+            json,
+        } => stack_cmds::logs(&dir, service, follow, tail, since, json).await,
         Command::Init { database_url } => stack_cmds::init(&dir, database_url).await,
-        Command::Psql { args } => stack_cmds::psql(&dir, args),
-        Command::Url { api } => stack_cmds::url(&dir, api),
+        Command::Psql { args, branch } => stack_cmds::psql(&dir, args, branch).await,
+        Command::Url { api, branch } => stack_cmds::url(&dir, api, branch).await,
         Command::Test { json } => stack_cmds::test(&dir, json).await,
         Command::Supervise => stack_cmds::supervise(&dir).await,
         Command::Console { open, serve, port } => {

@@ -1,6 +1,6 @@
 //! up, down, status, logs, init, psql, url, test, and the hidden supervise.
 
-use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use super::print::{database_url_without_password, print_urls};
 use super::UpArgs;
 use crate::engine::up::{self, Prepared};
-use crate::engine::{database, require_state};
+use crate::engine::{database, require_state, DEGRADED_EXIT, NOT_RUNNING_EXIT};
 use crate::runtime::{Down, Logs, Purged, StatusReport};
 use crate::stack::process;
 use crate::stack::state::{Phase, StateDir};
@@ -25,13 +25,33 @@ pub async fn up(dir: &StateDir, args: UpArgs) -> anyhow::Result<i32> {
     };
     crate::engine::console::settle(dir, &mut state, args.no_console, args.console_port)?;
     if args.foreground {
-        up::foreground(dir, state, |dir, state, report| {
-            print!("{}", report.to_table());
-            print_urls(dir, state);
-            println!("Press Ctrl-C to stop.");
-        })
-        .await?;
-        return Ok(0);
+        let ran = up::foreground(
+            dir,
+            state,
+            |dir, state, report| {
+                print!("{}", report.to_table());
+                print_urls(dir, state);
+                println!("Press Ctrl-C to stop.");
+            },
+            |width, name, line| {
+                println!("{}", crate::runtime::log_lines::prefixed(width, name, line))
+            },
+        )
+        .await;
+        return match ran {
+            Ok(()) => {
+                println!("Stopped.");
+                Ok(0)
+            }
+            Err(e)
+                if e.downcast_ref::<crate::stack::hold::Interrupted>()
+                    .is_some() =>
+            {
+                eprintln!("wsctl: {e}");
+                Ok(130)
+            }
+            Err(e) => Err(e),
+        };
     }
     let started = up::detached(dir, &state, timeout).await?;
     print!("{}", started.report.to_table());
@@ -120,9 +140,22 @@ pub async fn down(dir: &StateDir, purge: bool, yes: bool) -> anyhow::Result<i32>
 }
 
 pub fn status(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
-    let (state, running, status) = match crate::runtime::for_dir(dir).status(dir)? {
-        StatusReport::Native(n) => (n.state, n.running, n.status),
+    let n = match crate::runtime::for_dir(dir).status(dir)? {
+        StatusReport::Native(n) => n,
         StatusReport::Compose(s) => return super::container_cmds::print_status(dir, json, &s),
+    };
+    let degraded: Vec<serde_json::Value> = n
+        .degraded()
+        .iter()
+        .map(|s| serde_json::json!({"name": s.name, "down_since": s.down_since, "restarts": s.restarts}))
+        .collect();
+    let (state, running, status) = (n.state, n.running, n.status);
+    let code = if !running {
+        NOT_RUNNING_EXIT
+    } else if degraded.is_empty() {
+        0
+    } else {
+        DEGRADED_EXIT
     };
     if json {
         let services: Vec<serde_json::Value> = status
@@ -132,12 +165,19 @@ pub fn status(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
                 serde_json::json!({
                     "name": s.name, "pid": s.pid, "alive": s.pid.is_some_and(process::alive),
                     "restarts": s.restarts, "last_exit": s.last_exit, "log": s.log,
+                    "down_since": s.down_since,
                 })
             })
             .collect();
+        let phase = match (running, degraded.is_empty()) {
+            (false, _) => serde_json::json!(Phase::Stopped),
+            (true, false) => serde_json::json!("degraded"),
+            (true, true) => serde_json::json!(status.as_ref().map(|s| s.phase)),
+        };
         let out = serde_json::json!({
             "running": running,
-            "phase": if running { status.as_ref().map(|s| s.phase) } else { Some(Phase::Stopped) },
+            "phase": phase,
+            "degraded": degraded,
             "state_dir": dir.root,
             "backend": state.as_ref().map(|s| s.backend),
             "api_url": state.as_ref().map(|s| format!("http://127.0.0.1:{}", s.api_port)),
@@ -147,21 +187,39 @@ pub fn status(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
             "services": if running { services } else { Vec::new() },
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(if running { 0 } else { 3 });
+        return Ok(code);
     }
     let Some(state) = state else {
         println!("No stack in {}.", dir.root.display());
-        return Ok(3);
+        return Ok(NOT_RUNNING_EXIT);
     };
     if !running {
         println!("The stack is stopped ({}).", dir.root.display());
-        return Ok(3);
+        return Ok(NOT_RUNNING_EXIT);
     }
     let status = status.unwrap_or_default();
-    println!(
-        "Stack {:?} (supervisor pid {})",
-        status.phase, status.supervisor_pid
-    );
+    if degraded.is_empty() {
+        println!(
+            "Stack {:?} (supervisor pid {})",
+            status.phase, status.supervisor_pid
+        );
+    } else {
+        println!("Stack degraded (supervisor pid {})", status.supervisor_pid);
+        for d in &degraded {
+            let since = d["down_since"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map_or("unknown".into(), |t| {
+                    t.with_timezone(&chrono::Local)
+                        .format("%H:%M:%S")
+                        .to_string()
+                });
+            println!(
+                "  {} is down or restarting since {since}",
+                d["name"].as_str().unwrap_or("?")
+            );
+        }
+    }
     for s in &status.services {
         let alive = s.pid.is_some_and(process::alive);
         println!(
@@ -179,10 +237,18 @@ pub fn status(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
     if let Some(line) = state.neon.as_ref().map(crate::stack::neon::exposed_ports) {
         println!("{line}");
     }
-    Ok(0)
+    Ok(code)
 }
 
-pub async fn logs(dir: &StateDir, service: Option<String>, follow: bool) -> anyhow::Result<i32> {
+pub async fn logs(
+    dir: &StateDir,
+    service: Option<String>,
+    follow: bool,
+    tail: Option<usize>,
+    since: Option<String>,
+    json: bool,
+) -> anyhow::Result<i32> {
+    use crate::runtime::log_lines::{self, LogFiles, LogOptions};
     let files = match crate::runtime::for_dir(dir).logs(dir, service.as_deref(), follow)? {
         Logs::Files(files) => files,
         Logs::Command { mut cmd, what } => {
@@ -190,37 +256,32 @@ pub async fn logs(dir: &StateDir, service: Option<String>, follow: bool) -> anyh
             return Ok(status.code().unwrap_or(1));
         }
     };
-    let mut offsets = Vec::new();
-    for f in &files {
-        let mut file = std::fs::File::open(f)?;
-        if files.len() > 1 {
-            println!("==> {} <==", f.display());
-        }
-        let mut text = Vec::new();
-        file.read_to_end(&mut text)?;
-        std::io::stdout().write_all(&text)?;
-        offsets.push(text.len() as u64);
+    let opts = LogOptions {
+        // Following starts near the end, as `tail -f` does, not with whole histories.
+        tail: tail.or(follow.then_some(10)),
+        since: since
+            .map(|s| log_lines::parse_since(&s, chrono::Utc::now()))
+            .transpose()?,
+        raw: json,
+    };
+    let mut logs = LogFiles::new(files, opts);
+    let width = logs.width();
+    let mut out = std::io::stdout().lock();
+    for (name, line) in logs.history()? {
+        writeln!(out, "{}", log_lines::prefixed(width, &name, &line))?;
     }
+    out.flush()?;
+    drop(out);
     if !follow {
         return Ok(0);
     }
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        for (f, offset) in files.iter().zip(offsets.iter_mut()) {
-            let mut file = std::fs::File::open(f)?;
-            let len = file.metadata()?.len();
-            if len < *offset {
-                *offset = 0; // truncated or replaced
-            }
-            if len > *offset {
-                file.seek(SeekFrom::Start(*offset))?;
-                let mut text = Vec::new();
-                file.read_to_end(&mut text)?;
-                std::io::stdout().write_all(&text)?;
-                std::io::stdout().flush()?;
-                *offset = len;
-            }
+        let mut out = std::io::stdout().lock();
+        for (name, line) in logs.poll()? {
+            writeln!(out, "{}", log_lines::prefixed(width, &name, &line))?;
         }
+        out.flush()?;
     }
 }
 
@@ -233,16 +294,20 @@ pub async fn init(dir: &StateDir, database_url: Option<String>) -> anyhow::Resul
     Ok(0)
 }
 
-pub fn psql(dir: &StateDir, args: Vec<String>) -> anyhow::Result<i32> {
-    let (mut cmd, psql) = database::psql(dir, args)?;
+pub async fn psql(
+    dir: &StateDir,
+    args: Vec<String>,
+    branch: Option<String>,
+) -> anyhow::Result<i32> {
+    let (mut cmd, psql) = database::psql(dir, args, branch.as_deref()).await?;
     let status = cmd
         .status()
         .with_context(|| format!("running {} — install PostgreSQL's client", psql.display()))?;
     Ok(status.code().unwrap_or(1))
 }
 
-pub fn url(dir: &StateDir, api: bool) -> anyhow::Result<i32> {
-    println!("{}", database::url(dir, api)?);
+pub async fn url(dir: &StateDir, api: bool, branch: Option<String>) -> anyhow::Result<i32> {
+    println!("{}", database::url(dir, api, branch.as_deref()).await?);
     Ok(0)
 }
 

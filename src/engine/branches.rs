@@ -2,18 +2,14 @@
 
 use anyhow::bail;
 
-use super::require_state;
 use crate::backend::{self, Backend, Counts};
 use crate::branch::{Name, Rollback, MAIN};
 use crate::stack::control::{reload_supervisor, wait_service};
-use crate::stack::state::{Lock, Preview, StackState, StateDir};
+use crate::stack::state::{Preview, StackState, StateDir};
 
 /// The backend of the running stack in `dir`.
 pub async fn open_running(dir: &StateDir) -> anyhow::Result<Box<dyn Backend + '_>> {
-    let state = require_state(dir)?;
-    if !Lock::is_held(&dir.lock_file())? {
-        bail!("the stack is not running — `wsctl up` first");
-    }
+    let state = super::require_running(dir)?;
     backend::open(dir, state).await
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use super::require_state;
+use super::require_running;
 use crate::stack::state::{BackendKind, StateDir};
 use crate::stack::supervisor;
 
@@ -28,7 +28,21 @@ pub async fn init(dir: &StateDir, database_url: Option<String>) -> anyhow::Resul
             false,
         ),
         None => match dir.load()? {
-            Some(state) => (supervisor::pg_config(dir, &state, &state.database)?, true),
+            Some(_) => {
+                let state = require_running(dir)?;
+                (supervisor::pg_config(dir, &state, &state.database)?, true)
+            }
+            // No stack here: the API's own settings, if the environment names a database
+            // (otherwise they would quietly mean localhost:5432).
+            None if !std::env::vars().any(|(k, _)| {
+                k == "DATABASE_URL" || k.starts_with("POSTGRES_") || k.starts_with("NEON_")
+            }) =>
+            {
+                return Err(super::NotRunning {
+                    dir: dir.root.clone(),
+                }
+                .into())
+            }
             None => {
                 let args = crate::config::ApiArgs::default();
                 let env = crate::config::Env::process();
@@ -49,10 +63,29 @@ pub async fn init(dir: &StateDir, database_url: Option<String>) -> anyhow::Resul
     })
 }
 
-/// psql on the stack's database with `args`; the password goes through the environment,
-/// never the command line.
-pub fn psql(dir: &StateDir, args: Vec<String>) -> anyhow::Result<(std::process::Command, PathBuf)> {
-    let state = require_state(dir)?;
+/// The running stack's state, checked to have branch `name` (when one is given).
+async fn with_branch(
+    dir: &StateDir,
+    branch: Option<&str>,
+) -> anyhow::Result<crate::stack::state::StackState> {
+    let state = require_running(dir)?;
+    if let Some(name) = branch.filter(|b| *b != crate::branch::MAIN) {
+        let mut backend = crate::backend::open(dir, state.clone()).await?;
+        if !backend.has_branch(name).await? {
+            anyhow::bail!("no branch named {name} — `wsctl branch list` shows them");
+        }
+    }
+    Ok(state)
+}
+
+/// psql on the stack's database (or branch `branch`'s) with `args`; the password goes
+/// through the environment, never the command line.
+pub async fn psql(
+    dir: &StateDir,
+    args: Vec<String>,
+    branch: Option<&str>,
+) -> anyhow::Result<(std::process::Command, PathBuf)> {
+    let state = with_branch(dir, branch).await?;
     let psql = match state.pg_bin.as_ref().map(|b| b.join("psql")) {
         Some(p) if p.is_file() => {
             crate::stack::trust::check(&p, "PostgreSQL program")?;
@@ -65,33 +98,49 @@ pub fn psql(dir: &StateDir, args: Vec<String>) -> anyhow::Result<(std::process::
         None if state.backend == BackendKind::Postgres => dir.pg_socket_dir().display().to_string(),
         _ => "127.0.0.1".to_string(),
     };
+    let (database, port) = match branch {
+        Some(b) => state.branch_target(b),
+        None => (state.database.clone(), state.pg_port),
+    };
     let mut cmd = std::process::Command::new(&psql);
     cmd.args([
         "-h",
         &host,
         "-p",
-        &state.pg_port.to_string(),
+        &port.to_string(),
         "-U",
         &state.superuser,
-        &state.database,
+        &database,
     ])
     .args(args)
     .env("PGPASSWORD", dir.read_secret("pg-password")?);
     Ok((cmd, psql))
 }
 
-/// The API's URL, or the database's with its password.
-pub fn url(dir: &StateDir, api: bool) -> anyhow::Result<String> {
-    let state = require_state(dir)?;
-    if api {
-        Ok(format!("http://127.0.0.1:{}", state.api_port))
-    } else {
-        supervisor::database_url(dir, &state)
+/// The API's URL, or the database's with its password; with `branch`, that branch's
+/// connection string or its preview API's URL.
+pub async fn url(dir: &StateDir, api: bool, branch: Option<&str>) -> anyhow::Result<String> {
+    let state = with_branch(dir, branch).await?;
+    match (api, branch) {
+        (true, None) => Ok(format!("http://127.0.0.1:{}", state.api_port)),
+        (true, Some(b)) if b == crate::branch::MAIN => {
+            Ok(format!("http://127.0.0.1:{}", state.api_port))
+        }
+        (true, Some(b)) => match state.previews.iter().find(|p| p.branch == b) {
+            Some(p) => Ok(format!("http://127.0.0.1:{}", p.port)),
+            None => anyhow::bail!(
+                "branch {b} has no preview API — `wsctl branch create NAME --api` makes a \
+                 branch with one"
+            ),
+        },
+        // The database the API serves (main, or the branch `branch switch` chose).
+        (false, None) => supervisor::database_url(dir, &state),
+        (false, Some(b)) => supervisor::branch_url(dir, &state, b),
     }
 }
 
 /// The health suite on the stack in `dir`.
 pub async fn test(dir: &StateDir) -> anyhow::Result<crate::health::Report> {
-    let state = require_state(dir)?;
+    let state = require_running(dir)?;
     Ok(crate::health::run(dir, &state).await)
 }

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use tokio_postgres::Client;
 
 use super::branches::open_running;
@@ -99,10 +99,7 @@ pub async fn import(
     opts: &ImportOptions,
     r: &dyn Reporter,
 ) -> anyhow::Result<Imported> {
-    let state = require_state(dir)?;
-    if !Lock::is_held(&dir.lock_file())? {
-        bail!("the stack is not running — `wsctl up` first");
-    }
+    let state = super::require_running(dir)?;
     let started = Instant::now();
     let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string();
     let imports = dir.root.join("imports");

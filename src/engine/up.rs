@@ -111,6 +111,40 @@ pub fn plan(dir: &StateDir, opts: &UpOptions) -> anyhow::Result<Plan> {
     })
 }
 
+/// The flags given to `up` that a running stack does not have, as `--flag VALUE (running:
+/// VALUE)`. Flags not given never differ.
+pub fn differences(opts: &UpOptions, state: &StackState) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |flag: &str, wanted: Option<String>, running: String| {
+        if let Some(w) = wanted.filter(|w| *w != running) {
+            out.push(format!("{flag} {w} (running: {running})"));
+        }
+    };
+    let lower = |b: BackendKind| format!("{b:?}").to_lowercase();
+    check(
+        "--pg-port",
+        opts.pg_port.map(|p| p.to_string()),
+        state.pg_port.to_string(),
+    );
+    check(
+        "--api-port",
+        opts.api_port.map(|p| p.to_string()),
+        state.api_port.to_string(),
+    );
+    check("--backend", opts.backend.map(lower), lower(state.backend));
+    if let Some(n) = &state.neon {
+        check(
+            "--safekeepers",
+            opts.safekeepers.map(|k| k.to_string()),
+            n.safekeepers.to_string(),
+        );
+    }
+    if opts.containers && state.containers.is_none() {
+        out.push("--containers (running: local processes)".into());
+    }
+    out
+}
+
 /// Where `up` stands before the stack starts.
 pub enum Prepared {
     /// Another `up` (or an earlier one) runs it, and it is ready: nothing changed.
@@ -130,6 +164,15 @@ pub async fn prepare(
         let state = require_state(dir)?;
         let phase = wait_for_phase(dir, timeout).await?;
         if phase == Phase::Ready {
+            let differs = differences(opts, &state);
+            if !differs.is_empty() {
+                bail!(
+                    "the stack in {} is already running with other settings: {} — `wsctl down` \
+                     first, then `wsctl up` with the new ones",
+                    dir.root.display(),
+                    differs.join(", ")
+                );
+            }
             return Ok(Prepared::AlreadyRunning(state));
         }
         bail!(
@@ -152,6 +195,7 @@ pub struct Started {
 }
 
 /// Starts the supervisor detached, waits until the stack is ready, runs the health suite.
+/// A start that fails or times out leaves nothing running.
 pub async fn detached(
     dir: &StateDir,
     state: &StackState,
@@ -161,17 +205,21 @@ pub async fn detached(
     // A status.json left `ready` by a supervisor killed with -9 would read as the new one's
     // until it writes its own (nobody holds the lock here: `prepare` checked).
     let _ = std::fs::remove_file(dir.status_file());
-    lifecycle::spawn_supervisor(dir)?;
-    let phase = wait_for_phase(dir, timeout).await?;
-    if phase != Phase::Ready {
-        let status = dir.load_status();
-        let why = status
-            .and_then(|s| s.error)
-            .unwrap_or_else(|| "unknown".into());
-        bail!(
+    let mut child = lifecycle::spawn_supervisor(dir)?;
+    match lifecycle::wait_for_supervisor(dir, &mut child, timeout).await? {
+        lifecycle::Started::Ready => {}
+        lifecycle::Started::Failed(why) => bail!(
             "the stack did not start: {why}\n(supervisor log: {})",
             dir.log("supervisor").display()
-        );
+        ),
+        lifecycle::Started::TimedOut => {
+            lifecycle::stop_started(&mut child).await?;
+            bail!(
+                "the stack was not healthy within {}s; stopped what this `up` started — \
+                 pass a longer --timeout, or see `wsctl logs`",
+                timeout.as_secs()
+            );
+        }
     }
     let report = health::run(dir, state).await;
     Ok(Started {
@@ -181,12 +229,29 @@ pub async fn detached(
 }
 
 /// Runs the stack in this process until Ctrl-C; `on_ready` gets the health suite's report
-/// once the stack is ready.
+/// once the stack is ready, and `on_line` every line the services (and the supervisor, whose
+/// log is written as a detached one's) log meanwhile.
 pub async fn foreground(
     dir: &StateDir,
     state: StackState,
     on_ready: impl FnOnce(&StateDir, &StackState, health::Report) + Send + 'static,
+    on_line: impl Fn(usize, &str, &str) + Send + 'static,
 ) -> anyhow::Result<()> {
+    crate::telemetry::init_json_to(crate::stack::trust::open_log(&dir.log("supervisor"))?);
+    let streamer = {
+        let logs_dir = dir.logs();
+        let mut logs = crate::runtime::log_lines::LogFiles::from_now(&logs_dir, Default::default());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let lines = logs.poll_dir(&logs_dir).unwrap_or_default();
+                let width = logs.width().max(14);
+                for (name, line) in lines {
+                    on_line(width, &name, &line);
+                }
+            }
+        })
+    };
     let sup = lifecycle::supervise(dir, state.clone());
     let reporter = {
         let dir = dir.clone();
@@ -199,5 +264,6 @@ pub async fn foreground(
     };
     let result = sup.await;
     reporter.abort();
+    streamer.abort();
     result
 }

@@ -15,7 +15,7 @@ pub async fn supervise(dir: &StateDir, state: StackState) -> anyhow::Result<()> 
 }
 
 /// Starts `wsctl supervise` in its own session, detached from this terminal.
-pub fn spawn_supervisor(dir: &StateDir) -> anyhow::Result<()> {
+pub fn spawn_supervisor(dir: &StateDir) -> anyhow::Result<std::process::Child> {
     let log = crate::stack::trust::open_log(&dir.log("supervisor"))?;
     let mut cmd = std::process::Command::new(std::env::current_exe()?);
     cmd.arg("--state-dir")
@@ -35,8 +35,50 @@ pub fn spawn_supervisor(dir: &StateDir) -> anyhow::Result<()> {
             Ok(())
         });
     }
-    cmd.spawn().context("starting the supervisor")?;
-    Ok(())
+    cmd.spawn().context("starting the supervisor")
+}
+
+/// How the supervisor `up` started ended its start.
+pub enum Started {
+    Ready,
+    /// Its start failed; the error it wrote to status.json.
+    Failed(String),
+    /// Not healthy within the timeout (it still runs).
+    TimedOut,
+}
+
+/// Waits for the supervisor this `up` started: only a status.json it wrote counts (the
+/// previous run's, which may say failed, does not), and its exit ends the wait.
+pub async fn wait_for_supervisor(
+    dir: &StateDir,
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> anyhow::Result<Started> {
+    let deadline = Instant::now() + timeout;
+    let pid = child.id();
+    loop {
+        let exited = child.try_wait()?;
+        let status = dir.load_status().filter(|s| s.supervisor_pid == pid);
+        match (status.as_ref().map(|s| s.phase), exited) {
+            (Some(Phase::Ready), None) => return Ok(Started::Ready),
+            (Some(Phase::Failed), _) | (_, Some(_)) => {
+                let why = status
+                    .and_then(|s| s.error)
+                    .unwrap_or_else(|| match exited {
+                        Some(code) => format!("the supervisor exited ({code})"),
+                        None => "unknown".into(),
+                    });
+                // Reap it so no zombie is left while `up` reports.
+                let _ = child.wait();
+                return Ok(Started::Failed(why));
+            }
+            _ => {}
+        }
+        if Instant::now() >= deadline {
+            return Ok(Started::TimedOut);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Waits until status.json leaves the starting phase (or the supervisor dies).
@@ -62,4 +104,20 @@ pub async fn wait_for_phase(dir: &StateDir, timeout: Duration) -> anyhow::Result
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Stops the supervisor this `up` started, also before it took the lock: SIGTERM, which it
+/// answers by stopping what it started (before its handler is in place, nothing has).
+pub async fn stop_started(child: &mut std::process::Child) -> anyhow::Result<()> {
+    crate::stack::process::signal(child.id(), libc::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while child.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            child.kill()?;
+            child.wait()?;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
 }

@@ -5,6 +5,7 @@
 
 pub mod compose;
 pub mod lifecycle;
+pub mod log_lines;
 pub mod native;
 pub mod plan;
 
@@ -12,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::stack::containers::Container;
-use crate::stack::state::{ContainerState, Phase, StackState, StateDir, Status};
+use crate::stack::state::{ContainerState, Phase, ServiceStatus, StackState, StateDir, Status};
 
 /// What `down` found and did.
 pub enum Down {
@@ -51,6 +52,22 @@ pub struct NativeStatus {
     pub state: Option<StackState>,
     pub running: bool,
     pub status: Option<Status>,
+}
+
+impl NativeStatus {
+    /// The services down or restarting while the stack is up: the stack is degraded.
+    pub fn degraded(&self) -> Vec<&ServiceStatus> {
+        match &self.status {
+            Some(status) if self.running && status.phase == Phase::Ready => status
+                .services
+                .iter()
+                .filter(|s| {
+                    s.down_since.is_some() || !s.pid.is_some_and(crate::stack::process::alive)
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// A compose project's containers as the engine reports them.

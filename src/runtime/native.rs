@@ -64,6 +64,12 @@ impl Runtime for Native {
         let files: Vec<PathBuf> = match service {
             Some(name) => {
                 let path = dir.log(name);
+                if !dir.logs().exists() {
+                    return Err(crate::stack::state::NotRunning {
+                        dir: dir.root.clone(),
+                    }
+                    .into());
+                }
                 if !path.exists() {
                     let known: Vec<String> = std::fs::read_dir(dir.logs())
                         .into_iter()
@@ -84,11 +90,14 @@ impl Runtime for Native {
                 vec![path]
             }
             None => {
-                let mut all: Vec<PathBuf> = std::fs::read_dir(dir.logs())
-                    .with_context(|| format!("no logs in {}", dir.logs().display()))?
-                    .flatten()
-                    .map(|e| e.path())
-                    .collect();
+                // No logs yet: the stack never ran here.
+                let Ok(entries) = std::fs::read_dir(dir.logs()) else {
+                    return Err(crate::stack::state::NotRunning {
+                        dir: dir.root.clone(),
+                    }
+                    .into());
+                };
+                let mut all: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
                 all.sort();
                 all
             }

@@ -9,6 +9,25 @@ use anyhow::Context;
 
 use super::state::{Lock, Phase, StateDir, Status};
 
+/// The start was ended by SIGINT (Ctrl-C) or SIGTERM; what had started is stopped. The
+/// error of a child the same Ctrl-C killed (initdb "caught signal") is not the reason.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub signal: &'static str,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "interrupted ({}) while the stack was starting; stopped what had started",
+            self.signal
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 /// The lock, held for the process's life, and the status it mirrors into status.json.
 pub struct Hold {
     pub status: Status,
@@ -82,10 +101,22 @@ pub async fn run(mut h: impl Holder) -> anyhow::Result<()> {
     // Taken before the start: a SIGHUP sent while the stack starts (a branch created by
     // another command) waits for the loop instead of ending the process.
     let mut hup = signal(SignalKind::hangup())?;
+    let interrupted = |signal| anyhow::Error::new(Interrupted { signal });
     let started = tokio::select! {
         r = h.start() => r,
-        _ = term.recv() => Err(anyhow::anyhow!("stopped by SIGTERM while starting")),
-        _ = int.recv() => Err(anyhow::anyhow!("stopped by SIGINT while starting")),
+        _ = term.recv() => Err(interrupted("SIGTERM")),
+        _ = int.recv() => Err(interrupted("SIGINT")),
+    };
+    let started = match started {
+        // Ctrl-C reaches the whole process group: a child (initdb) may die of it and fail
+        // the start just before the signal is read here.
+        Err(e) if e.downcast_ref::<Interrupted>().is_none() => tokio::select! {
+            biased;
+            _ = term.recv() => Err(interrupted("SIGTERM")),
+            _ = int.recv() => Err(interrupted("SIGINT")),
+            _ = tokio::time::sleep(Duration::from_millis(200)) => Err(e),
+        },
+        other => other,
     };
     if let Err(e) = started {
         h.hold().status.error = Some(format!("{e:#}"));

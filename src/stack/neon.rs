@@ -550,57 +550,91 @@ pub fn safekeeper_args(state: &NeonState, n: u8, datadir: &Path) -> Vec<String> 
     args
 }
 
-/// The compute's postgresql.conf, as neon_local writes it for a primary with safekeepers.
-pub fn compute_postgresql_conf(state: &NeonState, pg_port: u16) -> String {
-    let safekeepers = state.safekeeper_connstrings().join(",");
-    [
-        "max_wal_senders=10".to_string(),
-        "wal_log_hints=off".into(),
-        "max_replication_slots=10".into(),
-        "hot_standby=on".into(),
-        "shared_buffers=1MB".into(),
-        "effective_io_concurrency=2".into(),
-        "fsync=off".into(),
-        "max_connections=100".into(),
-        "wal_level=logical".into(),
-        "wal_sender_timeout=5s".into(),
-        "listen_addresses='127.0.0.1'".into(),
-        format!("port={pg_port}"),
-        "wal_keep_size=0".into(),
-        "restart_after_crash=off".into(),
-        "shared_preload_libraries=neon".into(),
-        "max_replication_write_lag=15MB".into(),
-        "max_replication_flush_lag=10GB".into(),
-        "synchronous_standby_names=walproposer".into(),
-        format!("neon.safekeepers='{safekeepers}'"),
-    ]
-    .join("\n")
-        + "\n"
+/// The compute spec's addresses on the network the compute runs in: the host's (native
+/// processes) or the compose network's (service names). One writer,
+/// [`ComputeNet::config`], for both.
+pub struct ComputeNet {
+    /// postgresql.conf's `listen_addresses` and `port`.
+    pub listen_addresses: String,
+    pub pg_port: u16,
+    pub pageserver_connstring: String,
+    /// `host:port` of each safekeeper's page service.
+    pub safekeepers: Vec<String>,
 }
 
-/// compute_ctl's `--config` file: the spec plus the JWKS its HTTP API checks tokens against.
-pub fn compute_config(state: &NeonState, timeline_id: &str, pg_port: u16, jwk: &Value) -> Value {
-    json!({
-        "spec": {
-            "format_version": 1.0,
-            "suspend_timeout_seconds": -1,
-            "cluster": {
-                "roles": [],
-                "databases": [],
-                "settings": null,
-                "postgresql_conf": compute_postgresql_conf(state, pg_port),
+impl ComputeNet {
+    /// Native: postgres on loopback, storage at the placement's advertised address.
+    pub fn native(state: &NeonState, pg_port: u16) -> Self {
+        ComputeNet {
+            listen_addresses: "127.0.0.1".into(),
+            pg_port,
+            pageserver_connstring: format!(
+                "postgres://no_user@{}:{}",
+                state.placement.advertised(),
+                state.pageserver_pg_port
+            ),
+            safekeepers: state.safekeeper_connstrings(),
+        }
+    }
+
+    /// The compute's postgresql.conf, as neon_local writes it for a primary with safekeepers.
+    pub fn postgresql_conf(&self) -> String {
+        let safekeepers = self.safekeepers.join(",");
+        [
+            "max_wal_senders=10".to_string(),
+            "wal_log_hints=off".into(),
+            "max_replication_slots=10".into(),
+            "hot_standby=on".into(),
+            "shared_buffers=1MB".into(),
+            "effective_io_concurrency=2".into(),
+            "fsync=off".into(),
+            "max_connections=100".into(),
+            "wal_level=logical".into(),
+            "wal_sender_timeout=5s".into(),
+            format!("listen_addresses='{}'", self.listen_addresses),
+            format!("port={}", self.pg_port),
+            "wal_keep_size=0".into(),
+            "restart_after_crash=off".into(),
+            "shared_preload_libraries=neon".into(),
+            "max_replication_write_lag=15MB".into(),
+            "max_replication_flush_lag=10GB".into(),
+            "synchronous_standby_names=walproposer".into(),
+            format!("neon.safekeepers='{safekeepers}'"),
+        ]
+        .join("\n")
+            + "\n"
+    }
+
+    /// compute_ctl's `--config` file: the spec plus the JWKS its HTTP API checks tokens
+    /// against.
+    pub fn config(&self, tenant_id: &str, timeline_id: &str, jwk: &Value) -> Value {
+        json!({
+            "spec": {
+                "format_version": 1.0,
+                "suspend_timeout_seconds": -1,
+                "cluster": {
+                    "roles": [],
+                    "databases": [],
+                    "settings": null,
+                    "postgresql_conf": self.postgresql_conf(),
+                },
+                "tenant_id": tenant_id,
+                "timeline_id": timeline_id,
+                "mode": "Primary",
+                "pageserver_connstring": self.pageserver_connstring,
+                "safekeeper_connstrings": self.safekeepers,
+                "skip_pg_catalog_updates": true,
+                "reconfigure_concurrency": 1,
+                "features": [],
             },
-            "tenant_id": state.tenant_id,
-            "timeline_id": timeline_id,
-            "mode": "Primary",
-            "pageserver_connstring": format!("postgres://no_user@{}:{}", state.placement.advertised(), state.pageserver_pg_port),
-            "safekeeper_connstrings": state.safekeeper_connstrings(),
-            "skip_pg_catalog_updates": true,
-            "reconfigure_concurrency": 1,
-            "features": [],
-        },
-        "compute_ctl_config": {"jwks": {"keys": [jwk]}, "tls": null},
-    })
+            "compute_ctl_config": {"jwks": {"keys": [jwk]}, "tls": null},
+        })
+    }
+}
+
+/// compute_ctl's `--config` file of a native compute (see [`ComputeNet::native`]).
+pub fn compute_config(state: &NeonState, timeline_id: &str, pg_port: u16, jwk: &Value) -> Value {
+    ComputeNet::native(state, pg_port).config(&state.tenant_id, timeline_id, jwk)
 }
 
 /// An Ed25519 public key as the JWK compute_ctl expects. The private half is never needed:

@@ -464,6 +464,10 @@ pub struct ServiceStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_exit: Option<String>,
     pub log: PathBuf,
+    /// Since when the service has been down or restarting (cleared once its new process
+    /// has stayed up); `wsctl status` reports the stack degraded meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl StateDir {
@@ -493,6 +497,25 @@ pub struct ContainerState {
     /// The compose project name, derived from the state directory.
     pub project: String,
 }
+
+/// A command needs the stack running, and it is not. One message for every command; front
+/// ends exit with `engine::NOT_RUNNING_EXIT` on it.
+#[derive(Debug)]
+pub struct NotRunning {
+    pub dir: PathBuf,
+}
+
+impl std::fmt::Display for NotRunning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the stack in {} is not running — `wsctl up`",
+            self.dir.display()
+        )
+    }
+}
+
+impl std::error::Error for NotRunning {}
 
 #[cfg(test)]
 mod tests {

@@ -42,6 +42,9 @@ fn next_backoff(current: Duration) -> Duration {
 }
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// A restarted service counts as back (status no longer degraded) once it stayed up this
+/// long: PostgreSQL's crash recovery and the API's pool need about a second.
+const RECOVERED_AFTER: Duration = Duration::from_secs(2);
 
 struct Managed {
     spec: ServiceSpec,
@@ -51,6 +54,8 @@ struct Managed {
     started: Instant,
     next_start: Option<Instant>,
     backoff: Duration,
+    /// When it last exited, until its new process has stayed up for [`RECOVERED_AFTER`].
+    down_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 pub struct Supervisor {
@@ -110,6 +115,13 @@ pub fn database_url(dir: &StateDir, state: &StackState) -> anyhow::Result<String
         state.api_pg_port(),
         &state.api_database(),
     ))
+}
+
+/// The connection string of branch `name` (see [`StackState::branch_target`]).
+pub fn branch_url(dir: &StateDir, state: &StackState, name: &str) -> anyhow::Result<String> {
+    let password = dir.read_secret("pg-password")?;
+    let (db, port) = state.branch_target(name);
+    Ok(url_for(dir, state, &password, port, &db))
 }
 
 fn url_for(dir: &StateDir, state: &StackState, password: &str, port: u16, db: &str) -> String {
@@ -209,6 +221,7 @@ impl Supervisor {
                 restarts: m.restarts,
                 last_exit: m.last_exit.clone(),
                 log: m.spec.log.clone(),
+                down_since: m.down_since,
             })
             .collect();
         self.hold.save(&self.dir);
@@ -447,6 +460,7 @@ impl Supervisor {
             started: Instant::now(),
             next_start: None,
             backoff: Duration::ZERO,
+            down_since: None,
         };
         // The API stays last in start order, so it is always the first to stop.
         match self
@@ -539,6 +553,11 @@ impl Supervisor {
     async fn watch(&mut self) {
         let mut changed = false;
         for m in &mut self.services {
+            if m.child.is_some() && m.down_since.is_some() && m.started.elapsed() > RECOVERED_AFTER
+            {
+                m.down_since = None;
+                changed = true;
+            }
             if let Some(child) = &mut m.child {
                 if let Ok(Some(status)) = child.try_wait() {
                     if m.started.elapsed() > STABLE_AFTER {
@@ -547,6 +566,7 @@ impl Supervisor {
                     tracing::warn!(service = %m.spec.name, %status, backoff_ms = m.backoff.as_millis() as u64, "service exited; restarting");
                     m.last_exit = Some(status.to_string());
                     m.child = None;
+                    m.down_since.get_or_insert_with(chrono::Utc::now);
                     m.next_start = Some(Instant::now() + m.backoff);
                     m.backoff = next_backoff(m.backoff);
                     changed = true;
@@ -603,7 +623,6 @@ impl Supervisor {
 
     /// Neon, in dependency order: upcall endpoint, broker, safekeepers, pageserver, tenant,
     /// timeline, compute (the sequence of Neon's compose setup).
-    #[allow(clippy::too_many_lines)] // issue 14: over 100 lines, still to split
     async fn start_neon(&mut self) -> anyhow::Result<()> {
         let neon = self
             .state
@@ -613,21 +632,7 @@ impl Supervisor {
         let bins = NeonBinaries::discover(self.state.neon_dir.as_deref())?;
         let run_as = RunAs::unprivileged()?;
         let root = self.dir.root.join("neon");
-        let ps_dir = root.join("pageserver");
-        let remote = root.join("remote");
-        let compute = root.join("compute");
-        let mut dirs = vec![
-            root.clone(),
-            ps_dir.clone(),
-            remote.clone(),
-            compute.clone(),
-        ];
-        dirs.extend((1..=neon.safekeepers).map(|n| root.join(format!("safekeeper-{n}"))));
-        // neon/ stays ours (generations.json is root's); each service owns its directory.
-        trust::own_dir(&root, 0o755, None)?;
-        for d in &dirs[1..] {
-            trust::own_dir(d, 0o700, run_as)?;
-        }
+        neon_dirs(&root, &neon, run_as)?;
         // A per-stack token: other local users cannot hand the pageserver generations.
         let upcall_token = self.dir.secret("upcall-token")?;
         let upcalls = Upcalls::load(root.join("generations.json"))?.with_token(&upcall_token);
@@ -635,81 +640,16 @@ impl Supervisor {
         // Storage checks Neon JWTs against the stack's key; the private half stays in secrets/.
         let key = neon_auth::signing_key(&self.dir)?;
         let public_key = neon_auth::write_public_key(&key, &root.join("auth_public_key.pem"))?;
-        let mint = |tenant: Option<&str>, scope| {
-            neon_auth::mint(&key, &neon_auth::Claims::new(tenant, scope))
+        let storage = NeonStorage {
+            bins: &bins,
+            run_as,
+            root: &root,
+            public_key: &public_key,
+            key: &key,
         };
-
-        let logs = self.dir.clone();
-        let spec =
-            |name: &str, program: &str, args: Vec<String>, cwd: &std::path::Path| ServiceSpec {
-                name: name.to_string(),
-                program: bins.program(program),
-                args,
-                env: vec![("RUST_BACKTRACE".into(), "1".into())],
-                cwd: Some(cwd.to_path_buf()),
-                run_as,
-                log: logs.log(name),
-                stop_signal: libc::SIGTERM,
-                death_signal: libc::SIGTERM,
-            };
-
-        self.spawn(spec(
-            "storage_broker",
-            "storage_broker",
-            vec![format!(
-                "--listen-addr={}:{}",
-                neon.placement.listen_host, neon.broker_port
-            )],
-            &root,
-        ))?;
-        let url = format!("http://127.0.0.1:{}/status", neon.broker_port);
-        self.wait_ready("storage_broker", || async {
-            Ok(neon::http_ok(&url, None).await)
-        })
-        .await?;
-
-        for n in 1..=neon.safekeepers {
-            let name = format!("safekeeper-{n}");
-            let dir = root.join(&name);
-            let offset = u16::from(n) - 1;
-            let mut args = neon::safekeeper_args(&neon, n, &dir);
-            args.extend(neon::safekeeper_auth_args(&public_key));
-            self.spawn(spec(&name, "safekeeper", args, &dir))?;
-            let url = format!(
-                "http://127.0.0.1:{}/v1/status",
-                neon.safekeeper_http_port + offset
-            );
-            self.wait_ready(&name, || async {
-                Ok(neon::http_ok(&url, Some(u64::from(n))).await)
-            })
-            .await?;
-        }
-
-        write_atomic(&ps_dir.join("identity.toml"), neon::IDENTITY_TOML, 0o644)?;
-        // It holds the upcall token: readable by the pageserver's user only.
-        let ps_toml = ps_dir.join("pageserver.toml");
-        let text = neon::pageserver_toml(&neon, &bins.pg_distrib, &remote)
-            + &neon::control_plane_token_line(&upcall_token)
-            + &neon::auth_toml_lines(&public_key);
-        write_atomic(&ps_toml, text.as_bytes(), 0o600)?;
-        if let Some(user) = run_as {
-            user.chown(&ps_toml)?;
-        }
-        let mut ps_spec = spec(
-            "pageserver",
-            "pageserver",
-            vec!["-D".into(), ps_dir.display().to_string()],
-            &ps_dir,
-        );
-        // Its token for the safekeepers (control_plane/src/pageserver.rs:346-354).
-        ps_spec.env.push((
-            "NEON_AUTH_TOKEN".into(),
-            mint(None, neon_auth::Scope::SafekeeperData),
-        ));
-        self.spawn(ps_spec)?;
-        let ps = Pageserver::new(neon.pageserver_http_port)
-            .with_token(mint(None, neon_auth::Scope::PageServerApi));
-        self.wait_ready("pageserver", || async { Ok(ps.status().await == Some(1)) })
+        self.start_broker_and_safekeepers(&storage, &neon).await?;
+        let ps = self
+            .start_pageserver(&storage, &neon, &upcall_token)
             .await?;
 
         // A tenant this stack attached before comes back through re-attach; a new one is
@@ -733,6 +673,88 @@ impl Supervisor {
             self.start_compute(&bins, run_as, &neon, &ep).await?;
         }
         Ok(())
+    }
+
+    /// The storage broker, then each safekeeper, each waited for in turn.
+    async fn start_broker_and_safekeepers(
+        &mut self,
+        storage: &NeonStorage<'_>,
+        neon: &neon::NeonState,
+    ) -> anyhow::Result<()> {
+        let root = storage.root;
+        self.spawn(storage.spec(
+            &self.dir,
+            "storage_broker",
+            "storage_broker",
+            vec![format!(
+                "--listen-addr={}:{}",
+                neon.placement.listen_host, neon.broker_port
+            )],
+            root,
+        ))?;
+        let url = format!("http://127.0.0.1:{}/status", neon.broker_port);
+        self.wait_ready("storage_broker", || async {
+            Ok(neon::http_ok(&url, None).await)
+        })
+        .await?;
+
+        for n in 1..=neon.safekeepers {
+            let name = format!("safekeeper-{n}");
+            let dir = root.join(&name);
+            let offset = u16::from(n) - 1;
+            let mut args = neon::safekeeper_args(neon, n, &dir);
+            args.extend(neon::safekeeper_auth_args(storage.public_key));
+            self.spawn(storage.spec(&self.dir, &name, "safekeeper", args, &dir))?;
+            let url = format!(
+                "http://127.0.0.1:{}/v1/status",
+                neon.safekeeper_http_port + offset
+            );
+            self.wait_ready(&name, || async {
+                Ok(neon::http_ok(&url, Some(u64::from(n))).await)
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Writes identity.toml and pageserver.toml, starts the pageserver and waits for it; the
+    /// client returned holds a token for its API.
+    async fn start_pageserver(
+        &mut self,
+        storage: &NeonStorage<'_>,
+        neon: &neon::NeonState,
+        upcall_token: &str,
+    ) -> anyhow::Result<Pageserver> {
+        let ps_dir = storage.root.join("pageserver");
+        let remote = storage.root.join("remote");
+        write_atomic(&ps_dir.join("identity.toml"), neon::IDENTITY_TOML, 0o644)?;
+        // It holds the upcall token: readable by the pageserver's user only.
+        let ps_toml = ps_dir.join("pageserver.toml");
+        let text = neon::pageserver_toml(neon, &storage.bins.pg_distrib, &remote)
+            + &neon::control_plane_token_line(upcall_token)
+            + &neon::auth_toml_lines(storage.public_key);
+        write_atomic(&ps_toml, text.as_bytes(), 0o600)?;
+        if let Some(user) = storage.run_as {
+            user.chown(&ps_toml)?;
+        }
+        let mut ps_spec = storage.spec(
+            &self.dir,
+            "pageserver",
+            "pageserver",
+            vec!["-D".into(), ps_dir.display().to_string()],
+            &ps_dir,
+        );
+        // Its token for the safekeepers (control_plane/src/pageserver.rs:346-354).
+        ps_spec.env.push((
+            "NEON_AUTH_TOKEN".into(),
+            storage.mint(None, neon_auth::Scope::SafekeeperData),
+        ));
+        self.spawn(ps_spec)?;
+        let ps = Pageserver::new(neon.pageserver_http_port)
+            .with_token(storage.mint(None, neon_auth::Scope::PageServerApi));
+        self.wait_ready("pageserver", || async { Ok(ps.status().await == Some(1)) })
+            .await?;
+        Ok(ps)
     }
 
     /// Starts one compute (main's or a branch's) and waits until it runs and accepts
@@ -842,4 +864,59 @@ impl Supervisor {
         self.save();
         Ok(())
     }
+}
+
+/// What every Neon storage service is started with: its binaries, its user, the stack's
+/// neon/ directory and the key storage checks tokens against.
+struct NeonStorage<'a> {
+    bins: &'a NeonBinaries,
+    run_as: Option<RunAs>,
+    root: &'a std::path::Path,
+    public_key: &'a std::path::Path,
+    key: &'a ed25519_dalek::SigningKey,
+}
+
+impl NeonStorage<'_> {
+    fn spec(
+        &self,
+        dir: &StateDir,
+        name: &str,
+        program: &str,
+        args: Vec<String>,
+        cwd: &std::path::Path,
+    ) -> ServiceSpec {
+        ServiceSpec {
+            name: name.to_string(),
+            program: self.bins.program(program),
+            args,
+            env: vec![("RUST_BACKTRACE".into(), "1".into())],
+            cwd: Some(cwd.to_path_buf()),
+            run_as: self.run_as,
+            log: dir.log(name),
+            stop_signal: libc::SIGTERM,
+            death_signal: libc::SIGTERM,
+        }
+    }
+
+    fn mint(&self, tenant: Option<&str>, scope: neon_auth::Scope) -> String {
+        neon_auth::mint(self.key, &neon_auth::Claims::new(tenant, scope))
+    }
+}
+
+/// neon/ and a directory per storage service. neon/ stays ours (generations.json is
+/// root's); each service owns its directory.
+fn neon_dirs(
+    root: &std::path::Path,
+    neon: &neon::NeonState,
+    run_as: Option<RunAs>,
+) -> anyhow::Result<()> {
+    trust::own_dir(root, 0o755, None)?;
+    let services = ["pageserver", "remote", "compute"]
+        .into_iter()
+        .map(String::from)
+        .chain((1..=neon.safekeepers).map(|n| format!("safekeeper-{n}")));
+    for d in services {
+        trust::own_dir(&root.join(d), 0o700, run_as)?;
+    }
+    Ok(())
 }

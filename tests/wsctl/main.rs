@@ -15,6 +15,8 @@ mod diff;
 mod doctor;
 mod expiry;
 mod import;
+mod lifecycle;
+mod reach;
 mod security;
 
 use common::{free_port, http, text, wait_until, wsctl_bin, Stack};
@@ -380,16 +382,18 @@ fn foreground_up_stops_everything_on_ctrl_c() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let lines = std::thread::spawn(move || {
+    let (lines, mut rest) = std::thread::spawn(move || {
         let mut seen = String::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
             seen.push_str(&line);
-            seen.push('\n');
             if line.contains("Press Ctrl-C") {
                 break;
             }
+            line.clear();
         }
-        seen
+        (seen, reader)
     })
     .join()
     .unwrap();
@@ -398,6 +402,19 @@ fn foreground_up_stops_everything_on_ctrl_c() {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
+    let mut after = String::new();
+    std::io::Read::read_to_string(&mut rest, &mut after).unwrap();
+    assert!(after.contains("Stopped."), "{after}");
+    // The services' lines streamed with their names, the supervisor's among them (its log
+    // written as a detached supervisor writes it).
+    let all = format!("{lines}{after}");
+    let streamed = |service: &str| {
+        all.lines()
+            .any(|l| l.starts_with(service) && l.contains(" | "))
+    };
+    assert!(streamed("postgres") && streamed("supervisor"), "{all}");
+    let log = std::fs::read_to_string(s.dir.join("logs/supervisor.log")).unwrap();
+    assert!(log.contains("stack ready"), "{log}");
     assert_eq!(s.status()["running"], false);
     assert!(std::net::TcpStream::connect(("127.0.0.1", s.api_port)).is_err());
     assert!(std::net::TcpStream::connect(("127.0.0.1", s.pg_port)).is_err());

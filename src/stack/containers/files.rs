@@ -204,35 +204,25 @@ pub fn pageserver_toml(pg_distrib: &str, s3: Option<&crate::stack::neon::S3Stora
         + &crate::stack::neon::auth_toml_lines(std::path::Path::new("/data/auth_public_key.pem"))
 }
 
-/// compute_ctl's config for a compute container: the native spec with the compose network's
-/// addresses, listening on all of the container's interfaces, and the superuser's password
-/// (connections from the host arrive through the engine's NAT, which the basebackup's
-/// pg_hba does not trust).
+/// compute_ctl's config for a compute container: the compose network's addresses, listening
+/// on all of the container's interfaces, and the superuser's password (connections from the
+/// host arrive through the engine's NAT, which the basebackup's pg_hba does not trust).
 pub fn compute_config(
     n: &crate::stack::neon::NeonState,
     timeline_id: &str,
     password: &str,
     storage_token: &str,
 ) -> Value {
-    let safekeepers: Vec<String> = (1..=n.safekeepers)
-        .map(|k| format!("safekeeper-{k}:5454"))
-        .collect();
-    let mut c =
-        crate::stack::neon::compute_config(n, timeline_id, 55433, &crate::stack::neon::jwk());
-    let conf = crate::stack::neon::compute_postgresql_conf(n, 55433)
-        .replace("listen_addresses='127.0.0.1'", "listen_addresses='*'")
-        .replace(
-            &format!(
-                "neon.safekeepers='{}'",
-                n.safekeeper_connstrings().join(",")
-            ),
-            &format!("neon.safekeepers='{}'", safekeepers.join(",")),
-        );
+    let net = crate::stack::neon::ComputeNet {
+        listen_addresses: "*".into(),
+        pg_port: 55433,
+        pageserver_connstring: "postgres://no_user@pageserver:6400".into(),
+        safekeepers: (1..=n.safekeepers)
+            .map(|k| format!("safekeeper-{k}:5454"))
+            .collect(),
+    };
+    let mut c = net.config(&n.tenant_id, timeline_id, &crate::stack::neon::jwk());
     crate::stack::neon::secure_spec(&mut c, storage_token, "cloud_admin", password);
-    let spec = &mut c["spec"];
-    spec["cluster"]["postgresql_conf"] = json!(conf);
-    spec["pageserver_connstring"] = json!("postgres://no_user@pageserver:6400");
-    spec["safekeeper_connstrings"] = json!(safekeepers);
     c
 }
 

@@ -46,6 +46,7 @@ impl Watcher {
                         last_exit: (x.exit_code != 0)
                             .then(|| format!("exit status: {}", x.exit_code)),
                         log: self.dir.log("supervisor"),
+                        down_since: None,
                     })
                     .collect();
             }
