@@ -8,6 +8,7 @@
 pub mod auth_guard;
 pub mod categories;
 pub mod items;
+pub mod migration_files;
 pub mod migrations;
 
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! then act on it through its storage backend. Nothing here prints.
 
 pub mod branches;
+pub mod env;
+pub mod migrate;
 pub mod up;
 
 use anyhow::Context;

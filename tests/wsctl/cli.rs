@@ -1,0 +1,409 @@
+//! wsctl's contract as a CLI (issue 15): version, completions and man page; the migration
+//! workflow and its exit codes; tables, `--json` and `env`; a health suite that checks the
+//! API's `/ready` and leaves no trace.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use super::{http, text, wsctl_bin, Stack};
+
+fn sql(s: &Stack, query: &str) -> String {
+    let o = s.wsctl(&["psql", "-At", "-c", query]);
+    assert!(o.status.success(), "{query}: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn json_of(o: &Output) -> Value {
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn version_completions_and_man_need_no_stack() {
+    let run = |args: &[&str]| Command::new(wsctl_bin()).args(args).output().unwrap();
+    let o = run(&["--version"]);
+    let version = stdout(&o).trim().to_string();
+    let commit = version
+        .strip_prefix("wsctl 0.1.0 (")
+        .and_then(|v| v.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{version}"));
+    assert!(
+        commit == "unknown" || (commit.len() >= 7 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{version}"
+    );
+    // Built in a git checkout (as here and in CI): the commit is the checkout's.
+    let head = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    if head.status.success() {
+        assert!(
+            stdout(&head).starts_with(commit),
+            "{version} vs {}",
+            stdout(&head)
+        );
+    }
+
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef wsctl"),
+        ("fish", "complete -c wsctl"),
+    ] {
+        let o = run(&["completions", shell]);
+        let out = stdout(&o);
+        assert!(
+            o.status.success() && out.contains(marker),
+            "{shell}: {}",
+            text(&o)
+        );
+        for sub in ["migrate", "snapshot", "rollback", "env", "completions"] {
+            assert!(out.contains(sub), "{shell} completion lacks {sub}");
+        }
+    }
+    let o = run(&["man"]);
+    let out = stdout(&o);
+    assert!(
+        o.status.success() && out.starts_with(".ie") || out.contains(".TH wsctl"),
+        "{out}"
+    );
+    assert!(out.contains("rollback") && out.contains("0.1.0"), "{out}");
+    // Every visible command and flag says what it does.
+    let o = run(&["migrate", "--help"]);
+    assert!(
+        stdout(&o).contains("Create the next migration file"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn the_migration_workflow_gates_on_pending_and_skips_needless_snapshots() {
+    let s = super::stack();
+    assert!(s.up().status.success());
+    let latest = workspace_stack::db::migrations::latest_version();
+
+    // Nothing pending: a sentence, exit 0, and no snapshot taken.
+    let o = s.wsctl(&["migrate"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "Nothing to migrate: the schema is at migration {latest}"
+        )),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        json_of(&s.wsctl(&["snapshot", "list", "--json"])),
+        Value::Array(vec![])
+    );
+    let o = s.wsctl(&["migrate", "status"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(stdout(&o).starts_with("VERSION"), "{}", text(&o));
+    assert!(stdout(&o).contains("the schema is current"), "{}", text(&o));
+
+    // The newest migration not applied yet (its SQL is idempotent): pending, exit 1.
+    sql(
+        &s,
+        &format!("DELETE FROM workspace_stack.schema_migrations WHERE version = {latest}"),
+    );
+    let o = s.wsctl(&["migrate", "status"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        stdout(&o).contains("1 migration pending — `wsctl migrate` applies it."),
+        "{}",
+        text(&o)
+    );
+    let o = s.wsctl(&["migrate", "status", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let st: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(st["schema"], "behind");
+    assert_eq!(st["pending"], serde_json::json!([latest]));
+
+    let o = s.wsctl(&["migrate", "--check"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let first = stdout(&o).lines().next().unwrap_or_default().to_string();
+    assert!(
+        first.starts_with("On a throwaway copy of main, 1 migration (")
+            && first.ends_with("applied cleanly and the schema is current; main was not touched."),
+        "{first}"
+    );
+    assert!(!stdout(&o).contains("applied ["), "{}", text(&o));
+
+    let o = s.wsctl(&["migrate"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(stdout(&o).contains("Applied 1 migration ("), "{}", text(&o));
+    assert_eq!(
+        json_of(&s.wsctl(&["snapshot", "list", "--json"]))
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(s.wsctl(&["migrate", "status"]).status.code(), Some(0));
+
+    // Migrated by a newer build: the API's /ready refuses it, the suite says so and how to fix
+    // it, and migrate refuses before taking a snapshot.
+    sql(
+        &s,
+        "INSERT INTO workspace_stack.schema_migrations (version, name, checksum, execution_ms)
+         VALUES (999, 'from_a_newer_build', 'x', 0)",
+    );
+    let o = s.wsctl(&["test", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ready = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].as_str().unwrap().starts_with("API /ready"))
+        .unwrap_or_else(|| panic!("no /ready check: {report}"))
+        .clone();
+    assert_eq!(ready["status"], "fail", "{ready}");
+    let detail = ready["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("newer than this API") && detail.contains("wsctl down && wsctl up"),
+        "{detail}"
+    );
+    let o = s.wsctl(&["migrate"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("upgrade this binary"), "{}", text(&o));
+    assert_eq!(
+        json_of(&s.wsctl(&["snapshot", "list", "--json"]))
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    sql(
+        &s,
+        "DELETE FROM workspace_stack.schema_migrations WHERE version = 999",
+    );
+}
+
+#[test]
+fn migrate_new_writes_the_next_file_where_the_build_picks_it_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("src/db/migrations");
+    std::fs::create_dir_all(&dir).unwrap();
+    for m in workspace_stack::db::migrations::MIGRATIONS {
+        std::fs::write(dir.join(format!("{:04}_{}.sql", m.version, m.name)), m.sql).unwrap();
+    }
+    let next = workspace_stack::db::migrations::MIGRATIONS.len() + 1;
+    let o = Command::new(wsctl_bin())
+        .args(["migrate", "new", "add-due-dates"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let file = format!("{next:04}_add_due_dates.sql");
+    assert!(dir.join(&file).is_file(), "{}", text(&o));
+    assert!(
+        stdout(&o).contains(&file) && stdout(&o).contains("cargo build"),
+        "{}",
+        text(&o)
+    );
+    // Outside a checkout: says where to run it.
+    let o = Command::new(wsctl_bin())
+        .args(["migrate", "new", "x"])
+        .current_dir(tmp.path().join("src"))
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success() && text(&o).contains("pass --dir"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn the_health_suite_leaves_no_trace_so_the_first_item_is_id_1() {
+    let s = super::stack();
+    assert!(s.up().status.success());
+    for _ in 0..3 {
+        let o = s.wsctl(&["test"]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(stdout(&o).starts_with("OK?   CHECK"), "{}", text(&o));
+    }
+    let created: Value = http()
+        .post(format!("{}/api/items", s.api()))
+        .json(&serde_json::json!({"title": "mine", "description": "d", "category": "dashboard", "priority": "high"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(created["data"]["id"], "1", "{created}");
+    let o = s.wsctl(&["test"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let created: Value = http()
+        .post(format!("{}/api/items", s.api()))
+        .json(&serde_json::json!({"title": "mine too", "description": "d", "category": "dashboard", "priority": "high"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(created["data"]["id"], "2", "{created}");
+    let log = std::fs::read_to_string(s.dir.join("logs/workspace-api.log")).unwrap();
+    let posts = log
+        .lines()
+        .filter(|l| l.contains("POST /api/items"))
+        .count();
+    assert_eq!(posts, 2, "only the user's two requests are logged: {log}");
+    assert!(
+        !log.contains("wsctl-health-") && !log.contains("/api/items/"),
+        "the suite's requests are not in the log: {log}"
+    );
+}
+
+#[test]
+fn tables_json_and_errors_speak_the_users_names() {
+    let s = super::stack();
+    assert!(s.up().status.success());
+    let o = s.wsctl(&["snapshot", "list"]);
+    assert!(
+        o.status.success() && stdout(&o).starts_with("No snapshots yet"),
+        "{}",
+        text(&o)
+    );
+
+    let long = "a-preview-branch-with-a-rather-long-name";
+    let created = json_of(&s.wsctl(&["branch", "create", long, "--json"]));
+    assert_eq!(created["name"], long);
+    assert_eq!(created["from"], "main");
+    assert!(created["took_ms"].as_f64().is_some(), "{created}");
+    let o = s.wsctl(&["branch", "list"]);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("CREATED"),
+        "{out}"
+    );
+    let column = |l: &str, word: &str| l.find(word).unwrap_or_else(|| panic!("{word} in {l}"));
+    assert_eq!(column(lines[1], "-"), column(lines[0], "FROM"), "{out}");
+    assert_eq!(
+        column(lines[2], " main") + 1,
+        column(lines[0], "FROM"),
+        "{out}"
+    );
+    // main's real creation time: this stack was made just now, not in 1970.
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert!(
+        lines[1].starts_with("main") && lines[1].contains(&today),
+        "{out}"
+    );
+
+    let snap = json_of(&s.wsctl(&["snapshot", "create", "s1", "--json"]));
+    assert_eq!(snap["snapshot"]["name"], "s1");
+    assert_eq!(snap["snapshot"]["kind"], "snapshot");
+    let o = s.wsctl(&["snapshot", "create", "s1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("snapshot s1 already exists"),
+        "{}",
+        text(&o)
+    );
+    let o = s.wsctl(&["snapshot", "list"]);
+    assert!(
+        stdout(&o).starts_with("NAME") && stdout(&o).contains("s1"),
+        "{}",
+        text(&o)
+    );
+    let o = s.wsctl(&["branch", "list"]);
+    assert!(
+        !stdout(&o).contains("s1"),
+        "branch list shows branches only: {}",
+        text(&o)
+    );
+
+    let r = json_of(&s.wsctl(&["rollback", "--to", "s1", "--json"]));
+    assert_eq!(r["restored"]["name"], "s1");
+    assert!(
+        r["before"]["name"].as_str().unwrap().starts_with("auto-"),
+        "{r}"
+    );
+    assert_eq!(r["health"]["passed"], true, "{r}");
+    assert!(
+        r["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["table"] == "workspace_items"),
+        "{r}"
+    );
+
+    for args in [
+        &["snapshot", "create", "s1"][..],
+        &["snapshot", "delete", "nope"],
+        &["branch", "create", long],
+        &["rollback", "--to", "nope"],
+        &["branch", "delete", "nope"],
+    ] {
+        let o = s.wsctl(args);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(
+            !text(&o).contains("ws_"),
+            "{args:?} shows an internal name: {}",
+            text(&o)
+        );
+    }
+}
+
+#[test]
+fn env_prints_what_a_program_needs_and_keeps_the_password_out() {
+    let s = super::stack();
+    assert!(s.up().status.success());
+    let password = std::fs::read_to_string(s.dir.join("secrets/pg-password")).unwrap();
+    let o = s.wsctl(&["env"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = stdout(&o);
+    assert!(!out.contains(password.trim()), "{out}");
+    let vars: std::collections::HashMap<String, String> = out
+        .lines()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap();
+            (k.to_string(), v.trim_matches('\'').to_string())
+        })
+        .collect();
+    assert_eq!(vars["WORKSPACE_API_URL"], s.api());
+    assert!(
+        vars["DATABASE_URL"].starts_with("postgres://postgres@"),
+        "{out}"
+    );
+    let passfile = std::path::Path::new(&vars["PGPASSFILE"]);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(passfile).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // psql (libpq) connects with exactly these variables.
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(s.dir.join("state.json")).unwrap()).unwrap();
+    let psql = state["pg_bin"]
+        .as_str()
+        .map(|b| std::path::Path::new(b).join("psql"))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| "psql".into());
+    let o = Command::new(psql)
+        .args([
+            vars["DATABASE_URL"].as_str(),
+            "-At",
+            "-c",
+            "SELECT count(*) FROM workspace.workspace_categories",
+        ])
+        .env("PGPASSFILE", passfile)
+        .env_remove("PGPASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o).trim(), "6", "{}", text(&o));
+    let o = s.wsctl(&["env", "--with-password", "--export"]);
+    let out = stdout(&o);
+    assert!(
+        out.contains(password.trim()) && out.starts_with("export DATABASE_URL="),
+        "{out}"
+    );
+}
