@@ -15,7 +15,7 @@ fn sql(s: &Stack, query: &str) -> String {
 }
 
 fn json_of(o: &Output) -> Value {
-    assert!(o.status.success(), "{}", text(&o));
+    assert!(o.status.success(), "{}", text(o));
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
 }
 
@@ -68,10 +68,7 @@ fn version_completions_and_man_need_no_stack() {
     }
     let o = run(&["man"]);
     let out = stdout(&o);
-    assert!(
-        o.status.success() && out.starts_with(".ie") || out.contains(".TH wsctl"),
-        "{out}"
-    );
+    assert!(o.status.success() && out.contains(".TH wsctl"), "{out}");
     assert!(out.contains("rollback") && out.contains("0.1.0"), "{out}");
     // Every visible command and flag says what it does.
     let o = run(&["migrate", "--help"]);
