@@ -404,3 +404,137 @@ fn env_prints_what_a_program_needs_and_keeps_the_password_out() {
         "{out}"
     );
 }
+
+/// An API that runs an older build than the wsctl migrating: the real API binary, started
+/// through a wrapper (`WSCTL_API_BIN`) that points it at a database migrated past what it
+/// knows (999) while a marker file says so — `once`: for one start; `always`: every start.
+struct OldApi {
+    bin: tempfile::TempDir,
+    marks: tempfile::TempDir,
+}
+
+impl OldApi {
+    fn new() -> OldApi {
+        use std::os::unix::fs::PermissionsExt;
+        let (bin, marks) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        // Run by the database account when the tests run as root.
+        std::fs::set_permissions(bin.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(marks.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let api = bin.path().join("workspace-api");
+        std::fs::copy(
+            std::path::Path::new(wsctl_bin()).with_file_name("workspace-api"),
+            &api,
+        )
+        .unwrap();
+        let m = marks.path().display();
+        let script = format!(
+            "#!/bin/sh\n\
+             if [ -e {m}/once ] || [ -e {m}/always ]; then\n\
+               rm -f {m}/once\n\
+               DATABASE_URL=\"${{DATABASE_URL%/*}}/ahead\"; export DATABASE_URL\n\
+             fi\n\
+             exec {} \"$@\"\n",
+            api.display()
+        );
+        let wrapper = bin.path().join("old-api");
+        std::fs::write(&wrapper, script).unwrap();
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        OldApi { bin, marks }
+    }
+
+    fn wrapper(&self) -> std::path::PathBuf {
+        self.bin.path().join("old-api")
+    }
+
+    /// The next API start (or every one) runs "old"; the running one is killed to get there.
+    fn make_old(&self, s: &Stack, mark: &str) {
+        std::fs::write(self.marks.path().join(mark), "").unwrap();
+        let pid = s.pid_of("workspace-api");
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        super::wait_until(
+            "the API refusing the schema",
+            std::time::Duration::from_secs(30),
+            || {
+                http()
+                    .get(format!("{}/ready", s.api()))
+                    .send()
+                    .is_ok_and(|r| r.status() == 503)
+            },
+        );
+    }
+}
+
+/// A database `ahead`, migrated to the latest version and then to a 999th from "a newer build".
+fn create_ahead_database(s: &Stack) {
+    use workspace_stack::stack::state::StateDir;
+    use workspace_stack::stack::supervisor::pg_config;
+    let dir = StateDir {
+        root: s.dir.clone(),
+    };
+    let state = dir.load().unwrap().unwrap();
+    super::branch::rt().block_on(async {
+        let admin = workspace_stack::db::connect(&pg_config(&dir, &state, "postgres").unwrap())
+            .await
+            .unwrap();
+        admin.batch_execute("CREATE DATABASE ahead").await.unwrap();
+        let mut ahead =
+            workspace_stack::db::connect(&pg_config(&dir, &state, "ahead").unwrap()).await.unwrap();
+        workspace_stack::db::migrations::migrate(&mut ahead).await.unwrap();
+        ahead
+            .batch_execute(
+                "INSERT INTO workspace_stack.schema_migrations (version, name, checksum, execution_ms)
+                 VALUES (999, 'from_a_newer_build', 'x', 0)",
+            )
+            .await
+            .unwrap();
+    });
+}
+
+#[test]
+fn migrate_restarts_an_api_that_runs_an_older_build_or_says_what_to_install() {
+    let s = super::stack();
+    let old = OldApi::new();
+    let (pg, api) = (s.pg_port.to_string(), s.api_port.to_string());
+    let o = Command::new(wsctl_bin())
+        .arg("--state-dir")
+        .arg(&s.dir)
+        .args(["up", "--pg-port", &pg, "--api-port", &api])
+        .env("WSCTL_API_BIN", old.wrapper())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    create_ahead_database(&s);
+    let latest = workspace_stack::db::migrations::latest_version();
+    let unapply = format!("DELETE FROM workspace_stack.schema_migrations WHERE version = {latest}");
+
+    // Started before the rebuild: a restart picks up the binary that knows the schema.
+    sql(&s, &unapply);
+    old.make_old(&s, "once");
+    let o = s.wsctl(&["migrate"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        stdout(&o).contains("Restarted the Workspace API"),
+        "{}",
+        text(&o)
+    );
+    assert!(stdout(&o).contains("Health suite passed"), "{}", text(&o));
+    assert_eq!(s.wsctl(&["migrate", "status"]).status.code(), Some(0));
+
+    // The installed binary itself is older: main is restored and the fix is named.
+    sql(&s, &unapply);
+    old.make_old(&s, "always");
+    let o = s.wsctl(&["migrate"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        stdout(&o).contains("Its binary is older than this wsctl — install the workspace-api"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        stdout(&o).contains("main was restored from snapshot"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(s.wsctl(&["migrate", "status"]).status.code(), Some(1));
+    std::fs::remove_file(old.marks.path().join("always")).unwrap();
+}
