@@ -294,20 +294,22 @@ fn start_postgres(
         .unwrap_or_else(|e| fail(&format!("{e:#}")));
     // In a container the spec asks for every interface; connections from elsewhere then need
     // the password of a spec role, as compute_ctl's `host all all all md5` line requires.
+    // The spec's roles are `encrypted_password`s: SCRAM verifiers pass md5 lines too.
     let listen = conf
         .lines()
         .find_map(|l| l.strip_prefix("listen_addresses="))
         .unwrap_or("'127.0.0.1'")
         .trim_matches('\'')
         .to_string();
+    // The pg_hba.conf compute_ctl runs with: the basebackup's (pageserver/src/basebackup.rs:
+    // 378-385, libs/postgres_ffi/samples/pg_hba.conf:89-98: trust for the socket, 127.0.0.1
+    // and ::1, which initdb --auth=trust writes alike) plus `host all all all md5`, appended
+    // on every start (compute_tools/src/spec.rs:137-164, params.rs:9, compute.rs:1663-1664).
     let hba_path = data.join("pg_hba.conf");
-    let has_roles = spec["cluster"]["roles"]
-        .as_array()
-        .is_some_and(|r| !r.is_empty());
     let hba_has = std::fs::read_to_string(&hba_path)
         .unwrap_or_default()
         .contains("host all all all md5");
-    if has_roles && !hba_has {
+    if !hba_has {
         let mut hba = std::fs::OpenOptions::new()
             .append(true)
             .open(&hba_path)
@@ -346,11 +348,17 @@ fn set_passwords(pgdata: &Path, port: u16, spec: &Value) {
         .cloned()
         .unwrap_or_default();
     for r in roles {
-        let (Some(name), Some(md5)) = (r["name"].as_str(), r["encrypted_password"].as_str()) else {
+        let (Some(name), Some(pass)) = (r["name"].as_str(), r["encrypted_password"].as_str())
+        else {
             continue;
         };
-        // PostgreSQL keeps an `md5…` value as the stored hash, as compute_ctl relies on.
-        let sql = format!("ALTER ROLE \"{name}\" PASSWORD 'md5{md5}'");
+        // A SCRAM verifier as given, anything else as an md5 hash (pg_helpers.rs:151-161);
+        // PostgreSQL stores either as the hash, as compute_ctl relies on.
+        let stored = match pass.starts_with("SCRAM-SHA-256") {
+            true => pass.to_string(),
+            false => format!("md5{pass}"),
+        };
+        let sql = format!("ALTER ROLE \"{name}\" PASSWORD '{stored}'");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while !std::process::Command::new(bins.tool("psql"))
             .args(["-h", socket.to_str().unwrap(), "-p", &port.to_string()])

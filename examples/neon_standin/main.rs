@@ -20,6 +20,7 @@ use std::sync::Mutex;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::{json, Value};
 
+mod auth;
 mod compute;
 mod fixtures;
 mod pageserver;
@@ -219,10 +220,16 @@ async fn safekeeper(args: Vec<String>) {
     let _pg =
         std::net::TcpListener::bind(addr(&pg)).unwrap_or_else(|e| fail(&format!("bind {pg}: {e}")));
     record("safekeeper", &args, json!({"id": id}));
+    let auth = web::Data::new(auth::Auth::load(
+        flag(&args, "--http-auth-public-key-path").as_deref(),
+        auth::Component::Safekeeper,
+    ));
     let deleted = std::sync::Arc::new(Mutex::new(std::collections::HashSet::<String>::new()));
     HttpServer::new(move || {
         let deleted = deleted.clone();
         App::new()
+            .app_data(auth.clone())
+            .wrap(actix_web::middleware::from_fn(auth::middleware))
             .route(
                 "/v1/status",
                 web::get().to(move || async move {

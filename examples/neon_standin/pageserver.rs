@@ -131,9 +131,12 @@ pub async fn run(args: Vec<String>) {
     let _pg =
         std::net::TcpListener::bind(addr(&pg)).unwrap_or_else(|e| fail(&format!("bind {pg}: {e}")));
     let launched = chrono::Utc::now().to_rfc3339();
+    let auth = web::Data::new(http_auth(&config));
     HttpServer::new(move || {
         App::new()
             .app_data(ps.clone())
+            .app_data(auth.clone())
+            .wrap(actix_web::middleware::from_fn(crate::auth::middleware))
             // Every pageserver response carries these (libs/http-utils/src/endpoint.rs:538-577,
             // pageserver/src/http/routes.rs:4009-4015).
             .wrap(
@@ -170,6 +173,27 @@ pub async fn run(args: Vec<String>) {
     .run()
     .await
     .unwrap();
+}
+
+/// `http_auth_type = 'NeonJWT'` needs `auth_validation_public_key_path`
+/// (pageserver/src/bin/pageserver.rs:461-488; Trust is the default, config.rs:740-743).
+fn http_auth(config: &toml::Value) -> crate::auth::Auth {
+    let kind = |k: &str| config.get(k).and_then(|v| v.as_str()).unwrap_or("Trust");
+    for k in ["http_auth_type", "pg_auth_type"] {
+        if !["Trust", "NeonJWT"].contains(&kind(k)) {
+            fail(&format!("pageserver.toml: {k} must be Trust or NeonJWT"));
+        }
+    }
+    let path = config
+        .get("auth_validation_public_key_path")
+        .and_then(|v| v.as_str());
+    if [kind("http_auth_type"), kind("pg_auth_type")].contains(&"NeonJWT") && path.is_none() {
+        fail("pageserver.toml: NeonJWT needs auth_validation_public_key_path");
+    }
+    let path = (kind("http_auth_type") == "NeonJWT")
+        .then_some(path)
+        .flatten();
+    crate::auth::Auth::load(path, crate::auth::Component::Pageserver)
 }
 
 fn check_config(config: &toml::Value) {

@@ -14,6 +14,7 @@ use crate::branch::{self, Kind, Meta, MigrateOutcome, Name, Rollback, MAIN};
 use crate::db::migrations;
 use crate::stack::control::{reload_supervisor, wait_service};
 use crate::stack::neon::{self, NeonBranch, NeonSnapshot, NeonState, Pageserver};
+use crate::stack::neon_auth;
 use crate::stack::state::{BackendKind, StackState, StateDir};
 use crate::stack::supervisor::pg_config_on;
 
@@ -31,7 +32,8 @@ impl<'a> Neon<'a> {
             .neon
             .clone()
             .context("state.json has no neon section")?;
-        let ps = Pageserver::new(n.pageserver_http_port);
+        let token = neon_auth::token(dir, None, neon_auth::Scope::PageServerApi)?;
+        let ps = Pageserver::new(n.pageserver_http_port).with_token(token);
         Ok(Neon { dir, state, n, ps })
     }
 
@@ -157,9 +159,10 @@ impl<'a> Neon<'a> {
     /// On the pageserver first (it refuses while children exist), then on every safekeeper.
     async fn delete_timeline(&self, timeline: &str) -> anyhow::Result<()> {
         self.ps.delete_timeline(&self.n.tenant_id, timeline).await?;
+        let token = neon_auth::token(self.dir, None, neon_auth::Scope::SafekeeperData)?;
         for k in 1..=self.n.safekeepers {
             let port = self.n.safekeeper_http_port + u16::from(k) - 1;
-            neon::safekeeper_delete(port, &self.n.tenant_id, timeline).await?;
+            neon::safekeeper_delete(port, &token, &self.n.tenant_id, timeline).await?;
         }
         Ok(())
     }

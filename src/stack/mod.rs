@@ -4,6 +4,7 @@
 pub mod containers;
 pub mod control;
 pub mod neon;
+pub mod neon_auth;
 pub mod ports;
 pub mod postgres;
 pub mod process;

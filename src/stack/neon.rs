@@ -435,6 +435,47 @@ pub fn control_plane_token_line(token: &str) -> String {
     )
 }
 
+/// The pageserver.toml lines that turn on Neon's JWT auth for its HTTP API and for compute
+/// connections (libs/pageserver_api/src/config.rs:206-210; pageserver/src/bin/pageserver.rs:
+/// 461-488), as neon_local writes them (control_plane/src/pageserver.rs:134-139).
+pub fn auth_toml_lines(public_key: &Path) -> String {
+    format!(
+        "http_auth_type = 'NeonJWT'\n\
+         pg_auth_type = 'NeonJWT'\n\
+         auth_validation_public_key_path = {}\n",
+        toml::Value::String(public_key.display().to_string())
+    )
+}
+
+/// A safekeeper's auth flags, as neon_local passes them (control_plane/src/safekeeper.rs:
+/// 188-208): every listener checks tokens against the stack's public key.
+pub fn safekeeper_auth_args(public_key: &Path) -> Vec<String> {
+    let key = public_key.display().to_string();
+    [
+        "--pg-auth-public-key-path",
+        "--pg-tenant-only-auth-public-key-path",
+        "--http-auth-public-key-path",
+    ]
+    .into_iter()
+    .flat_map(|flag| [flag.to_string(), key.clone()])
+    .collect()
+}
+
+/// What a compute needs when storage checks tokens and connections need a password:
+/// `storage_auth_token` (a tenant-scoped token, control_plane/src/bin/neon_local.rs:1505-1510),
+/// which compute_ctl hands to postgres as NEON_AUTH_TOKEN (compute_tools/src/compute.rs:
+/// 1789-1813), and the superuser as a spec role with a SCRAM verifier, which compute_ctl
+/// stores as given (compute_tools/src/pg_helpers.rs:151-161) once catalog updates are on
+/// (compute.rs:2146).
+pub fn secure_spec(config: &mut Value, storage_token: &str, superuser: &str, password: &str) {
+    let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+    let spec = &mut config["spec"];
+    spec["storage_auth_token"] = json!(storage_token);
+    spec["cluster"]["roles"] =
+        json!([{"name": superuser, "encrypted_password": verifier, "options": null}]);
+    spec["skip_pg_catalog_updates"] = json!(false);
+}
+
 /// A safekeeper's command line: listeners on the placement's host, the advertised address
 /// other hosts reach it at, and WAL offload when the stack has S3 storage for it.
 pub fn safekeeper_args(state: &NeonState, n: u8, datadir: &Path) -> Vec<String> {
@@ -539,6 +580,7 @@ pub fn jwk() -> Value {
 pub struct Pageserver {
     base: String,
     http: reqwest::Client,
+    token: Option<String>,
 }
 
 impl Pageserver {
@@ -549,7 +591,14 @@ impl Pageserver {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("static client settings"),
+            token: None,
         }
+    }
+
+    /// Sends `Authorization: Bearer <token>` on every call (a `pageserverapi` token).
+    pub fn with_token(mut self, token: String) -> Self {
+        self.token = Some(token);
+        self
     }
 
     async fn call(
@@ -557,6 +606,10 @@ impl Pageserver {
         req: reqwest::RequestBuilder,
         what: &str,
     ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
         let r = req
             .send()
             .await
@@ -928,7 +981,13 @@ impl LsnByTimestamp {
 }
 
 /// Deletes a timeline's copy on one safekeeper (the pageserver does not touch them).
-pub async fn safekeeper_delete(http_port: u16, tenant: &str, timeline: &str) -> anyhow::Result<()> {
+/// `token` is a `safekeeperdata` token (safekeeper/src/auth.rs:7-36).
+pub async fn safekeeper_delete(
+    http_port: u16,
+    token: &str,
+    tenant: &str,
+    timeline: &str,
+) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
@@ -936,6 +995,7 @@ pub async fn safekeeper_delete(http_port: u16, tenant: &str, timeline: &str) -> 
         .delete(format!(
             "http://127.0.0.1:{http_port}/v1/tenant/{tenant}/timeline/{timeline}"
         ))
+        .bearer_auth(token)
         .send()
         .await?;
     // Neon answers 200 `{"dir_existed": bool}` even for an unknown timeline

@@ -3,7 +3,7 @@
 //! ```text
 //! .workspace-stack/
 //!   state.json          backend, ports, ids — no secrets (written atomically)
-//!   secrets/            0700; pg-password (0600)
+//!   secrets/            0700; pg-password, upcall-token, neon-auth-key.pem (0600)
 //!   supervisor.lock     flock held by the running supervisor; free = nothing running
 //!   supervisor.pid
 //!   status.json         written by the supervisor: phase, services, restarts

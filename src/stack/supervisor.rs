@@ -11,6 +11,7 @@ use anyhow::{bail, Context};
 use tokio::process::Child;
 
 use super::neon::{self, NeonBinaries, Pageserver};
+use super::neon_auth;
 use super::postgres::{self, PgBinaries, RunAs, ServerOptions};
 use super::process::{self, ServiceSpec};
 use super::state::{
@@ -646,6 +647,12 @@ impl Supervisor {
         let upcall_token = self.dir.secret("upcall-token")?;
         let upcalls = Upcalls::load(root.join("generations.json"))?.with_token(&upcall_token);
         self.upcalls = Some(upcall::serve(neon.upcall_port, upcalls.clone())?);
+        // Storage checks Neon JWTs against the stack's key; the private half stays in secrets/.
+        let key = neon_auth::signing_key(&self.dir)?;
+        let public_key = neon_auth::write_public_key(&key, &root.join("auth_public_key.pem"))?;
+        let mint = |tenant: Option<&str>, scope| {
+            neon_auth::mint(&key, &neon_auth::Claims::new(tenant, scope))
+        };
 
         let logs = self.dir.clone();
         let spec =
@@ -680,12 +687,9 @@ impl Supervisor {
             let name = format!("safekeeper-{n}");
             let dir = root.join(&name);
             let offset = u16::from(n) - 1;
-            self.spawn(spec(
-                &name,
-                "safekeeper",
-                neon::safekeeper_args(&neon, n, &dir),
-                &dir,
-            ))?;
+            let mut args = neon::safekeeper_args(&neon, n, &dir);
+            args.extend(neon::safekeeper_auth_args(&public_key));
+            self.spawn(spec(&name, "safekeeper", args, &dir))?;
             let url = format!(
                 "http://127.0.0.1:{}/v1/status",
                 neon.safekeeper_http_port + offset
@@ -700,18 +704,26 @@ impl Supervisor {
         // It holds the upcall token: readable by the pageserver's user only.
         let ps_toml = ps_dir.join("pageserver.toml");
         let text = neon::pageserver_toml(&neon, &bins.pg_distrib, &remote)
-            + &neon::control_plane_token_line(&upcall_token);
+            + &neon::control_plane_token_line(&upcall_token)
+            + &neon::auth_toml_lines(&public_key);
         write_atomic(&ps_toml, text.as_bytes(), 0o600)?;
         if let Some(user) = run_as {
             user.chown(&ps_toml)?;
         }
-        self.spawn(spec(
+        let mut ps_spec = spec(
             "pageserver",
             "pageserver",
             vec!["-D".into(), ps_dir.display().to_string()],
             &ps_dir,
-        ))?;
-        let ps = Pageserver::new(neon.pageserver_http_port);
+        );
+        // Its token for the safekeepers (control_plane/src/pageserver.rs:346-354).
+        ps_spec.env.push((
+            "NEON_AUTH_TOKEN".into(),
+            mint(None, neon_auth::Scope::SafekeeperData),
+        ));
+        self.spawn(ps_spec)?;
+        let ps = Pageserver::new(neon.pageserver_http_port)
+            .with_token(mint(None, neon_auth::Scope::PageServerApi));
         self.wait_ready("pageserver", || async { Ok(ps.status().await == Some(1)) })
             .await?;
 
@@ -749,14 +761,18 @@ impl Supervisor {
     ) -> anyhow::Result<()> {
         let dir = self.dir.root.join("neon").join(&ep.service);
         trust::own_dir(&dir, 0o700, run_as)?;
-        let config = neon::compute_config(neon, &ep.timeline_id, ep.pg_port, &neon::jwk());
+        let mut config = neon::compute_config(neon, &ep.timeline_id, ep.pg_port, &neon::jwk());
+        let token = neon_auth::token(&self.dir, Some(&neon.tenant_id), neon_auth::Scope::Tenant)?;
+        let password = self.dir.read_secret("pg-password")?;
+        neon::secure_spec(&mut config, &token, &self.state.superuser, &password);
         self.compute_timelines
             .insert(ep.service.clone(), ep.timeline_id.clone());
-        write_atomic(
-            &dir.join("config.json"),
-            &serde_json::to_vec_pretty(&config)?,
-            0o644,
-        )?;
+        // It holds the storage token and the superuser's verifier: compute_ctl's user only.
+        let config_path = dir.join("config.json");
+        write_atomic(&config_path, &serde_json::to_vec_pretty(&config)?, 0o600)?;
+        if let Some(user) = run_as {
+            user.chown(&config_path)?;
+        }
         self.spawn(ServiceSpec {
             name: ep.service.clone(),
             program: bins.program("compute_ctl"),

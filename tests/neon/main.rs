@@ -9,6 +9,9 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::Value;
+use workspace_stack::stack::neon_auth::Scope;
+
+mod auth;
 
 fn wsctl_bin() -> &'static str {
     env!("CARGO_BIN_EXE_wsctl")
@@ -62,6 +65,12 @@ fn neon_dir(root: &Path) -> PathBuf {
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
     TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A token signed with the stack's key, as wsctl mints them (the stack must have been up).
+fn token(state: &Path, scope: Scope) -> String {
+    let dir = workspace_stack::stack::state::StateDir::resolve(Some(state)).unwrap();
+    workspace_stack::stack::neon_auth::token(&dir, None, scope).unwrap()
 }
 
 fn invocations(log: &Path) -> Vec<Value> {
@@ -778,6 +787,7 @@ fn point_in_time_branches_send_utc_and_read_the_lsn_kinds_as_neon_means_them() {
     );
     let table: Vec<Value> = serde_json::from_str(include_str!("fixtures/timestamps.json")).unwrap();
     let http = reqwest::blocking::Client::new();
+    let bearer = token(&s.state, Scope::PageServerApi);
     for case in &table {
         let input = case["input"].as_str().unwrap();
         let encoded: String = form_urlencoded::byte_serialize(input.as_bytes()).collect();
@@ -789,7 +799,7 @@ fn point_in_time_branches_send_utc_and_read_the_lsn_kinds_as_neon_means_them() {
             sends.push((format!("{url}?{q}"), &case["http_plus_unencoded"]));
         }
         for (u, want) in sends {
-            let r = http.get(&u).send().unwrap();
+            let r = http.get(&u).bearer_auth(&bearer).send().unwrap();
             assert_eq!(
                 r.status().as_u16() as u64,
                 want["status"].as_u64().unwrap(),
@@ -838,11 +848,12 @@ fn tenant_answers_503_and_attaching_mean_wait_and_412_is_read_from_the_body() {
         .enable_all()
         .build()
         .unwrap();
-    let ps = workspace_stack::stack::neon::Pageserver::new(port);
+    let bearer = token(&s.state, Scope::PageServerApi);
+    let ps = workspace_stack::stack::neon::Pageserver::new(port).with_token(bearer.clone());
     let base = format!("http://127.0.0.1:{port}/v1/tenant/{tenant}");
 
     // Someone else (an operator, a storage controller) re-attaches the tenant.
-    let put = attach_in_background(&base, 900);
+    let put = attach_in_background(&base, &bearer, 900);
     std::thread::sleep(Duration::from_millis(300));
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -863,7 +874,7 @@ fn tenant_answers_503_and_attaching_mean_wait_and_412_is_read_from_the_body() {
     assert_eq!(seen, ["NotYetActive", "Attaching", "Active"], "{seen:?}");
     assert!(put.join().unwrap().status().is_success());
     // ensure_attached on a busy tenant waits and asks for no generation.
-    let put = attach_in_background(&base, 901);
+    let put = attach_in_background(&base, &bearer, 901);
     std::thread::sleep(Duration::from_millis(300));
     rt.block_on(ps.ensure_attached(
         &tenant,
@@ -878,6 +889,7 @@ fn tenant_answers_503_and_attaching_mean_wait_and_412_is_read_from_the_body() {
     // Tenant missing: the pageserver lost the tenant; not mistaken for children.
     let r = reqwest::blocking::Client::new()
         .put(format!("{base}/location_config"))
+        .bearer_auth(&bearer)
         .json(&serde_json::json!({"mode": "Detached", "tenant_conf": {}}))
         .send()
         .unwrap();
@@ -1012,12 +1024,15 @@ fn remote_storage_flags_reach_pageserver_and_safekeepers_and_upcalls_need_the_to
 /// the test can watch the tenant's state meanwhile.
 fn attach_in_background(
     base: &str,
+    bearer: &str,
     generation: u32,
 ) -> std::thread::JoinHandle<reqwest::blocking::Response> {
     let url = format!("{base}/location_config");
+    let bearer = bearer.to_string();
     std::thread::spawn(move || {
         reqwest::blocking::Client::new()
             .put(url)
+            .bearer_auth(bearer)
             .json(&serde_json::json!({"mode": "AttachedSingle", "generation": generation, "tenant_conf": {}}))
             .send()
             .unwrap()

@@ -67,7 +67,25 @@ pub fn write_files(dir: &StateDir, state: &StackState) -> anyhow::Result<()> {
                     (n.safekeeper_http_port + k - 1).to_string(),
                 ));
             }
-            write_neon_configs(&files, state, n, &password)?;
+            // Storage checks Neon JWTs (see the compose file's `--*-auth-public-key-path`).
+            let key = crate::stack::neon_auth::signing_key(dir)?;
+            crate::stack::neon_auth::write_public_key(
+                &key,
+                &files.config().join("auth_public_key.pem"),
+            )?;
+            let mint = |tenant: Option<&str>, scope| {
+                crate::stack::neon_auth::mint(
+                    &key,
+                    &crate::stack::neon_auth::Claims::new(tenant, scope),
+                )
+            };
+            use crate::stack::neon_auth::Scope;
+            env.push((
+                "WS_NEON_AUTH_TOKEN".into(),
+                mint(None, Scope::SafekeeperData),
+            ));
+            let storage_token = mint(Some(&n.tenant_id), Scope::Tenant);
+            write_neon_configs(&files, state, n, &password, &storage_token)?;
             NEON_COMPOSE
         }
     };
@@ -183,7 +201,9 @@ pub fn pageserver_toml(pg_distrib: &str, s3: Option<&crate::stack::neon::S3Stora
          control_plane_api = 'http://upcall:1234/upcall/v1/'\n\
          remote_storage = {remote}\n\
          virtual_file_io_mode = 'buffered'\n\
-         no_sync = true\n"
+         no_sync = true\n{auth}",
+        auth =
+            crate::stack::neon::auth_toml_lines(std::path::Path::new("/data/auth_public_key.pem")),
     )
 }
 
@@ -195,8 +215,8 @@ pub fn compute_config(
     n: &crate::stack::neon::NeonState,
     timeline_id: &str,
     password: &str,
+    storage_token: &str,
 ) -> Value {
-    use md5::Digest;
     let safekeepers: Vec<String> = (1..=n.safekeepers)
         .map(|k| format!("safekeeper-{k}:5454"))
         .collect();
@@ -211,14 +231,11 @@ pub fn compute_config(
             ),
             &format!("neon.safekeepers='{}'", safekeepers.join(",")),
         );
-    let md5 = hex::encode(md5::Md5::digest(format!("{password}cloud_admin")));
+    crate::stack::neon::secure_spec(&mut c, storage_token, "cloud_admin", password);
     let spec = &mut c["spec"];
     spec["cluster"]["postgresql_conf"] = json!(conf);
-    spec["cluster"]["roles"] =
-        json!([{"name": "cloud_admin", "encrypted_password": md5, "options": null}]);
     spec["pageserver_connstring"] = json!("postgres://no_user@pageserver:6400");
     spec["safekeeper_connstrings"] = json!(safekeepers);
-    spec["skip_pg_catalog_updates"] = json!(false);
     c
 }
 
@@ -227,6 +244,7 @@ fn write_neon_configs(
     state: &StackState,
     n: &crate::stack::neon::NeonState,
     password: &str,
+    storage_token: &str,
 ) -> anyhow::Result<()> {
     let distrib =
         std::env::var("WSCTL_NEON_IMAGE_PG_DISTRIB").unwrap_or_else(|_| "/usr/local".into());
@@ -242,7 +260,12 @@ fn write_neon_configs(
         // other host users out (the spec holds the password's md5).
         write_atomic(
             &cfg.join(format!("{}.json", ep.service)),
-            &serde_json::to_vec_pretty(&compute_config(n, &ep.timeline_id, password))?,
+            &serde_json::to_vec_pretty(&compute_config(
+                n,
+                &ep.timeline_id,
+                password,
+                storage_token,
+            ))?,
             0o644,
         )?;
     }

@@ -466,7 +466,7 @@ mod tests {
     fn compute_config_uses_the_compose_network_and_a_password() {
         let s = state(BackendKind::Neon);
         let n = s.neon.as_ref().unwrap();
-        let c = compute_config(n, &n.timeline_id, "secret");
+        let c = compute_config(n, &n.timeline_id, "secret", "a.b.c");
         let spec = &c["spec"];
         assert_eq!(
             spec["pageserver_connstring"],
@@ -491,11 +491,13 @@ mod tests {
             ),
             "{conf}"
         );
-        // md5("secret" || "cloud_admin"), as PostgreSQL's md5 method stores it.
-        assert_eq!(
-            spec["cluster"]["roles"][0]["encrypted_password"],
-            hex::encode(<md5::Md5 as md5::Digest>::digest(b"secretcloud_admin"))
-        );
+        // A SCRAM verifier of "secret", which compute_ctl stores as given.
+        let verifier = spec["cluster"]["roles"][0]["encrypted_password"]
+            .as_str()
+            .unwrap();
+        assert!(verifier.starts_with("SCRAM-SHA-256$4096:"), "{verifier}");
+        assert_eq!(spec["storage_auth_token"], "a.b.c");
+        assert_eq!(spec["skip_pg_catalog_updates"], false);
         assert!(!c.to_string().contains("\"secret\""));
     }
 
@@ -514,6 +516,29 @@ mod tests {
             t["remote_storage"]["local_path"].as_str(),
             Some("/data/remote")
         );
+    }
+
+    #[test]
+    fn compose_storage_checks_neon_jwts_with_the_mounted_key() {
+        let t: toml::Value = toml::from_str(&pageserver_toml("/usr/local", None)).unwrap();
+        for k in ["http_auth_type", "pg_auth_type"] {
+            assert_eq!(t[k].as_str(), Some("NeonJWT"), "{k}");
+        }
+        assert_eq!(
+            t["auth_validation_public_key_path"].as_str(),
+            Some("/data/auth_public_key.pem")
+        );
+        let key = "/auth_public_key.pem:/auth_public_key.pem:ro";
+        assert_eq!(NEON_COMPOSE.matches(key).count(), 3, "one per safekeeper");
+        assert!(NEON_COMPOSE.contains("/auth_public_key.pem:/data/auth_public_key.pem:ro"));
+        for flag in [
+            "\"--pg-auth-public-key-path\", \"/auth_public_key.pem\"",
+            "\"--pg-tenant-only-auth-public-key-path\", \"/auth_public_key.pem\"",
+            "\"--http-auth-public-key-path\", \"/auth_public_key.pem\"",
+        ] {
+            assert_eq!(NEON_COMPOSE.matches(flag).count(), 3, "{flag}");
+        }
+        assert!(NEON_COMPOSE.contains("NEON_AUTH_TOKEN: ${WS_NEON_AUTH_TOKEN:?"));
     }
 
     #[test]

@@ -195,7 +195,12 @@ impl Watcher {
         storage.extend((1..=n.safekeepers).map(|k| format!("safekeeper-{k}")));
         storage.push("pageserver".into());
         self.up(&storage).await?;
-        let ps = crate::stack::neon::Pageserver::new(n.pageserver_http_port);
+        let token = crate::stack::neon_auth::token(
+            &self.dir,
+            None,
+            crate::stack::neon_auth::Scope::PageServerApi,
+        )?;
+        let ps = crate::stack::neon::Pageserver::new(n.pageserver_http_port).with_token(token);
         ps.ensure_attached(
             &n.tenant_id,
             || attach_generation(n.upcall_port, &n.tenant_id),
