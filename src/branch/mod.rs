@@ -139,6 +139,18 @@ pub async fn database_created_at(
         .and_then(|r| r.try_get(0).ok())
 }
 
+/// When main was made: the cluster's own `PG_VERSION`, written once by initdb when the stack
+/// was created. Main's database is replaced by a rollback or a cutover (its directory's
+/// `PG_VERSION` is then new), but main as a branch is as old as the stack.
+pub async fn main_created_at(admin: &Client) -> Option<chrono::DateTime<chrono::Utc>> {
+    admin
+        .query_opt("SELECT (pg_stat_file('PG_VERSION')).modification", &[])
+        .await
+        .ok()
+        .flatten()
+        .and_then(|r| r.try_get(0).ok())
+}
+
 pub async fn exists(admin: &Client, db: &str) -> anyhow::Result<bool> {
     Ok(admin
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&db])

@@ -332,6 +332,13 @@ fn tables_json_and_errors_speak_the_users_names() {
             .any(|t| t["table"] == "workspace_items"),
         "{r}"
     );
+    // main is as old as the stack, however often its database was replaced.
+    let main_row = |o: &Output| stdout(o).lines().nth(1).unwrap_or_default().to_string();
+    assert_eq!(
+        main_row(&s.wsctl(&["branch", "list"])),
+        lines[1],
+        "after a rollback"
+    );
 
     for args in [
         &["snapshot", "create", "s1"][..],
