@@ -103,29 +103,36 @@ pub struct NeonPlacementArgs {
 }
 
 impl NeonPlacementArgs {
-    pub fn any(&self) -> bool {
-        self.remote_storage_bucket.is_some()
-            || self.listen_host.is_some()
-            || self.advertise_host.is_some()
+    fn placement(&self) -> crate::runtime::plan::NeonPlacement {
+        crate::runtime::plan::NeonPlacement {
+            remote_storage: match (&self.remote_storage_bucket, &self.remote_storage_region) {
+                (Some(bucket), Some(region)) => Some(crate::stack::neon::S3Storage {
+                    bucket_name: bucket.clone(),
+                    bucket_region: region.clone(),
+                    prefix_in_bucket: self.remote_storage_prefix.clone(),
+                    endpoint: self.remote_storage_endpoint.clone(),
+                    wal_offload: self.wal_offload,
+                }),
+                _ => None,
+            },
+            listen_host: self.listen_host.clone(),
+            advertise_host: self.advertise_host.clone(),
+        }
     }
+}
 
-    /// Applies the flags to a new stack's Neon state.
-    pub fn apply(&self, n: &mut crate::stack::neon::NeonState) -> anyhow::Result<()> {
-        n.placement = crate::stack::neon::Placement::new(
-            self.listen_host.clone(),
-            self.advertise_host.clone(),
-        )?;
-        n.remote_storage = match (&self.remote_storage_bucket, &self.remote_storage_region) {
-            (Some(bucket), Some(region)) => Some(crate::stack::neon::S3Storage {
-                bucket_name: bucket.clone(),
-                bucket_region: region.clone(),
-                prefix_in_bucket: self.remote_storage_prefix.clone(),
-                endpoint: self.remote_storage_endpoint.clone(),
-                wal_offload: self.wal_offload,
-            }),
-            _ => None,
-        };
-        Ok(())
+impl UpArgs {
+    fn options(&self) -> crate::engine::up::UpOptions {
+        crate::engine::up::UpOptions {
+            pg_port: self.pg_port,
+            api_port: self.api_port,
+            backend: self.backend,
+            pg_bin: self.pg_bin.clone(),
+            safekeepers: self.safekeepers,
+            neon_dir: self.neon_dir.clone(),
+            placement: self.placement.placement(),
+            containers: self.containers,
+        }
     }
 }
 

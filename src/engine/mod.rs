@@ -2,7 +2,9 @@
 //! then act on it through its storage backend. Nothing here prints.
 
 pub mod branches;
+pub mod database;
 pub mod env;
+pub mod import;
 pub mod migrate;
 pub mod up;
 

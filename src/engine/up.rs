@@ -2,11 +2,19 @@
 //! optional `workspace-stack.toml` and the previous run, in that order.
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use serde::Deserialize;
 
-use crate::stack::state::{BackendKind, StackState, StateDir, CONFIG_FILE};
+use super::require_state;
+use crate::health;
+use crate::runtime::{
+    self,
+    lifecycle::{self, wait_for_phase},
+    plan::{NeonPlacement, Plan},
+};
+use crate::stack::state::{BackendKind, Lock, Phase, StackState, StateDir, CONFIG_FILE};
 
 /// `workspace-stack.toml`: optional defaults; flags win over it.
 #[derive(Debug, Default, Deserialize)]
@@ -42,4 +50,148 @@ pub fn file_config(dir: &StateDir) -> anyhow::Result<FileConfig> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FileConfig::default()),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
+}
+
+/// What `wsctl up` was asked for, before it is merged with the file and the previous run.
+#[derive(Debug, Default)]
+pub struct UpOptions {
+    pub pg_port: Option<u16>,
+    pub api_port: Option<u16>,
+    pub backend: Option<BackendKind>,
+    pub pg_bin: Option<PathBuf>,
+    pub safekeepers: Option<u8>,
+    pub neon_dir: Option<PathBuf>,
+    pub placement: NeonPlacement,
+    pub containers: bool,
+}
+
+/// Flags, then workspace-stack.toml, then what this stack used before, then defaults. A
+/// process stack's data cannot move into containers.
+pub fn plan(dir: &StateDir, opts: &UpOptions) -> anyhow::Result<Plan> {
+    let previous = dir.load()?;
+    let was_containers = previous.as_ref().is_some_and(|p| p.containers.is_some());
+    let containers = opts.containers || was_containers;
+    if let (true, Some(p), false) = (containers, &previous, was_containers) {
+        bail!(
+            "{} holds a stack of local processes ({} backend); its data cannot move into \
+             containers — `wsctl down --purge` it first, or pass another --state-dir",
+            dir.root.display(),
+            format!("{:?}", p.backend).to_lowercase()
+        );
+    }
+    let file = file_config(dir)?;
+    let backend = opts
+        .backend
+        .or(file.backend)
+        .or(previous.as_ref().map(|p| p.backend))
+        .unwrap_or(BackendKind::Postgres);
+    let (pg_port, api_port) = chosen_ports((opts.pg_port, opts.api_port), &file, previous.as_ref());
+    let pg_bin = opts
+        .pg_bin
+        .clone()
+        .or_else(|| std::env::var_os("WSCTL_PG_BIN").map(PathBuf::from))
+        .or(file.pg_bin);
+    let neon_dir = opts
+        .neon_dir
+        .clone()
+        .or(previous.as_ref().and_then(|p| p.neon_dir.clone()));
+    Ok(Plan {
+        previous,
+        backend,
+        pg_port,
+        api_port,
+        containers,
+        pg_bin,
+        neon_dir,
+        safekeepers: opts.safekeepers,
+        placement: opts.placement.clone(),
+    })
+}
+
+/// Where `up` stands before the stack starts.
+pub enum Prepared {
+    /// Another `up` (or an earlier one) runs it, and it is ready: nothing changed.
+    AlreadyRunning(StackState),
+    /// state.json (and a compose project's files) are written; nothing runs yet.
+    New(StackState),
+}
+
+/// Waits out a stack that is already starting, or plans this run and has its runtime
+/// prepare it.
+pub async fn prepare(
+    dir: &StateDir,
+    opts: &UpOptions,
+    timeout: Duration,
+) -> anyhow::Result<Prepared> {
+    if Lock::is_held(&dir.lock_file())? {
+        let state = require_state(dir)?;
+        let phase = wait_for_phase(dir, timeout).await?;
+        if phase == Phase::Ready {
+            return Ok(Prepared::AlreadyRunning(state));
+        }
+        bail!(
+            "another `wsctl up` is starting the stack and it ended in {phase:?} — see `wsctl logs`"
+        );
+    }
+    let plan = plan(dir, opts)?;
+    let state = if plan.containers {
+        runtime::compose::prepare(dir, &plan)?
+    } else {
+        runtime::native::prepare(dir, &plan)?
+    };
+    Ok(Prepared::New(state))
+}
+
+/// A stack started in the background, with the health suite's first run.
+pub struct Started {
+    pub report: health::Report,
+    pub took: Duration,
+}
+
+/// Starts the supervisor detached, waits until the stack is ready, runs the health suite.
+pub async fn detached(
+    dir: &StateDir,
+    state: &StackState,
+    timeout: Duration,
+) -> anyhow::Result<Started> {
+    let started = Instant::now();
+    lifecycle::spawn_supervisor(dir)?;
+    let phase = wait_for_phase(dir, timeout).await?;
+    if phase != Phase::Ready {
+        let status = dir.load_status();
+        let why = status
+            .and_then(|s| s.error)
+            .unwrap_or_else(|| "unknown".into());
+        bail!(
+            "the stack did not start: {why}\n(supervisor log: {})",
+            dir.log("supervisor").display()
+        );
+    }
+    let report = health::run(dir, state).await;
+    Ok(Started {
+        report,
+        took: started.elapsed(),
+    })
+}
+
+/// Runs the stack in this process until Ctrl-C; `on_ready` gets the health suite's report
+/// once the stack is ready.
+pub async fn foreground(
+    dir: &StateDir,
+    state: StackState,
+    on_ready: impl FnOnce(&StateDir, &StackState, health::Report) + Send + 'static,
+) -> anyhow::Result<()> {
+    let sup = lifecycle::supervise(dir, state.clone());
+    let reporter = {
+        let dir = dir.clone();
+        tokio::spawn(async move {
+            if wait_for_phase(&dir, Duration::from_secs(300)).await.ok() == Some(Phase::Ready) {
+                let report = health::run(&dir, &state).await;
+                on_ready(&dir, &state, report);
+            }
+        })
+    };
+    let result = sup.await;
+    reporter.abort();
+    result
 }

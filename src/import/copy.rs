@@ -130,86 +130,22 @@ pub struct Copy<'a> {
 impl Copy<'_> {
     /// Copies the table; `source` must be inside the import's snapshot transaction and
     /// `target` inside a transaction (batches use savepoints).
-    #[allow(clippy::too_many_lines)] // issue 14: over 100 lines, still to split
     pub async fn run(
-        self,
+        mut self,
         source: &Client,
         target: &Client,
         rejects: &mut Vec<Reject>,
     ) -> anyhow::Result<TableReport> {
         let table = self.map.target_table;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
-        let mut source_sum = Checksum::default();
-        let mut accepted = Checksum::default();
-        let mut refused = Vec::new();
-        let check = self.check;
-        let batch_rows = self.batch_rows;
-        let progress = self.progress;
-
-        let read = async {
-            let stream = source.copy_out(self.map.source_copy().as_str()).await?;
-            futures_util::pin_mut!(stream);
-            let mut pending = BytesMut::new();
-            let mut batch = Batch::new();
-            let mut since_tick = 0u64;
-            loop {
-                let chunk = stream.next().await.transpose()?;
-                let done = chunk.is_none();
-                if let Some(c) = chunk {
-                    pending.extend_from_slice(&c);
-                }
-                while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
-                    let line = pending.split_to(nl + 1);
-                    let tab = line.iter().position(|&b| b == b'\t').unwrap_or(nl);
-                    let key = unescape(&line[..tab]).unwrap_or_default();
-                    let row = &line[(tab + 1).min(nl)..nl + 1];
-                    let h = Checksum::hash(row);
-                    source_sum.add(h);
-                    let fields: Vec<&[u8]> = row[..row.len() - 1].split(|&b| b == b'\t').collect();
-                    match check(&fields) {
-                        Ok(()) => {
-                            accepted.add(h);
-                            batch.data.extend_from_slice(row);
-                            batch.rows.push((batch.data.len(), key, h));
-                        }
-                        Err(reason) => refused.push(Reject {
-                            table,
-                            source_key: key,
-                            reason,
-                        }),
-                    }
-                    since_tick += 1;
-                    if since_tick == 1000 {
-                        progress.inc(since_tick);
-                        since_tick = 0;
-                    }
-                    if batch.rows.len() >= batch_rows {
-                        let full = std::mem::replace(&mut batch, Batch::new());
-                        if tx.send(full).await.is_err() {
-                            return Err(WriterStopped.into());
-                        }
-                    }
-                }
-                if done {
-                    break;
-                }
-            }
-            progress.inc(since_tick);
-            if !pending.is_empty() {
-                anyhow::bail!("the source's COPY stream ended in the middle of a row");
-            }
-            if !batch.rows.is_empty() && tx.send(batch).await.is_err() {
-                return Err(WriterStopped.into());
-            }
-            drop(tx);
-            anyhow::Ok(())
-        };
+        let mut id_map = self.id_map.take();
+        let mut got = Read::default();
+        let read = read(source, &self, tx, &mut got);
 
         let copy_in = format!(
             "COPY workspace.{table} ({}) FROM STDIN",
             self.map.target_columns().join(", ")
         );
-        let mut id_map = self.id_map;
         let mut failed = Vec::new();
         let mut lost = Vec::new();
         let write = async {
@@ -223,49 +159,22 @@ impl Copy<'_> {
                             .await?
                     }
                     Err(_) => {
-                        // Find the rows the target refuses, one at a time.
                         target
                             .batch_execute("ROLLBACK TO SAVEPOINT import_batch")
                             .await?;
-                        let mut start = 0;
-                        for (end, key, h) in &batch.rows {
-                            let line = data.slice(start..*end);
-                            start = *end;
-                            target.batch_execute("SAVEPOINT import_row").await?;
-                            match send(target, &copy_in, line).await {
-                                Ok(()) => {
-                                    target.batch_execute("RELEASE SAVEPOINT import_row").await?
-                                }
-                                Err(e) => {
-                                    target
-                                        .batch_execute("ROLLBACK TO SAVEPOINT import_row")
-                                        .await?;
-                                    lost.push(*h);
-                                    let why = e
-                                        .as_db_error()
-                                        .map_or(e.to_string(), |d| d.message().to_string());
-                                    failed.push(Reject {
-                                        table,
-                                        source_key: key.clone(),
-                                        reason: format!("the target refused it: {why}"),
-                                    });
-                                }
-                            }
+                        let refused = row_by_row(target, &copy_in, &data, &batch.rows).await?;
+                        for (h, key, why) in refused {
+                            lost.push(h);
+                            failed.push(Reject {
+                                table,
+                                source_key: key,
+                                reason: format!("the target refused it: {why}"),
+                            });
                         }
                     }
                 }
                 if let Some(w) = id_map.as_deref_mut() {
-                    let new_ids = batch.rows.iter().scan(0, |start, (end, key, _)| {
-                        let line = &data[*start..*end];
-                        *start = *end;
-                        let id = line.split(|&b| b == b'\t').next().unwrap_or_default();
-                        Some((key, String::from_utf8_lossy(id).into_owned()))
-                    });
-                    for (key, id) in new_ids {
-                        if !failed.iter().any(|r: &Reject| &r.source_key == key) {
-                            writeln!(w, "{key},{id}")?;
-                        }
-                    }
+                    write_ids(w, &data, &batch.rows, &failed)?;
                 }
             }
             anyhow::Ok(())
@@ -278,6 +187,11 @@ impl Copy<'_> {
             (_, Err(e)) | (Err(e), Ok(())) => return Err(e),
             (Ok(()), Ok(())) => {}
         }
+        let Read {
+            source_sum,
+            mut accepted,
+            refused,
+        } = got;
         for h in lost {
             accepted.remove(h);
         }
@@ -297,6 +211,133 @@ impl Copy<'_> {
             verified: target_sum == accepted && accepted.rows + rejected as u64 == source_sum.rows,
         })
     }
+}
+
+/// What the reader saw: every source row's hash, the accepted rows' hashes, and the rows
+/// the checks refused.
+#[derive(Default)]
+struct Read {
+    source_sum: Checksum,
+    accepted: Checksum,
+    refused: Vec<Reject>,
+}
+
+/// Streams the source's COPY, checks each row and sends the accepted ones to the writer in
+/// batches.
+async fn read(
+    source: &Client,
+    copy: &Copy<'_>,
+    tx: tokio::sync::mpsc::Sender<Batch>,
+    got: &mut Read,
+) -> anyhow::Result<()> {
+    let table = copy.map.target_table;
+    let stream = source.copy_out(copy.map.source_copy().as_str()).await?;
+    futures_util::pin_mut!(stream);
+    let mut pending = BytesMut::new();
+    let mut batch = Batch::new();
+    let mut since_tick = 0u64;
+    loop {
+        let chunk = stream.next().await.transpose()?;
+        let done = chunk.is_none();
+        if let Some(c) = chunk {
+            pending.extend_from_slice(&c);
+        }
+        while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
+            let line = pending.split_to(nl + 1);
+            let tab = line.iter().position(|&b| b == b'\t').unwrap_or(nl);
+            let key = unescape(&line[..tab]).unwrap_or_default();
+            let row = &line[(tab + 1).min(nl)..nl + 1];
+            let h = Checksum::hash(row);
+            got.source_sum.add(h);
+            let fields: Vec<&[u8]> = row[..row.len() - 1].split(|&b| b == b'\t').collect();
+            match (copy.check)(&fields) {
+                Ok(()) => {
+                    got.accepted.add(h);
+                    batch.data.extend_from_slice(row);
+                    batch.rows.push((batch.data.len(), key, h));
+                }
+                Err(reason) => got.refused.push(Reject {
+                    table,
+                    source_key: key,
+                    reason,
+                }),
+            }
+            since_tick += 1;
+            if since_tick == 1000 {
+                copy.progress.inc(since_tick);
+                since_tick = 0;
+            }
+            if batch.rows.len() >= copy.batch_rows {
+                let full = std::mem::replace(&mut batch, Batch::new());
+                if tx.send(full).await.is_err() {
+                    return Err(WriterStopped.into());
+                }
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    copy.progress.inc(since_tick);
+    if !pending.is_empty() {
+        anyhow::bail!("the source's COPY stream ended in the middle of a row");
+    }
+    if !batch.rows.is_empty() && tx.send(batch).await.is_err() {
+        return Err(WriterStopped.into());
+    }
+    drop(tx);
+    Ok(())
+}
+
+/// Sends a refused batch's rows one at a time (each in its own savepoint); returns the hash,
+/// source key and the target's reason for each row it refuses.
+async fn row_by_row(
+    target: &Client,
+    copy_in: &str,
+    data: &Bytes,
+    rows: &[(usize, String, u64)],
+) -> anyhow::Result<Vec<(u64, String, String)>> {
+    let mut refused = Vec::new();
+    let mut start = 0;
+    for (end, key, h) in rows {
+        let line = data.slice(start..*end);
+        start = *end;
+        target.batch_execute("SAVEPOINT import_row").await?;
+        match send(target, copy_in, line).await {
+            Ok(()) => target.batch_execute("RELEASE SAVEPOINT import_row").await?,
+            Err(e) => {
+                target
+                    .batch_execute("ROLLBACK TO SAVEPOINT import_row")
+                    .await?;
+                let why = e
+                    .as_db_error()
+                    .map_or(e.to_string(), |d| d.message().to_string());
+                refused.push((*h, key.clone(), why));
+            }
+        }
+    }
+    Ok(refused)
+}
+
+/// `source_key,new id` for each row of the batch the target took.
+fn write_ids(
+    w: &mut IdMap,
+    data: &[u8],
+    rows: &[(usize, String, u64)],
+    failed: &[Reject],
+) -> anyhow::Result<()> {
+    let new_ids = rows.iter().scan(0, |start, (end, key, _)| {
+        let line = &data[*start..*end];
+        *start = *end;
+        let id = line.split(|&b| b == b'\t').next().unwrap_or_default();
+        Some((key, String::from_utf8_lossy(id).into_owned()))
+    });
+    for (key, id) in new_ids {
+        if !failed.iter().any(|r: &Reject| &r.source_key == key) {
+            writeln!(w, "{key},{id}")?;
+        }
+    }
+    Ok(())
 }
 
 async fn send(target: &Client, stmt: &str, data: Bytes) -> Result<(), tokio_postgres::Error> {

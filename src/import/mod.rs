@@ -104,7 +104,6 @@ pub async fn source_rows(source: &Client, layout: &Layout) -> anyhow::Result<u64
 
 impl Load<'_> {
     /// Replaces the target's workspace data with the source's, verifies it, and commits.
-    #[allow(clippy::too_many_lines)] // issue 14: over 100 lines, still to split
     pub async fn run(self, source: &Client, report: &mut Report) -> anyhow::Result<()> {
         let mut t = Instant::now();
         let target = &crate::db::connect(self.target).await?;
@@ -114,61 +113,13 @@ impl Load<'_> {
         // On any error the caller drops the connection, which rolls the load back.
         target.batch_execute("BEGIN").await?;
         let tx = target;
-        // Rows are checked against the categories before they are sent, so the foreign key
-        // need not be checked row by row (it is checked as a whole below); indexes are built
-        // once at the end instead of row by row.
-        tx.batch_execute(
-            "SET LOCAL session_replication_role = replica;
-             SET LOCAL synchronous_commit = off;
-             SET LOCAL maintenance_work_mem = '256MB';
-             TRUNCATE workspace.workspace_items, workspace.workspace_categories RESTART IDENTITY",
-        )
-        .await?;
-        let indexes: Vec<(String, String)> = tx
-            .query(
-                "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
-                   FROM pg_index i
-                  WHERE i.indrelid = 'workspace.workspace_items'::regclass
-                    AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
-                &[],
-            )
-            .await?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
-        for (name, _) in &indexes {
-            tx.batch_execute(&format!("DROP INDEX {name}")).await?;
-        }
-
+        let indexes = empty_target(tx).await?;
         report.mark("truncate and drop indexes", &mut t);
         let layout = self.layout;
-        let cats = &layout.categories;
-        let (c_name, c_display, c_color) = (
-            cats.position("name").expect("mapped"),
-            cats.position("display_name"),
-            cats.position("color"),
-        );
-        let check_category = move |f: &[&[u8]]| -> Result<(), String> {
-            let name = copy::unescape(f[c_name]).ok_or("name is null")?;
-            if name.trim().is_empty() {
-                return Err("name is empty".into());
-            }
-            if c_display.is_some_and(|i| f[i] == b"\\N") {
-                return Err("display_name is null".into());
-            }
-            if let Some(color) = c_color.and_then(|i| copy::unescape(f[i])) {
-                let ok = color.len() == 7
-                    && color.starts_with('#')
-                    && color[1..].chars().all(|c| c.is_ascii_hexdigit());
-                if !ok {
-                    return Err(format!("color {color:?} is not #RRGGBB"));
-                }
-            }
-            Ok(())
-        };
+        let check_category = category_check(layout);
         let mut rejects = Vec::new();
         let cat_report = copy::Copy {
-            map: cats,
+            map: &layout.categories,
             check: &check_category,
             batch_rows: self.batch_rows,
             progress: self.progress,
@@ -184,33 +135,7 @@ impl Load<'_> {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        let items = &layout.items;
-        let pos = |c: &str| items.position(c).expect("required column mapped");
-        let (i_title, i_cat, i_prio, i_status) = (
-            pos("title"),
-            pos("category"),
-            pos("priority"),
-            pos("status"),
-        );
-        let check_item = move |f: &[&[u8]]| -> Result<(), String> {
-            copy::unescape(f[i_title]).ok_or("title is null")?;
-            let cat = copy::unescape(f[i_cat]).ok_or("category is null")?;
-            if !known.contains(&cat) {
-                return Err(format!(
-                    "category {cat:?} is not among the imported categories (orphaned)"
-                ));
-            }
-            for (i, allowed, what) in [
-                (i_prio, &PRIORITIES[..], "priority"),
-                (i_status, &STATUSES[..], "status"),
-            ] {
-                let v = copy::unescape(f[i]).ok_or(format!("{what} is null"))?;
-                if !allowed.contains(&v.as_str()) {
-                    return Err(format!("{what} {v:?} is not one of {}", allowed.join(", ")));
-                }
-            }
-            Ok(())
-        };
+        let check_item = item_check(layout, known);
         let mut id_map = match &self.id_map {
             Some(p) => Some(std::io::BufWriter::new(
                 crate::stack::state::create_private(p)?,
@@ -218,7 +143,7 @@ impl Load<'_> {
             None => None,
         };
         let item_report = copy::Copy {
-            map: items,
+            map: &layout.items,
             check: &check_item,
             batch_rows: self.batch_rows,
             progress: self.progress,
@@ -232,33 +157,23 @@ impl Load<'_> {
         }
 
         report.mark("copy and verify items", &mut t);
-        let orphans: i64 = tx
-            .query_one(
-                "SELECT count(*) FROM workspace.workspace_items i
-                  WHERE NOT EXISTS (SELECT 1 FROM workspace.workspace_categories c
-                                     WHERE c.name = i.category)",
-                &[],
-            )
-            .await?
-            .get(0);
-        anyhow::ensure!(
-            orphans == 0,
-            "{orphans} imported items name no imported category; nothing was committed"
-        );
-        tx.batch_execute(
-            "SELECT setval(pg_get_serial_sequence('workspace.workspace_items', 'id'),
-                           coalesce(max(id), 0) + 1, false)
-               FROM workspace.workspace_items",
-        )
-        .await?;
-        tx.batch_execute("COMMIT")
-            .await
-            .context("committing the import")?;
+        check_and_commit(tx).await?;
         report.mark("check and commit", &mut t);
 
         // Indexes are built after the commit, several at once: the branch is not in use and
         // stays marked as an unfinished import until the caller has seen this return.
         self.progress.set_message("building indexes");
+        self.build_indexes(indexes).await?;
+        report.mark("build indexes", &mut t);
+        report.verified = cat_report.verified && item_report.verified;
+        report.tables = vec![cat_report, item_report];
+        report.rejected = rejects;
+        report.id_map = self.id_map;
+        Ok(())
+    }
+
+    /// Builds the dropped indexes again, a few connections at a time.
+    async fn build_indexes(&self, indexes: Vec<(String, String)>) -> anyhow::Result<()> {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
         let queue = std::sync::Mutex::new(indexes.into_iter().map(|(_, d)| d));
         let build = || async {
@@ -275,13 +190,127 @@ impl Load<'_> {
             }
         };
         futures_util::future::try_join_all((0..workers).map(|_| build())).await?;
-        report.mark("build indexes", &mut t);
-        report.verified = cat_report.verified && item_report.verified;
-        report.tables = vec![cat_report, item_report];
-        report.rejected = rejects;
-        report.id_map = self.id_map;
         Ok(())
     }
+}
+
+/// Empties the target inside the load's transaction and drops the items' indexes (not the
+/// constraints'); returns them, as name and definition, to be built again at the end.
+async fn empty_target(tx: &Client) -> anyhow::Result<Vec<(String, String)>> {
+    // Rows are checked against the categories before they are sent, so the foreign key
+    // need not be checked row by row (it is checked as a whole below); indexes are built
+    // once at the end instead of row by row.
+    tx.batch_execute(
+        "SET LOCAL session_replication_role = replica;
+         SET LOCAL synchronous_commit = off;
+         SET LOCAL maintenance_work_mem = '256MB';
+         TRUNCATE workspace.workspace_items, workspace.workspace_categories RESTART IDENTITY",
+    )
+    .await?;
+    let indexes: Vec<(String, String)> = tx
+        .query(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+               FROM pg_index i
+              WHERE i.indrelid = 'workspace.workspace_items'::regclass
+                AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    for (name, _) in &indexes {
+        tx.batch_execute(&format!("DROP INDEX {name}")).await?;
+    }
+    Ok(indexes)
+}
+
+/// What a category row must satisfy before it is sent.
+fn category_check(layout: &Layout) -> impl Fn(&[&[u8]]) -> Result<(), String> + Send + Sync {
+    let cats = &layout.categories;
+    let (c_name, c_display, c_color) = (
+        cats.position("name").expect("mapped"),
+        cats.position("display_name"),
+        cats.position("color"),
+    );
+    move |f: &[&[u8]]| -> Result<(), String> {
+        let name = copy::unescape(f[c_name]).ok_or("name is null")?;
+        if name.trim().is_empty() {
+            return Err("name is empty".into());
+        }
+        if c_display.is_some_and(|i| f[i] == b"\\N") {
+            return Err("display_name is null".into());
+        }
+        if let Some(color) = c_color.and_then(|i| copy::unescape(f[i])) {
+            let ok = color.len() == 7
+                && color.starts_with('#')
+                && color[1..].chars().all(|c| c.is_ascii_hexdigit());
+            if !ok {
+                return Err(format!("color {color:?} is not #RRGGBB"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What an item row must satisfy before it is sent: its category among `known`.
+fn item_check(
+    layout: &Layout,
+    known: HashSet<String>,
+) -> impl Fn(&[&[u8]]) -> Result<(), String> + Send + Sync {
+    let items = &layout.items;
+    let pos = |c: &str| items.position(c).expect("required column mapped");
+    let (i_title, i_cat, i_prio, i_status) = (
+        pos("title"),
+        pos("category"),
+        pos("priority"),
+        pos("status"),
+    );
+    move |f: &[&[u8]]| -> Result<(), String> {
+        copy::unescape(f[i_title]).ok_or("title is null")?;
+        let cat = copy::unescape(f[i_cat]).ok_or("category is null")?;
+        if !known.contains(&cat) {
+            return Err(format!(
+                "category {cat:?} is not among the imported categories (orphaned)"
+            ));
+        }
+        for (i, allowed, what) in [
+            (i_prio, &PRIORITIES[..], "priority"),
+            (i_status, &STATUSES[..], "status"),
+        ] {
+            let v = copy::unescape(f[i]).ok_or(format!("{what} is null"))?;
+            if !allowed.contains(&v.as_str()) {
+                return Err(format!("{what} {v:?} is not one of {}", allowed.join(", ")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// No item without its category, the id sequence past the last id, and COMMIT.
+async fn check_and_commit(tx: &Client) -> anyhow::Result<()> {
+    let orphans: i64 = tx
+        .query_one(
+            "SELECT count(*) FROM workspace.workspace_items i
+              WHERE NOT EXISTS (SELECT 1 FROM workspace.workspace_categories c
+                                 WHERE c.name = i.category)",
+            &[],
+        )
+        .await?
+        .get(0);
+    anyhow::ensure!(
+        orphans == 0,
+        "{orphans} imported items name no imported category; nothing was committed"
+    );
+    tx.batch_execute(
+        "SELECT setval(pg_get_serial_sequence('workspace.workspace_items', 'id'),
+                       coalesce(max(id), 0) + 1, false)
+           FROM workspace.workspace_items",
+    )
+    .await?;
+    tx.batch_execute("COMMIT")
+        .await
+        .context("committing the import")
 }
 
 /// Peak resident memory of this process so far.

@@ -106,7 +106,6 @@ fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
-#[allow(clippy::too_many_lines)] // issue 14: over 100 lines, still to split
 pub async fn inspect(client: &Client) -> anyhow::Result<Layout> {
     let tables: Vec<String> = client
         .query(
@@ -166,21 +165,38 @@ pub async fn inspect(client: &Client) -> anyhow::Result<Layout> {
         None => unreachable!("checked above"),
     };
 
+    let categories = category_map(&cats, cat_table);
+    let items = item_map(&items, variant);
+    let other_tables = tables
+        .into_iter()
+        .filter(|t| t != "workspace_items" && t != cat_table)
+        .collect();
+    Ok(Layout {
+        variant,
+        categories,
+        items,
+        other_tables,
+    })
+}
+
+/// The first of `names` the source has, read as `target` with a cast; it joins `used`.
+fn map_column(
+    have: &[(String, String)],
+    used: &mut Vec<String>,
+    target: &'static str,
+    names: &[&str],
+    cast: &str,
+) -> Option<(&'static str, String)> {
+    pick(have, names).map(|(c, _)| {
+        used.push(c.clone());
+        (target, format!("{}::{cast}", quote(c)))
+    })
+}
+
+/// How the source's categories table (`cats`, named `cat_table`) maps onto ours.
+fn category_map(cats: &[(String, String)], cat_table: &str) -> TableMap {
     let mut used = Vec::new();
     let mut notes = Vec::new();
-    let map = |have: &[(String, String)],
-               used: &mut Vec<String>,
-               target: &'static str,
-               names: &[&str],
-               cast: &str|
-     -> Option<(&'static str, String)> {
-        pick(have, names).map(|(c, _)| {
-            used.push(c.clone());
-            (target, format!("{}::{cast}", quote(c)))
-        })
-    };
-
-    // Categories.
     let mut cat_cols = Vec::new();
     for (target, names, cast) in [
         ("name", &["name"][..], "text"),
@@ -197,7 +213,7 @@ pub async fn inspect(client: &Client) -> anyhow::Result<Layout> {
         ("created_at", &["created_at"][..], "timestamptz"),
         ("updated_at", &["updated_at"][..], "timestamptz"),
     ] {
-        if let Some(c) = map(&cats, &mut used, target, names, cast) {
+        if let Some(c) = map_column(cats, &mut used, target, names, cast) {
             if c.1.trim_start_matches('"').split('"').next() != Some(target) {
                 notes.push(format!("categories.{target} ← {}", c.1));
             }
@@ -213,23 +229,27 @@ pub async fn inspect(client: &Client) -> anyhow::Result<Layout> {
         .map(|(c, _)| c.clone())
         .filter(|c| !used.contains(c))
         .collect();
-    let categories = TableMap {
+    TableMap {
         source_table: format!("workspace.{}", quote(cat_table)),
         target_table: "workspace_categories",
         columns: cat_cols,
         unmapped: cat_unmapped,
-        notes: std::mem::take(&mut notes),
+        notes,
         source_key: "\"name\"".into(),
         order_by: "\"name\"".into(),
-    };
+    }
+}
 
-    // Items.
-    used.clear();
+/// How the source's workspace_items (`items`) map onto ours.
+fn item_map(items: &[(String, String)], variant: Variant) -> TableMap {
+    let mut used = Vec::new();
+    let mut notes = Vec::new();
     let mut item_cols = Vec::new();
-    let has_created = pick(&items, &["created_at"]).is_some();
+    let has_created = pick(items, &["created_at"]).is_some();
     match variant {
         Variant::Serial => {
-            item_cols.push(map(&items, &mut used, "id", &["id"], "integer").expect("checked"));
+            item_cols
+                .push(map_column(items, &mut used, "id", &["id"], "integer").expect("checked"));
         }
         Variant::Uuid => {
             used.push("id".into());
@@ -262,7 +282,7 @@ pub async fn inspect(client: &Client) -> anyhow::Result<Layout> {
         ("created_by", "text"),
         ("updated_by", "text"),
     ] {
-        if let Some(mut c) = map(&items, &mut used, target, &[target], cast) {
+        if let Some(mut c) = map_column(items, &mut used, target, &[target], cast) {
             if target == "metadata" && variant == Variant::Uuid {
                 c.1 = format!(
                     "(coalesce({}, '{{}}'::jsonb) || jsonb_build_object('source_id', \"id\"::text))",
@@ -282,7 +302,7 @@ pub async fn inspect(client: &Client) -> anyhow::Result<Layout> {
         .map(|(c, _)| c.clone())
         .filter(|c| !used.contains(c))
         .collect();
-    let items = TableMap {
+    TableMap {
         source_table: "workspace.workspace_items".into(),
         target_table: "workspace_items",
         columns: item_cols,
@@ -294,15 +314,5 @@ pub async fn inspect(client: &Client) -> anyhow::Result<Layout> {
         } else {
             "\"id\"".into()
         },
-    };
-    let other_tables = tables
-        .into_iter()
-        .filter(|t| t != "workspace_items" && t != cat_table)
-        .collect();
-    Ok(Layout {
-        variant,
-        categories,
-        items,
-        other_tables,
-    })
+    }
 }

@@ -3,12 +3,15 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 
+use super::plan::Plan;
 use super::{native::Native, ComposeStatus, Down, Logs, Purged, Runtime, StatusReport};
 use crate::stack::containers;
 use crate::stack::control::stop_supervisor;
-use crate::stack::state::{ContainerState, Lock, Phase, StackState, StateDir};
+use crate::stack::neon::NeonState;
+use crate::stack::ports;
+use crate::stack::state::{BackendKind, ContainerState, Lock, Phase, StackState, StateDir};
 
 pub struct Compose {
     pub state: Box<StackState>,
@@ -86,4 +89,91 @@ impl Runtime for Compose {
             what: self.c.compose.join(" "),
         })
     }
+}
+
+/// Checks the engine, its images and the ports, and writes state.json and the compose files.
+pub fn prepare(dir: &StateDir, plan: &Plan) -> anyhow::Result<StackState> {
+    let backend = plan.backend;
+    if let Some(p) = plan.previous.as_ref().filter(|p| p.backend != backend) {
+        bail!(
+            "this stack runs the {} backend; it cannot change in place — `wsctl down --purge` first",
+            format!("{:?}", p.backend).to_lowercase()
+        );
+    }
+    let c = containers::detect(containers::project_name(dir))?;
+    let missing = c.missing_images(&containers::images_for(backend));
+    if !missing.is_empty() {
+        bail!(
+            "the {} engine has no {} — {}",
+            c.engine,
+            missing.join(", "),
+            match backend {
+                BackendKind::Postgres => "build them with compose/build-images.sh (after `cargo build --release`)",
+                BackendKind::Neon => "load the images the Nix flake builds (`docker load`), or use the postgres variant (--backend postgres)",
+            }
+        );
+    }
+    let neon = match backend {
+        BackendKind::Postgres => None,
+        BackendKind::Neon => Some(neon_state(plan)?),
+    };
+    // Containers still up from a watcher that died hold their own ports: `up` adopts them.
+    if c.containers()?.iter().all(|x| x.state != "running") {
+        ports::ensure_free(plan.pg_port, "postgres", "--pg-port")?;
+        ports::ensure_free(plan.api_port, "workspace-api", "--api-port")?;
+        if let Some(n) = &neon {
+            for (port, service) in published(n) {
+                ports::ensure_free(port, &service, "WSCTL_NEON_PORTS=auto")?;
+            }
+        }
+    }
+    let state = plan.state(None, None, neon, Some(c));
+    super::plan::save(dir, &state)?;
+    // A failed start leaves its phase behind; `up` must not read it as this start's outcome.
+    let _ = std::fs::remove_file(dir.status_file());
+    containers::write_files(dir, &state)?;
+    Ok(state)
+}
+
+/// The previous run's Neon state (remote storage and safekeepers are fixed), or a new one.
+fn neon_state(plan: &Plan) -> anyhow::Result<NeonState> {
+    let placement = &plan.placement;
+    if placement.listen_host.is_some() || placement.advertise_host.is_some() {
+        bail!(
+            "--listen-host and --advertise-host are for the process stack; with \
+             --containers the compose file publishes the ports (on 127.0.0.1)"
+        )
+    }
+    match plan.previous.as_ref().and_then(|p| p.neon.clone()) {
+        Some(_) if placement.any() => bail!(
+            "remote storage is fixed when a stack is created — `wsctl down --purge` first \
+             to start over with another"
+        ),
+        Some(n) => {
+            plan.check_safekeepers(&n)?;
+            Ok(n)
+        }
+        None => {
+            let mut n = plan.new_neon()?;
+            placement.apply(&mut n)?;
+            Ok(n)
+        }
+    }
+}
+
+/// The Neon ports a compose project publishes on 127.0.0.1 (the rest stay on its network).
+fn published(n: &NeonState) -> Vec<(u16, String)> {
+    let mut p = vec![
+        (n.broker_port, "storage-broker".to_string()),
+        (n.pageserver_http_port, "pageserver (http)".into()),
+        (n.compute_http_port, "compute_ctl (http)".into()),
+        (n.upcall_port, "upcall answerer".into()),
+    ];
+    p.extend((1..=n.safekeepers).map(|k| {
+        (
+            n.safekeeper_http_port + u16::from(k) - 1,
+            format!("safekeeper {k} (http)"),
+        )
+    }));
+    p
 }

@@ -4,7 +4,9 @@
 //! what differs is behind [`Runtime`]. Nothing here prints.
 
 pub mod compose;
+pub mod lifecycle;
 pub mod native;
+pub mod plan;
 
 use std::path::PathBuf;
 use std::time::Duration;

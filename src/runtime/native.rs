@@ -1,15 +1,17 @@
 //! Native: the stack's services are local processes under `wsctl supervise`
 //! (`stack::supervisor`), their logs files in the state directory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use super::plan::Plan;
 use super::{Down, Logs, NativeStatus, Purged, Runtime, StatusReport};
 use crate::stack::control::stop_supervisor;
-use crate::stack::state::{Lock, StateDir};
-use crate::stack::{postgres, process};
+use crate::stack::neon::{NeonBinaries, NeonState};
+use crate::stack::state::{BackendKind, Lock, StackState, StateDir};
+use crate::stack::{ports, postgres, process};
 
 pub struct Native;
 
@@ -93,4 +95,96 @@ impl Runtime for Native {
         };
         Ok(Logs::Files(files))
     }
+}
+
+/// Finds the binaries the plan names, checks ports and paths, and writes state.json.
+pub fn prepare(dir: &StateDir, plan: &Plan) -> anyhow::Result<StackState> {
+    let state = match plan.backend {
+        BackendKind::Postgres => {
+            let bins = postgres::PgBinaries::discover(plan.pg_bin.as_deref())?;
+            plan.state(Some(bins.bindir), None, None, None)
+        }
+        BackendKind::Neon => {
+            let bins = NeonBinaries::discover(plan.neon_dir.as_deref())?;
+            for program in crate::stack::neon::PROGRAMS {
+                crate::stack::trust::check(&bins.program(program), "Neon program")?;
+            }
+            let neon = neon_state(plan)?;
+            for (port, service) in neon.ports() {
+                ports::ensure_free(port, &service, "a different port in state.json")?;
+            }
+            let neon_dir = bins
+                .bin
+                .parent()
+                .map_or(bins.bin.clone(), |p| p.to_path_buf());
+            plan.state(None, Some(neon_dir), Some(neon), None)
+        }
+    };
+    ports::ensure_free(state.pg_port, "postgres", "--pg-port")?;
+    ports::ensure_free(state.api_port, "workspace-api", "--api-port")?;
+    if let Some(user) = postgres::RunAs::unprivileged()? {
+        check_reachable(&dir.root, user)?;
+    }
+    check_socket_path(dir, state.pg_port)?;
+    super::plan::save(dir, &state)?;
+    Ok(state)
+}
+
+/// The previous run's Neon state (placement and safekeepers are fixed), or a new one.
+fn neon_state(plan: &Plan) -> anyhow::Result<NeonState> {
+    match plan.previous.as_ref().and_then(|p| p.neon.clone()) {
+        Some(n) => {
+            if plan.placement.any() {
+                bail!(
+                    "remote storage and listen/advertise hosts are fixed when a stack is \
+                     created — `wsctl down --purge` first to start over with new ones"
+                );
+            }
+            plan.check_safekeepers(&n)?;
+            Ok(n)
+        }
+        None => {
+            let mut n = plan.new_neon()?;
+            plan.placement.apply(&mut n)?;
+            Ok(n)
+        }
+    }
+}
+
+/// PostgreSQL refuses a socket path longer than sun_path (108 bytes with the NUL).
+fn check_socket_path(dir: &StateDir, pg_port: u16) -> anyhow::Result<()> {
+    let socket = dir.pg_socket_dir().join(format!(".s.PGSQL.{pg_port}"));
+    if socket.as_os_str().len() > 107 {
+        bail!(
+            "the state directory's path is too long for PostgreSQL's Unix socket ({} is {} \
+             bytes, at most 107) — pass a shorter --state-dir",
+            socket.display(),
+            socket.as_os_str().len()
+        );
+    }
+    Ok(())
+}
+
+/// PostgreSQL runs as another account when we are root; every directory above its data must
+/// let that account through.
+fn check_reachable(root: &Path, user: postgres::RunAs) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for dir in root.ancestors().skip(1) {
+        let Ok(meta) = std::fs::metadata(dir) else {
+            continue;
+        };
+        let mode = meta.mode();
+        let ok = mode & 0o001 != 0
+            || (meta.uid() == user.uid && mode & 0o100 != 0)
+            || (meta.gid() == user.gid && mode & 0o010 != 0);
+        if !ok {
+            bail!(
+                "PostgreSQL runs as uid {} (it refuses root) and cannot enter {} — pass --state-dir \
+                 under a directory it can reach (for example /var/tmp/workspace-stack)",
+                user.uid,
+                dir.display()
+            );
+        }
+    }
+    Ok(())
 }

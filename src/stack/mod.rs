@@ -3,6 +3,7 @@
 
 pub mod containers;
 pub mod control;
+pub mod hold;
 pub mod neon;
 pub mod neon_auth;
 pub mod ports;

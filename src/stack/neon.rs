@@ -400,30 +400,70 @@ impl NeonBinaries {
     }
 }
 
-/// pageserver.toml: listeners on the placement's host, local (or S3) remote storage, our upcall
-/// endpoint, buffered IO (direct IO fails on tmpfs and overlay filesystems).
+/// identity.toml: the pageserver's node id (one pageserver per stack).
+pub const IDENTITY_TOML: &[u8] = b"id=1\n";
+
+/// pageserver.toml's addresses on the network the pageserver runs in: the host's (native
+/// processes, after the placement) or the compose network's (service names). One writer,
+/// [`PageserverNet::toml`], for both.
+pub struct PageserverNet {
+    /// `host:port` of the page service and of the HTTP API.
+    pub listen_pg: String,
+    pub listen_http: String,
+    pub pg_distrib: String,
+    pub broker_endpoint: String,
+    /// The upcall answerer's base URL.
+    pub control_plane_api: String,
+    /// Remote storage's directory when the stack has no S3 bucket.
+    pub local_remote: String,
+}
+
+impl PageserverNet {
+    /// Native: listeners on the placement's host, our upcall endpoint on loopback.
+    pub fn native(state: &NeonState, pg_distrib: &Path, remote: &Path) -> Self {
+        let listen = &state.placement.listen_host;
+        PageserverNet {
+            listen_pg: format!("{listen}:{}", state.pageserver_pg_port),
+            listen_http: format!("{listen}:{}", state.pageserver_http_port),
+            pg_distrib: pg_distrib.display().to_string(),
+            broker_endpoint: format!(
+                "http://{}:{}",
+                state.placement.advertised(),
+                state.broker_port
+            ),
+            control_plane_api: format!("http://127.0.0.1:{}/upcall/v1/", state.upcall_port),
+            local_remote: remote.display().to_string(),
+        }
+    }
+
+    /// Local (or S3) remote storage, buffered IO (direct IO fails on tmpfs and overlay
+    /// filesystems), no fsync (a development stack).
+    pub fn toml(&self, s3: Option<&S3Storage>) -> String {
+        let remote_storage = match s3 {
+            Some(s3) => s3.inline_toml("pageserver"),
+            None => format!("{{ local_path = '{}' }}", self.local_remote),
+        };
+        format!(
+            "listen_pg_addr = '{}'\n\
+             listen_http_addr = '{}'\n\
+             pg_distrib_dir = '{}'\n\
+             broker_endpoint = '{}'\n\
+             control_plane_api = '{}'\n\
+             remote_storage = {remote_storage}\n\
+             virtual_file_io_mode = 'buffered'\n\
+             no_sync = true\n",
+            self.listen_pg,
+            self.listen_http,
+            self.pg_distrib,
+            self.broker_endpoint,
+            self.control_plane_api,
+        )
+    }
+}
+
+/// pageserver.toml of a native stack (see [`PageserverNet::native`]).
 pub fn pageserver_toml(state: &NeonState, pg_distrib: &Path, remote: &Path) -> String {
-    let remote_storage = match &state.remote_storage {
-        Some(s3) => s3.inline_toml("pageserver"),
-        None => format!("{{ local_path = '{}' }}", remote.display()),
-    };
-    format!(
-        "listen_pg_addr = '{listen}:{pg}'\n\
-         listen_http_addr = '{listen}:{http}'\n\
-         pg_distrib_dir = '{distrib}'\n\
-         broker_endpoint = 'http://{advertised}:{broker}'\n\
-         control_plane_api = 'http://127.0.0.1:{upcall}/upcall/v1/'\n\
-         remote_storage = {remote_storage}\n\
-         virtual_file_io_mode = 'buffered'\n\
-         no_sync = true\n",
-        listen = state.placement.listen_host,
-        advertised = state.placement.advertised(),
-        pg = state.pageserver_pg_port,
-        http = state.pageserver_http_port,
-        distrib = pg_distrib.display(),
-        broker = state.broker_port,
-        upcall = state.upcall_port,
-    )
+    PageserverNet::native(state, pg_distrib, remote).toml(state.remote_storage.as_ref())
 }
 
 /// The pageserver.toml line that makes the pageserver send `Authorization: Bearer <token>` on

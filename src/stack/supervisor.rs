@@ -10,13 +10,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use tokio::process::Child;
 
+use super::hold::{Hold, Holder};
 use super::neon::{self, NeonBinaries, Pageserver};
 use super::neon_auth;
 use super::postgres::{self, PgBinaries, RunAs, ServerOptions};
 use super::process::{self, ServiceSpec};
-use super::state::{
-    write_atomic, BackendKind, Lock, Phase, ServiceStatus, StackState, StateDir, Status,
-};
+use super::state::{write_atomic, BackendKind, ServiceStatus, StackState, StateDir};
 use super::trust;
 use super::upcall::{self, Upcalls};
 use crate::db;
@@ -57,11 +56,45 @@ pub struct Supervisor {
     dir: StateDir,
     state: StackState,
     services: Vec<Managed>,
-    status: Status,
+    hold: Hold,
     upcalls: Option<actix_web::dev::ServerHandle>,
     /// The timeline each running compute was started on: a rollback moves main to another.
     compute_timelines: std::collections::HashMap<String, String>,
-    _lock: Lock,
+}
+
+#[async_trait::async_trait]
+impl Holder for Supervisor {
+    fn hold(&mut self) -> &mut Hold {
+        &mut self.hold
+    }
+    fn dir(&self) -> &StateDir {
+        &self.dir
+    }
+    fn mirror(&mut self) {
+        self.save();
+    }
+    async fn start(&mut self) -> anyhow::Result<()> {
+        self.start_all().await
+    }
+    async fn stop(&mut self) -> anyhow::Result<()> {
+        self.stop_all().await;
+        Ok(())
+    }
+    async fn reload(&mut self) -> anyhow::Result<()> {
+        self.reload_api().await
+    }
+    async fn tick(&mut self) {
+        self.watch().await;
+    }
+    fn tick_every(&self) -> Duration {
+        Duration::from_millis(200)
+    }
+    fn ready(&self) {
+        tracing::info!("stack ready");
+    }
+    fn reload_failed(&self, e: &anyhow::Error) {
+        tracing::error!(error = %format!("{e:#}"), "reloading the API failed");
+    }
 }
 
 /// The connection URL of the stack's database (contains the password). On the native
@@ -154,33 +187,19 @@ pub fn api_command() -> anyhow::Result<(std::path::PathBuf, Vec<String>)> {
 impl Supervisor {
     /// Takes the lock; fails if another supervisor runs on this state directory.
     pub fn new(dir: StateDir, state: StackState) -> anyhow::Result<Self> {
-        let lock = Lock::try_acquire(&dir.lock_file())?.with_context(|| {
-            format!(
-                "another wsctl supervisor already runs on {}",
-                dir.root.display()
-            )
-        })?;
-        std::fs::write(dir.pid_file(), std::process::id().to_string())?;
-        let status = Status {
-            phase: Phase::Starting,
-            error: None,
-            supervisor_pid: std::process::id(),
-            services: Vec::new(),
-        };
-        dir.save_status(&status)?;
+        let hold = Hold::take(&dir)?;
         Ok(Supervisor {
             dir,
             state,
             services: Vec::new(),
-            status,
+            hold,
             upcalls: None,
             compute_timelines: Default::default(),
-            _lock: lock,
         })
     }
 
     fn save(&mut self) {
-        self.status.services = self
+        self.hold.status.services = self
             .services
             .iter()
             .map(|m| ServiceStatus {
@@ -191,52 +210,12 @@ impl Supervisor {
                 log: m.spec.log.clone(),
             })
             .collect();
-        if let Err(e) = self.dir.save_status(&self.status) {
-            tracing::warn!(error = %e, "could not write status.json");
-        }
+        self.hold.save(&self.dir);
     }
 
-    /// Starts everything and supervises until a stop signal. Errors during start are written
-    /// to status.json (so a detached `up` can report them) and returned.
-    pub async fn run(mut self) -> anyhow::Result<()> {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-        let started = tokio::select! {
-            r = self.start_all() => r,
-            _ = term.recv() => Err(anyhow::anyhow!("stopped by SIGTERM while starting")),
-            _ = int.recv() => Err(anyhow::anyhow!("stopped by SIGINT while starting")),
-        };
-        if let Err(e) = started {
-            self.status.phase = Phase::Failed;
-            self.status.error = Some(format!("{e:#}"));
-            self.save();
-            self.stop_all().await;
-            self.status.phase = Phase::Failed;
-            self.save();
-            return Err(e);
-        }
-        self.status.phase = Phase::Ready;
-        self.save();
-        tracing::info!("stack ready");
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-        loop {
-            tokio::select! {
-                _ = term.recv() => break,
-                _ = int.recv() => break,
-                _ = hup.recv() => {
-                    if let Err(e) = self.reload_api().await {
-                        tracing::error!(error = %format!("{e:#}"), "reloading the API failed");
-                    }
-                }
-                _ = tokio::time::sleep(Duration::from_millis(200)) => self.watch().await,
-            }
-        }
-        self.status.phase = Phase::Stopping;
-        self.save();
-        self.stop_all().await;
-        self.status.phase = Phase::Stopped;
-        self.save();
-        Ok(())
+    /// Starts everything and supervises until a stop signal (`stack::hold::run`).
+    pub async fn run(self) -> anyhow::Result<()> {
+        super::hold::run(self).await
     }
 
     async fn start_all(&mut self) -> anyhow::Result<()> {
@@ -700,7 +679,7 @@ impl Supervisor {
             .await?;
         }
 
-        write_atomic(&ps_dir.join("identity.toml"), b"id=1\n", 0o644)?;
+        write_atomic(&ps_dir.join("identity.toml"), neon::IDENTITY_TOML, 0o644)?;
         // It holds the upcall token: readable by the pageserver's user only.
         let ps_toml = ps_dir.join("pageserver.toml");
         let text = neon::pageserver_toml(&neon, &bins.pg_distrib, &remote)

@@ -508,6 +508,45 @@ fn postgres_killed_under_write_load_answers_again_within_two_seconds() {
     );
 }
 
+/// A SIGHUP (what a backend sends when state.json changes, e.g. `branch create` while `up`
+/// still starts the stack: the lock is already held) must wait for the supervisor's loop,
+/// not end the supervisor.
+#[test]
+fn a_sighup_while_the_stack_starts_is_handled_once_it_is_ready() {
+    let s = stack();
+    let (pg, api) = (s.pg_port.to_string(), s.api_port.to_string());
+    let up = Command::new(wsctl_bin())
+        .arg("--state-dir")
+        .arg(&s.dir)
+        .args(["up", "--pg-port", &pg, "--api-port", &api])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let starting = || {
+        std::fs::read(s.dir.join("status.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .filter(|v| v["phase"] == "starting")
+            .and_then(|v| v["supervisor_pid"].as_i64())
+    };
+    let mut pid = None;
+    wait_until(
+        "the supervisor's starting phase",
+        Duration::from_secs(30),
+        || {
+            pid = starting();
+            pid.is_some()
+        },
+    );
+    // SAFETY: kill has no memory preconditions.
+    assert_eq!(unsafe { libc::kill(pid.unwrap() as i32, libc::SIGHUP) }, 0);
+    let out = up.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(s.status()["phase"], "ready", "{}", s.status());
+    assert!(s.wsctl(&["test"]).status.success());
+}
+
 fn super_rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -189,22 +189,16 @@ fn compute_service(
 /// the stack was created with `--remote-storage-bucket`, in that bucket (credentials from the
 /// container's environment, which the compose file passes through from the host).
 pub fn pageserver_toml(pg_distrib: &str, s3: Option<&crate::stack::neon::S3Storage>) -> String {
-    let remote = s3.map_or_else(
-        || "{ local_path = '/data/remote' }".to_string(),
-        |s| s.inline_toml("pageserver"),
-    );
-    format!(
-        "listen_pg_addr = '0.0.0.0:6400'\n\
-         listen_http_addr = '0.0.0.0:9898'\n\
-         pg_distrib_dir = '{pg_distrib}'\n\
-         broker_endpoint = 'http://storage-broker:50051'\n\
-         control_plane_api = 'http://upcall:1234/upcall/v1/'\n\
-         remote_storage = {remote}\n\
-         virtual_file_io_mode = 'buffered'\n\
-         no_sync = true\n{auth}",
-        auth =
-            crate::stack::neon::auth_toml_lines(std::path::Path::new("/data/auth_public_key.pem")),
-    )
+    crate::stack::neon::PageserverNet {
+        listen_pg: "0.0.0.0:6400".into(),
+        listen_http: "0.0.0.0:9898".into(),
+        pg_distrib: pg_distrib.into(),
+        broker_endpoint: "http://storage-broker:50051".into(),
+        control_plane_api: "http://upcall:1234/upcall/v1/".into(),
+        local_remote: "/data/remote".into(),
+    }
+    .toml(s3)
+        + &crate::stack::neon::auth_toml_lines(std::path::Path::new("/data/auth_public_key.pem"))
 }
 
 /// compute_ctl's config for a compute container: the native spec with the compose network's
@@ -249,7 +243,11 @@ fn write_neon_configs(
     let distrib =
         std::env::var("WSCTL_NEON_IMAGE_PG_DISTRIB").unwrap_or_else(|_| "/usr/local".into());
     let cfg = files.config();
-    write_atomic(&cfg.join("identity.toml"), b"id=1\n", 0o644)?;
+    write_atomic(
+        &cfg.join("identity.toml"),
+        crate::stack::neon::IDENTITY_TOML,
+        0o644,
+    )?;
     write_atomic(
         &cfg.join("pageserver.toml"),
         pageserver_toml(&distrib, n.remote_storage.as_ref()).as_bytes(),

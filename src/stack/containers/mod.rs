@@ -33,9 +33,7 @@ pub use files::{compute_config, generated, pageserver_toml, write_files};
 pub use watcher::{health, prepare_database, supervise, Watcher};
 
 pub use super::state::ContainerState;
-use super::state::{
-    write_atomic, BackendKind, Lock, Phase, ServiceStatus, StackState, StateDir, Status,
-};
+use super::state::{write_atomic, BackendKind, ServiceStatus, StackState, StateDir};
 
 /// The tag of every image, as the Nix flake and `compose/build-images.sh` build them.
 pub const IMAGE_TAG: &str = "0.1.0";

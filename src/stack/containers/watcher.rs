@@ -2,99 +2,41 @@
 //! steps it runs: ordered start, migrations, status mirroring, API re-creation, shutdown.
 
 use super::*;
+use crate::stack::hold::{Hold, Holder};
 
 /// The watcher: holds the lock while the project is up (see the module comment).
 pub struct Watcher {
     dir: StateDir,
     state: StackState,
     c: ContainerState,
-    status: Status,
-    _lock: Lock,
+    hold: Hold,
 }
 
 impl Watcher {
     pub fn new(dir: StateDir, state: StackState) -> anyhow::Result<Self> {
-        let lock = Lock::try_acquire(&dir.lock_file())?.with_context(|| {
-            format!(
-                "another wsctl supervisor already runs on {}",
-                dir.root.display()
-            )
-        })?;
-        std::fs::write(dir.pid_file(), std::process::id().to_string())?;
         let c = state
             .containers
             .clone()
             .context("state.json has no containers section")?;
-        let status = Status {
-            phase: Phase::Starting,
-            error: None,
-            supervisor_pid: std::process::id(),
-            services: Vec::new(),
-        };
-        dir.save_status(&status)?;
+        let hold = Hold::take(&dir)?;
         Ok(Watcher {
             dir,
             state,
             c,
-            status,
-            _lock: lock,
+            hold,
         })
     }
 
-    pub async fn run(mut self) -> anyhow::Result<()> {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut hup = signal(SignalKind::hangup())?;
-        let started = tokio::select! {
-            r = self.start() => r,
-            _ = term.recv() => Err(anyhow::anyhow!("stopped by SIGTERM while starting")),
-            _ = int.recv() => Err(anyhow::anyhow!("stopped by SIGINT while starting")),
-        };
-        if let Err(e) = started {
-            self.status.phase = Phase::Failed;
-            self.status.error = Some(format!("{e:#}"));
-            self.refresh();
-            if let Err(e) = self
-                .c
-                .compose(&self.dir, &self.state, &["down", "--remove-orphans"])
-            {
-                tracing::error!(error = %format!("{e:#}"), "compose down after a failed start");
-            }
-            self.refresh();
-            return Err(e);
-        }
-        self.status.phase = Phase::Ready;
-        self.refresh();
-        tracing::info!(project = %self.c.project, "containers ready");
-        loop {
-            tokio::select! {
-                _ = term.recv() => break,
-                _ = int.recv() => break,
-                _ = hup.recv() => {
-                    if let Err(e) = self.reload().await {
-                        tracing::error!(error = %format!("{e:#}"), "applying the new state failed");
-                    }
-                }
-                _ = tokio::time::sleep(Duration::from_secs(2)) => self.refresh(),
-            }
-        }
-        self.status.phase = Phase::Stopping;
-        self.refresh();
-        let down = self
-            .c
-            .compose(&self.dir, &self.state, &["down", "--remove-orphans"]);
-        self.status.phase = Phase::Stopped;
-        self.status.services.clear();
-        let _ = self.dir.save_status(&self.status);
-        down
+    /// Brings the project up and watches it until a stop signal (`stack::hold::run`).
+    pub async fn run(self) -> anyhow::Result<()> {
+        crate::stack::hold::run(self).await
     }
 
     /// Mirrors the containers into status.json under the native service names.
     fn refresh(&mut self) {
         match self.c.containers() {
             Ok(list) => {
-                self.status.services = list
+                self.hold.status.services = list
                     .iter()
                     .filter(|x| !x.service.is_empty())
                     .map(|x| ServiceStatus {
@@ -109,9 +51,7 @@ impl Watcher {
             }
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "could not list containers"),
         }
-        if let Err(e) = self.dir.save_status(&self.status) {
-            tracing::warn!(error = %e, "could not write status.json");
-        }
+        self.hold.save(&self.dir);
     }
 
     /// Waits until every service in `services` (compose names) has a ready container.
@@ -243,6 +183,42 @@ impl Watcher {
         }
         tracing::info!(database = %self.state.api_database(), "containers match state.json");
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Holder for Watcher {
+    fn hold(&mut self) -> &mut Hold {
+        &mut self.hold
+    }
+    fn dir(&self) -> &StateDir {
+        &self.dir
+    }
+    fn mirror(&mut self) {
+        self.refresh();
+    }
+    async fn start(&mut self) -> anyhow::Result<()> {
+        Watcher::start(self).await
+    }
+    /// `compose down`; the volumes stay.
+    async fn stop(&mut self) -> anyhow::Result<()> {
+        self.c
+            .compose(&self.dir, &self.state, &["down", "--remove-orphans"])
+    }
+    async fn reload(&mut self) -> anyhow::Result<()> {
+        Watcher::reload(self).await
+    }
+    async fn tick(&mut self) {
+        self.refresh();
+    }
+    fn tick_every(&self) -> Duration {
+        Duration::from_secs(2)
+    }
+    fn ready(&self) {
+        tracing::info!(project = %self.c.project, "containers ready");
+    }
+    fn reload_failed(&self, e: &anyhow::Error) {
+        tracing::error!(error = %format!("{e:#}"), "applying the new state failed");
     }
 }
 

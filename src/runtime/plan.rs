@@ -1,0 +1,109 @@
+//! What `wsctl up` asked for, merged once (flags > `workspace-stack.toml` > the previous run
+//! > defaults, in `engine::up::plan`), and what both runtimes' `prepare` do with it alike.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+
+use crate::stack::neon::{NeonState, Placement, S3Storage};
+use crate::stack::state::{BackendKind, ContainerState, StackState, StateDir};
+
+/// The Neon placement flags (remote storage, listen and advertised hosts), as given.
+#[derive(Debug, Clone, Default)]
+pub struct NeonPlacement {
+    pub remote_storage: Option<S3Storage>,
+    pub listen_host: Option<String>,
+    pub advertise_host: Option<String>,
+}
+
+impl NeonPlacement {
+    pub fn any(&self) -> bool {
+        self.remote_storage.is_some() || self.listen_host.is_some() || self.advertise_host.is_some()
+    }
+
+    /// Applies the flags to a new stack's Neon state.
+    pub fn apply(&self, n: &mut NeonState) -> anyhow::Result<()> {
+        n.placement = Placement::new(self.listen_host.clone(), self.advertise_host.clone())?;
+        n.remote_storage = self.remote_storage.clone();
+        Ok(())
+    }
+}
+
+/// The settings of the stack `up` is about to start.
+#[derive(Debug)]
+pub struct Plan {
+    /// state.json as the last run left it.
+    pub previous: Option<StackState>,
+    pub backend: BackendKind,
+    pub pg_port: u16,
+    pub api_port: u16,
+    /// A compose project (`--containers`, or the previous run was one).
+    pub containers: bool,
+    /// --pg-bin, else WSCTL_PG_BIN, else the file's `pg_bin`.
+    pub pg_bin: Option<PathBuf>,
+    /// --neon-dir, else the previous run's.
+    pub neon_dir: Option<PathBuf>,
+    pub safekeepers: Option<u8>,
+    pub placement: NeonPlacement,
+}
+
+impl Plan {
+    /// A safekeeper count other than the one the stack was created with is refused.
+    pub fn check_safekeepers(&self, n: &NeonState) -> anyhow::Result<()> {
+        if self.safekeepers.is_some_and(|k| k != n.safekeepers) {
+            bail!(
+                "this stack was created with {} safekeeper(s); the count cannot change \
+                 in place — `wsctl down --purge` first to start over",
+                n.safekeepers
+            );
+        }
+        Ok(())
+    }
+
+    /// A new stack's Neon state: fixed ports, or free ones with WSCTL_NEON_PORTS=auto.
+    pub fn new_neon(&self) -> anyhow::Result<NeonState> {
+        let count = self.safekeepers.unwrap_or(1);
+        if std::env::var("WSCTL_NEON_PORTS").as_deref() == Ok("auto") {
+            NeonState::with_free_ports(count)
+        } else {
+            Ok(NeonState::new(count))
+        }
+    }
+
+    /// state.json for this run; previews and the active branch carry over.
+    pub fn state(
+        &self,
+        pg_bin: Option<PathBuf>,
+        neon_dir: Option<PathBuf>,
+        neon: Option<NeonState>,
+        containers: Option<ContainerState>,
+    ) -> StackState {
+        let previous = self.previous.as_ref();
+        StackState {
+            version: 1,
+            backend: self.backend,
+            pg_port: self.pg_port,
+            api_port: self.api_port,
+            database: "workspace".into(),
+            superuser: if neon.is_some() {
+                "cloud_admin"
+            } else {
+                "postgres"
+            }
+            .into(),
+            pg_bin,
+            active_branch: previous.and_then(|p| p.active_branch.clone()),
+            previews: previous.map(|p| p.previews.clone()).unwrap_or_default(),
+            neon_dir,
+            neon,
+            containers,
+        }
+    }
+}
+
+/// The state directory with its password, and state.json in it.
+pub fn save(dir: &StateDir, state: &StackState) -> anyhow::Result<()> {
+    dir.create()?;
+    dir.secret("pg-password")?;
+    dir.save(state)
+}
