@@ -70,6 +70,11 @@ pub struct UpArgs {
     /// WSCTL_COMPOSE picks one) instead of local processes
     #[arg(long)]
     pub containers: bool,
+    /// Requests per client IP per minute that the stack's APIs allow (0: no limit); kept in
+    /// state.json for later runs [default: workspace-stack.toml's rate_limit_max, the value
+    /// used before, else the API's 120]
+    #[arg(long)]
+    pub rate_limit_max: Option<u32>,
 }
 
 /// Neon beyond one machine: S3-compatible remote storage and listen/advertised addresses.
@@ -132,6 +137,7 @@ impl UpArgs {
             neon_dir: self.neon_dir.clone(),
             placement: self.placement.placement(),
             containers: self.containers,
+            rate_limit_max: self.rate_limit_max,
         }
     }
 }

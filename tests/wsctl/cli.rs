@@ -545,3 +545,47 @@ fn migrate_restarts_an_api_that_runs_an_older_build_or_says_what_to_install() {
     assert_eq!(s.wsctl(&["migrate", "status"]).status.code(), Some(1));
     std::fs::remove_file(old.marks.path().join("always")).unwrap();
 }
+
+/// POSTs `n` items; how many were refused with 429.
+fn post_many(s: &Stack, n: usize) -> usize {
+    let client = http();
+    (0..n)
+        .filter(|i| {
+            let r = client
+                .post(format!("{}/api/items", s.api()))
+                .json(&serde_json::json!({"title": format!("seed {i}"), "description": "d", "category": "dashboard", "priority": "low"}))
+                .send()
+                .unwrap();
+            assert!(r.status() == 201 || r.status() == 429, "{}", r.status());
+            r.status() == 429
+        })
+        .count()
+}
+
+#[test]
+fn the_rate_limit_is_a_stack_setting_that_survives_down_and_up() {
+    let s = super::stack();
+    let o = s.up_with(&["--rate-limit-max", "0"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(post_many(&s, 130), 0, "no limit with --rate-limit-max 0");
+    assert!(s.wsctl(&["down"]).status.success());
+    // No flag: the previous run's setting, from state.json.
+    assert!(s.up().status.success());
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(s.dir.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["rate_limit_max"], 0, "{state}");
+    assert_eq!(post_many(&s, 130), 0, "still no limit after down and up");
+    assert!(s.wsctl(&["down"]).status.success());
+    // workspace-stack.toml beside the state directory wins over the previous run.
+    std::fs::write(
+        s.dir.parent().unwrap().join("workspace-stack.toml"),
+        "rate_limit_max = 40\n",
+    )
+    .unwrap();
+    assert!(s.up().status.success());
+    let refused = post_many(&s, 60);
+    assert!(
+        refused >= 15,
+        "{refused} of 60 refused with a limit of 40 a minute"
+    );
+}
