@@ -256,6 +256,9 @@ pub struct EnvArgs {
 
 #[derive(clap::Args)]
 pub struct ImportArgs {
+    /// Print the report as JSON on stdout (exit_code, report_path, report) instead of text
+    #[arg(long)]
+    pub json: bool,
     /// The source: postgres://USER:PASSWORD@HOST:PORT/DATABASE (only ever read)
     #[arg(long, env = "WSCTL_IMPORT_FROM", hide_env_values = true)]
     pub from: String,
