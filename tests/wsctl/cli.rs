@@ -269,10 +269,39 @@ fn tables_json_and_errors_speak_the_users_names() {
     );
 
     let long = "a-preview-branch-with-a-rather-long-name";
-    let created = json_of(&s.wsctl(&["branch", "create", long, "--json"]));
+    let created = json_of(&s.wsctl(&["branch", "create", long, "--api", "--json"]));
     assert_eq!(created["name"], long);
     assert_eq!(created["from"], "main");
     assert!(created["took_ms"].as_f64().is_some(), "{created}");
+    assert!(
+        created["preview_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:"),
+        "{created}"
+    );
+    // The preview's long service name does not push the other columns out of line.
+    let o = s.wsctl(&["status"]);
+    let out = stdout(&o);
+    let header = out
+        .lines()
+        .find(|l| l.starts_with("SERVICE"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let pid_at = header.find("PID").unwrap();
+    let rows: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("SERVICE"))
+        .skip(1)
+        .take_while(|l| l.contains("running"))
+        .collect();
+    assert!(rows.iter().any(|r| r.contains(long)), "{out}");
+    for r in &rows {
+        assert!(
+            r[pid_at..].chars().next().unwrap().is_ascii_digit(),
+            "{out}"
+        );
+        assert_eq!(r.as_bytes()[pid_at - 1], b' ', "{out}");
+    }
     let o = s.wsctl(&["branch", "list"]);
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();
