@@ -129,10 +129,11 @@ pub async fn run(args: Vec<String>) {
     if !pgdata.parent().is_some_and(Path::exists) {
         fail("the parent of --pgdata must exist");
     }
-    let port: u16 = connstr
-        .rsplit_once(':')
-        .and_then(|(_, r)| r.split('/').next()?.parse().ok())
-        .unwrap_or_else(|| fail("no port in --connstr"));
+    // compute_ctl parses it as a URL (bin/compute_ctl.rs:242) and takes the port from there
+    // (compute.rs:1608); rust-postgres then connects with it (compute.rs:569-600).
+    let url = url::Url::parse(&connstr)
+        .unwrap_or_else(|e| fail(&format!("cannot parse connstr as a URL: {e}")));
+    let port = url.port().unwrap_or_else(|| fail("no port in --connstr"));
     let conf = spec["cluster"]["postgresql_conf"]
         .as_str()
         .unwrap_or_default()
@@ -153,9 +154,10 @@ pub async fn run(args: Vec<String>) {
     actix_web::rt::spawn(internal);
 
     let data = prepare_pgdata(&pgdata, &spec).await;
-    let mut pg = start_postgres(&pgdata, &data, port, &conf, &spec);
+    write_postgres_conf(&data, &conf, &spec);
+    let mut pg = start_postgres(&pgdata, &data);
     let pg_pid = pg.id();
-    set_passwords(&pgdata, port, &spec);
+    set_passwords(&connstr, &spec);
     // The port answering alone is not enough: an old postmaster may still hold it.
     let watch = running.clone();
     let exited = Arc::new(AtomicBool::new(false));
@@ -283,28 +285,66 @@ fn initdb(dir: &Path) {
     }
 }
 
-fn start_postgres(
-    pgdata: &Path,
-    data: &Path,
-    port: u16,
-    conf: &str,
-    spec: &Value,
-) -> std::process::Child {
+/// Lines of the spec's `postgresql_conf` a plain PostgreSQL cannot start with: the neon library
+/// and its GUCs, and the walproposer as synchronous standby (every commit would wait for it).
+const NEON_ONLY: [&str; 4] = [
+    "shared_preload_libraries",
+    "synchronous_standby_names",
+    "max_replication_write_lag",
+    "max_replication_flush_lag",
+];
+
+/// postgresql.conf as compute_ctl writes it (compute_tools/src/config.rs:59-250): the spec's
+/// `postgresql_conf` as is, the storage settings, then `cluster.settings` between its markers,
+/// so a setting there wins. Neon builds PostgreSQL with upstream's socket directory, /tmp
+/// (src/include/pg_config_manual.h, DEFAULT_PGSOCKET_DIR); Debian's build uses
+/// /var/run/postgresql instead, so the stand-in writes /tmp before the settings.
+fn write_postgres_conf(data: &Path, conf: &str, spec: &Value) {
+    let mut out = String::new();
+    for line in conf.lines() {
+        let name = line.split('=').next().unwrap_or_default().trim();
+        if NEON_ONLY.contains(&name) {
+            out.push_str("# stand-in, plain PostgreSQL: ");
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str("# Neon storage settings\n");
+    for key in ["tenant_id", "timeline_id"] {
+        out.push_str(&format!("neon.{key}='{}'\n", spec[key].as_str().unwrap()));
+    }
+    out.push_str("unix_socket_directories='/tmp'\n");
+    if let Some(settings) = spec["cluster"]["settings"].as_array() {
+        out.push_str("# Managed by compute_ctl: begin\n");
+        for s in settings {
+            let (name, value) = (s["name"].as_str().unwrap(), s["value"].as_str());
+            // pg_helpers.rs:73-82: strings quoted and escaped, anything else as is.
+            match (value, s["vartype"].as_str()) {
+                (None, _) => out.push_str(name),
+                (Some(v), Some("string")) => out.push_str(&format!(
+                    "{name} = '{}'",
+                    v.replace('\'', "''").replace('\\', "\\\\")
+                )),
+                (Some(v), _) => out.push_str(&format!("{name} = {v}")),
+            }
+            out.push('\n');
+        }
+        out.push_str("# Managed by compute_ctl: end\n");
+    }
+    out.push_str("include_if_exists = 'compute_ctl_temp_override.conf'\n");
+    std::fs::write(data.join("postgresql.conf"), out)
+        .unwrap_or_else(|e| fail(&format!("write postgresql.conf: {e}")));
+}
+
+fn start_postgres(pgdata: &Path, data: &Path) -> std::process::Child {
     let bins = workspace_stack::stack::postgres::PgBinaries::discover(None)
         .unwrap_or_else(|e| fail(&format!("{e:#}")));
-    // In a container the spec asks for every interface; connections from elsewhere then need
-    // the password of a spec role, as compute_ctl's `host all all all md5` line requires.
+    // The pg_hba.conf compute_ctl leaves in pgdata: the basebackup's (pageserver/src/
+    // basebackup.rs:378-385, libs/postgres_ffi/samples/pg_hba.conf:89-98: trust for the socket,
+    // 127.0.0.1 and ::1, which initdb --auth=trust writes alike) plus `host all all all md5`,
+    // appended on every start (compute_tools/src/spec.rs:137-164, params.rs:9,
+    // compute.rs:1663-1664). An `hba_file` setting makes postgres read another file instead.
     // The spec's roles are `encrypted_password`s: SCRAM verifiers pass md5 lines too.
-    let listen = conf
-        .lines()
-        .find_map(|l| l.strip_prefix("listen_addresses="))
-        .unwrap_or("'127.0.0.1'")
-        .trim_matches('\'')
-        .to_string();
-    // The pg_hba.conf compute_ctl runs with: the basebackup's (pageserver/src/basebackup.rs:
-    // 378-385, libs/postgres_ffi/samples/pg_hba.conf:89-98: trust for the socket, 127.0.0.1
-    // and ::1, which initdb --auth=trust writes alike) plus `host all all all md5`, appended
-    // on every start (compute_tools/src/spec.rs:137-164, params.rs:9, compute.rs:1663-1664).
     let hba_path = data.join("pg_hba.conf");
     let hba_has = std::fs::read_to_string(&hba_path)
         .unwrap_or_default()
@@ -316,33 +356,17 @@ fn start_postgres(
             .unwrap();
         writeln!(hba, "host all all all md5").unwrap();
     }
-    let socket = pgdata.parent().unwrap();
+    // Only `-D`, as compute_ctl starts it (compute.rs:1818-1824): the rest is postgresql.conf.
     std::process::Command::new(bins.tool("postgres"))
         .args(["-D", pgdata.to_str().unwrap()])
-        .arg("-c")
-        .arg(format!("port={port}"))
-        .arg("-c")
-        .arg(format!("listen_addresses={listen}"))
-        .arg("-c")
-        .arg(format!("unix_socket_directories={}", socket.display()))
-        .arg("-c")
-        .arg(format!(
-            "neon.tenant_id={}",
-            spec["tenant_id"].as_str().unwrap()
-        ))
-        .arg("-c")
-        .arg(format!(
-            "neon.timeline_id={}",
-            spec["timeline_id"].as_str().unwrap()
-        ))
         .spawn()
         .unwrap()
 }
 
-fn set_passwords(pgdata: &Path, port: u16, spec: &Value) {
+/// Stores each spec role's password, connecting as compute_ctl does: with `--connstr`.
+fn set_passwords(connstr: &str, spec: &Value) {
     let bins = workspace_stack::stack::postgres::PgBinaries::discover(None)
         .unwrap_or_else(|e| fail(&format!("{e:#}")));
-    let socket = pgdata.parent().unwrap();
     let roles = spec["cluster"]["roles"]
         .as_array()
         .cloned()
@@ -361,8 +385,7 @@ fn set_passwords(pgdata: &Path, port: u16, spec: &Value) {
         let sql = format!("ALTER ROLE \"{name}\" PASSWORD '{stored}'");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while !std::process::Command::new(bins.tool("psql"))
-            .args(["-h", socket.to_str().unwrap(), "-p", &port.to_string()])
-            .args(["-U", "cloud_admin", "-d", "postgres", "-qc", &sql])
+            .args([connstr, "-qc", &sql])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()

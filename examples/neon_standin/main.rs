@@ -87,18 +87,20 @@ pub fn branch_data(ancestor: &str, new: &str) -> Result<(), String> {
         return Ok(()); // the ancestor never ran a compute: the child starts empty too
     };
     let _ = std::fs::remove_dir_all(&dst);
-    // The ancestor's compute, if one runs on its data: postmaster.pid names its pid (line 1)
-    // and port (line 4).
-    let port = std::fs::read_to_string(src.join("postmaster.pid"))
+    // The ancestor's compute, if one runs on its data: postmaster.pid names its pid (line 1),
+    // port (line 4) and socket directory (line 5). The copy goes through that socket, as the
+    // computes' owner: the compute trusts no TCP login without a password.
+    let running = std::fs::read_to_string(src.join("postmaster.pid"))
         .ok()
         .and_then(|t| {
             let lines: Vec<&str> = t.lines().collect();
             let pid: i32 = lines.first()?.trim().parse().ok()?;
             let port: u16 = lines.get(3)?.trim().parse().ok()?;
-            (unsafe { libc::kill(pid, 0) } == 0).then_some(port)
+            let socket = lines.get(4)?.trim().to_string();
+            (unsafe { libc::kill(pid, 0) } == 0).then_some((port, socket))
         })
-        .filter(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok());
-    let mut cmd = if let Some(port) = port {
+        .filter(|(p, _)| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok());
+    let mut cmd = if let Some((port, socket)) = running {
         let bins = workspace_stack::stack::postgres::PgBinaries::discover(None)
             .map_err(|e| format!("{e:#}"))?;
         let mut c = std::process::Command::new(bins.tool("pg_basebackup"));
@@ -106,7 +108,7 @@ pub fn branch_data(ancestor: &str, new: &str) -> Result<(), String> {
             "-D",
             dst.to_str().unwrap(),
             "-h",
-            "127.0.0.1",
+            &socket,
             "-U",
             "cloud_admin",
         ])

@@ -11,6 +11,8 @@
 //! always, even when the copy fails. The API retries acquiring connections meanwhile, so its
 //! clients see a short wait, not an error.
 
+pub mod lifecycle;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};

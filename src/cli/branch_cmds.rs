@@ -6,41 +6,83 @@ use serde_json::json;
 use super::print::Table;
 use super::{BranchCmd, SnapshotCmd};
 use crate::backend::{Backend, Branches, Counts};
-use crate::branch::{Meta, Name, MAIN};
+use crate::branch::lifecycle::{parse_expiry, Lifecycle};
+use crate::branch::{Kind, Meta, Name, MAIN};
 use crate::engine::branches::{self as engine, Switched};
+use crate::engine::lifecycle;
 use crate::stack::state::{BackendKind, StateDir};
 
 fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
+/// A list entry's JSON with `protected` and `expires_at` added.
+fn with_policy(
+    v: Result<serde_json::Value, serde_json::Error>,
+    life: &Lifecycle,
+    kind: Kind,
+    name: &str,
+) -> serde_json::Value {
+    let mut v = v.unwrap_or_default();
+    let p = life.policy(kind, name);
+    v["protected"] = p.protected.into();
+    v["expires_at"] = p
+        .expires_at
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .into();
+    v
+}
+
+/// The POLICY column of `branch list` / `snapshot list`: protected, expiry.
+fn policy_text(life: &Lifecycle, kind: Kind, name: &str) -> String {
+    let p = life.policy(kind, name);
+    let mut out = Vec::new();
+    if p.protected || (kind == Kind::Branch && name == MAIN) {
+        out.push("protected".to_string());
+    }
+    if let Some(t) = p.expires_at {
+        out.push(format!("expires {}", t.format("%Y-%m-%d %H:%M:%S UTC")));
+    }
+    out.join(", ")
+}
+
+fn print_json_metas(metas: &[Meta], life: &Lifecycle) -> anyhow::Result<()> {
+    let rows: Vec<serde_json::Value> = metas
+        .iter()
+        .map(|m| with_policy(serde_json::to_value(m), life, m.kind, &m.name))
+        .collect();
+    println!("{}", serde_json::to_string_pretty(&rows)?);
+    Ok(())
+}
+
 /// Branches (postgres: database copies, main first) as a table.
-fn branch_table(metas: &[Meta]) -> Table {
-    let mut t = Table::new(["NAME", "FROM", "CREATED", "NOTE"]);
+fn branch_table(metas: &[Meta], life: &Lifecycle) -> Table {
+    let mut t = Table::new(["NAME", "FROM", "CREATED", "POLICY", "NOTE"]);
     for m in metas {
         let from = if m.parent.is_empty() { "-" } else { &m.parent };
         t.row([
             m.name.clone(),
             from.to_string(),
             time(&m.created_at),
+            policy_text(life, Kind::Branch, &m.name),
             m.reason.clone().unwrap_or_default(),
         ]);
     }
     t
 }
 
-pub(super) fn print_snapshots(metas: &[Meta], json: bool) -> anyhow::Result<()> {
+pub(super) fn print_snapshots(metas: &[Meta], life: &Lifecycle, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(metas)?);
-        return Ok(());
+        return print_json_metas(metas, life);
     }
-    let mut t = Table::new(["NAME", "OF", "TAKEN", "AUTOMATIC", "REASON"]);
+    let mut t = Table::new(["NAME", "OF", "TAKEN", "AUTOMATIC", "POLICY", "REASON"]);
     for m in metas {
         t.row([
             m.name.clone(),
             m.parent.clone(),
             time(&m.created_at),
             if m.automatic { "yes" } else { "no" }.to_string(),
+            policy_text(life, Kind::Snapshot, &m.name),
             m.reason.clone().unwrap_or_default(),
         ]);
     }
@@ -51,14 +93,11 @@ pub(super) fn print_snapshots(metas: &[Meta], json: bool) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn print_branches(branches: &Branches, json: bool) -> anyhow::Result<()> {
+fn print_branches(branches: &Branches, life: &Lifecycle, json: bool) -> anyhow::Result<()> {
     let (main_timeline, port, branches) = match branches {
-        Branches::Copies(metas) if json => {
-            println!("{}", serde_json::to_string_pretty(metas)?);
-            return Ok(());
-        }
+        Branches::Copies(metas) if json => return print_json_metas(metas, life),
         Branches::Copies(metas) => {
-            print!("{}", branch_table(metas).render());
+            print!("{}", branch_table(metas, life).render());
             if metas.len() == 1 {
                 println!("No branches besides main yet: `wsctl branch create NAME` makes one.");
             }
@@ -71,17 +110,31 @@ fn print_branches(branches: &Branches, json: bool) -> anyhow::Result<()> {
         } => (main_timeline, *main_port, branches),
     };
     if json {
+        let rows: Vec<serde_json::Value> = branches
+            .iter()
+            .map(|b| with_policy(serde_json::to_value(b), life, Kind::Branch, &b.name))
+            .collect();
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "main": {"timeline_id": main_timeline, "pg_port": port},
-                "branches": branches,
+                "main": {"timeline_id": main_timeline, "pg_port": port, "protected": true},
+                "branches": rows,
             }))?
         );
         return Ok(());
     }
-    let mut t = Table::new(["NAME", "FROM", "AT LSN", "TIMELINE", "PORT", "CREATED"]);
-    t.row([MAIN, "-", "-", main_timeline, &port.to_string(), "-"]);
+    let mut t = Table::new([
+        "NAME", "FROM", "AT LSN", "TIMELINE", "PORT", "CREATED", "POLICY",
+    ]);
+    t.row([
+        MAIN,
+        "-",
+        "-",
+        main_timeline,
+        &port.to_string(),
+        "-",
+        "protected",
+    ]);
     for b in branches {
         t.row([
             b.name.clone(),
@@ -90,6 +143,7 @@ fn print_branches(branches: &Branches, json: bool) -> anyhow::Result<()> {
             b.timeline_id.clone(),
             b.pg_port.to_string(),
             time(&b.created_at),
+            policy_text(life, Kind::Branch, &b.name),
         ]);
     }
     print!("{}", t.render());
@@ -117,10 +171,18 @@ async fn create(
     dir: &StateDir,
     b: &mut dyn Backend,
     (name, from, at): (String, String, Option<String>),
-    api: bool,
-    json: bool,
+    (api, life, json): (bool, super::LifeArgs, bool),
 ) -> anyhow::Result<()> {
-    let created = b.create_branch(&name, &from, at).await?;
+    let opts = lifecycle::CreateOptions {
+        protect: life.protect,
+        expires_at: parse_expiry(
+            life.ttl.as_deref(),
+            life.expires_at.as_deref(),
+            chrono::Utc::now(),
+        )?,
+        force: life.force,
+    };
+    let created = lifecycle::create_branch(dir, b, &name, &from, at, opts).await?;
     let took = created.took.as_secs_f64();
     match &created.timeline {
         _ if json => {}
@@ -152,6 +214,10 @@ async fn create(
 }
 
 pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
+    use super::ops_cmds;
+    if let BranchCmd::History { name, json } = &cmd {
+        return ops_cmds::history(dir, name.as_deref(), *json);
+    }
     let mut b = engine::open_running(dir).await?;
     match cmd {
         BranchCmd::Create {
@@ -159,22 +225,41 @@ pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
             from,
             at,
             api,
+            life,
             json,
-        } => create(dir, &mut *b, (name, from, at), api, json).await?,
-        BranchCmd::List { json } => print_branches(&b.branches().await?, json)?,
-        BranchCmd::Delete { name } => match b.delete_branch(&name).await? {
-            None => println!("Deleted branch {name}."),
-            Some(timeline) => println!("Deleted branch {name} (timeline {timeline})."),
-        },
+        } => create(dir, &mut *b, (name, from, at), (api, life, json)).await?,
+        BranchCmd::List { json } => {
+            print_branches(&b.branches().await?, &b.state().lifecycle, json)?
+        }
+        BranchCmd::Delete { name, force } => {
+            match lifecycle::delete_branch(dir, &mut *b, &name, force).await? {
+                None => println!("Deleted branch {name}."),
+                Some(timeline) => println!("Deleted branch {name} (timeline {timeline})."),
+            }
+        }
         BranchCmd::Switch { name } => match engine::switch(dir, &mut *b, &name).await? {
             Switched::Already => println!("The API already serves branch {name}."),
             Switched::Now => println!("The API now serves branch {name}."),
         },
+        BranchCmd::Diff {
+            a,
+            b: other,
+            json,
+            sql,
+        } => return ops_cmds::branch_diff(dir, &mut *b, &a, other.as_deref(), json, sql).await,
+        BranchCmd::Protect { name, force } => {
+            return ops_cmds::protect(dir, &mut *b, Kind::Branch, &name, true, force).await
+        }
+        BranchCmd::Unprotect { name } => {
+            return ops_cmds::protect(dir, &mut *b, Kind::Branch, &name, false, false).await
+        }
+        BranchCmd::History { .. } => {}
     }
     Ok(0)
 }
 
 pub async fn snapshot(dir: &StateDir, cmd: SnapshotCmd) -> anyhow::Result<i32> {
+    use super::ops_cmds;
     let mut b = engine::open_running(dir).await?;
     match cmd {
         SnapshotCmd::Create { name, json } => {
@@ -202,11 +287,20 @@ pub async fn snapshot(dir: &StateDir, cmd: SnapshotCmd) -> anyhow::Result<i32> {
                 ),
             }
         }
-        SnapshotCmd::List { json } => print_snapshots(&b.snapshots().await?, json)?,
-        SnapshotCmd::Delete { name } => {
-            b.delete_snapshot(&name).await?;
+        SnapshotCmd::List { json } => {
+            print_snapshots(&b.snapshots().await?, &b.state().lifecycle, json)?
+        }
+        SnapshotCmd::Delete { name, force } => {
+            lifecycle::delete_snapshot(dir, &mut *b, &name, force).await?;
             println!("Deleted snapshot {name}.");
         }
+        SnapshotCmd::Protect { name } => {
+            return ops_cmds::protect(dir, &mut *b, Kind::Snapshot, &name, true, false).await
+        }
+        SnapshotCmd::Unprotect { name } => {
+            return ops_cmds::protect(dir, &mut *b, Kind::Snapshot, &name, false, false).await
+        }
+        SnapshotCmd::Prune { keep } => return ops_cmds::prune(dir, &mut *b, keep).await,
     }
     Ok(0)
 }

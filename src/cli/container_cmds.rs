@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
+
 use crate::runtime::ComposeStatus;
 use crate::stack::containers;
 use crate::stack::state::StateDir;
@@ -77,11 +79,24 @@ pub struct UpcallArgs {
     generations: PathBuf,
 }
 
+/// The per-stack token every caller must send, from the environment only (argv is visible to
+/// every local user in `ps`).
+const UPCALL_TOKEN_ENV: &str = "WSCTL_UPCALL_TOKEN";
+
 /// Serves re-attach and validate until SIGTERM or SIGINT.
 pub(super) async fn upcalls(args: UpcallArgs) -> anyhow::Result<i32> {
     use tokio::signal::unix::{signal, SignalKind};
     crate::telemetry::init(crate::config::LogFormat::Json);
-    let upcalls = crate::stack::upcall::Upcalls::load(args.generations)?;
+    let token = std::env::var(UPCALL_TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .with_context(|| {
+            format!(
+                "{UPCALL_TOKEN_ENV} is not set: the upcall answerer needs the stack's token \
+                 (`wsctl up --containers` puts it into the compose env file as WS_UPCALL_TOKEN)"
+            )
+        })?;
+    let upcalls = crate::stack::upcall::Upcalls::load(args.generations)?.with_token(token.trim());
     let handle = crate::stack::upcall::serve_on(args.listen, upcalls)?;
     tracing::info!(listen = %args.listen, "answering the pageserver's upcalls");
     let mut term = signal(SignalKind::terminate())?;

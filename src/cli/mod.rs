@@ -7,6 +7,7 @@ mod env_cmd;
 mod import_cmds;
 mod meta_cmds;
 mod migrate_cmds;
+mod ops_cmds;
 mod print;
 mod stack_cmds;
 
@@ -224,6 +225,20 @@ pub enum Command {
     /// Import an older Workspace database (PostgreSQL or TimescaleDB layout) into a new
     /// branch, verify every table, and with --cutover make it main
     Import(ImportArgs),
+    /// Diagnose the stack: stale files, busy ports, a postmaster left behind, permissions,
+    /// disk space, schema version, binaries, the container engine; each with its fix
+    Doctor {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+        /// Repair what is safe to repair (stale pid/status files, half-written state files, a
+        /// postmaster of this data directory left running, data directory mode) and nothing else
+        #[arg(long)]
+        fix: bool,
+    },
+    /// Delete expired branches and prune automatic snapshots (run by the supervisor)
+    #[command(hide = true)]
+    Sweep,
     /// Run the supervisor in this process (used by `up`)
     #[command(hide = true)]
     Supervise,
@@ -231,7 +246,8 @@ pub enum Command {
     /// next to wsctl, e.g. after `cargo run --bin wsctl`)
     #[command(hide = true)]
     Api(crate::config::ApiArgs),
-    /// Answer the pageserver's control-plane upcalls (the compose project's `upcall` service)
+    /// Answer the pageserver's control-plane upcalls (the compose project's `upcall` service);
+    /// every caller must send the token in WSCTL_UPCALL_TOKEN
     #[command(hide = true)]
     Upcalls(container_cmds::UpcallArgs),
     /// Print a shell completion script: `wsctl completions bash > /etc/bash_completion.d/wsctl`
@@ -298,6 +314,8 @@ pub enum BranchCmd {
         /// Also run an API instance for the branch on its own port (a preview environment)
         #[arg(long)]
         api: bool,
+        #[command(flatten)]
+        life: LifeArgs,
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
@@ -312,6 +330,43 @@ pub enum BranchCmd {
     Delete {
         /// The branch to delete
         name: String,
+        /// Delete it even though it is protected
+        #[arg(long)]
+        force: bool,
+    },
+    /// Schema differences of branch A against B (default: A's parent)
+    Diff {
+        /// The branch whose schema is compared
+        a: String,
+        /// The branch it is compared against [default: A's parent]
+        b: Option<String>,
+        /// Print JSON instead of text
+        #[arg(long, conflicts_with = "sql")]
+        json: bool,
+        /// Print a migration that turns B's schema into A's
+        #[arg(long)]
+        sql: bool,
+    },
+    /// Protect a branch: deleting it (or letting it expire) needs --force
+    Protect {
+        /// The branch to protect
+        name: String,
+        /// Protect it even though it is set to expire (it still expires)
+        #[arg(long)]
+        force: bool,
+    },
+    /// Remove a branch's protection
+    Unprotect {
+        /// The branch to unprotect
+        name: String,
+    },
+    /// What happened to branches and snapshots (created, protected, expired, pruned, ...)
+    History {
+        /// Only this branch or snapshot [default: all]
+        name: Option<String>,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
     },
     /// Make the stack's API serve NAME (restarts the API)
     Switch {
@@ -340,7 +395,44 @@ pub enum SnapshotCmd {
     Delete {
         /// The snapshot to delete
         name: String,
+        /// Delete it even though it is protected
+        #[arg(long)]
+        force: bool,
     },
+    /// Protect a snapshot: deleting it needs --force, and pruning never takes it
+    Protect {
+        /// The snapshot to protect
+        name: String,
+    },
+    /// Remove a snapshot's protection
+    Unprotect {
+        /// The snapshot to unprotect
+        name: String,
+    },
+    /// Delete automatic snapshots beyond the newest N (snapshot_retention in
+    /// workspace-stack.toml, default 10); never the newest one, which `wsctl rollback` restores
+    Prune {
+        /// How many automatic snapshots to keep [default: snapshot_retention, else 10]
+        #[arg(long)]
+        keep: Option<usize>,
+    },
+}
+
+/// `branch create`'s protection and expiry.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct LifeArgs {
+    /// Protect the branch: deleting it needs --force
+    #[arg(long)]
+    pub protect: bool,
+    /// Delete the branch (with its compute and preview API) after this long: 30m, 2h, 7d
+    #[arg(long, conflicts_with = "expires_at")]
+    pub ttl: Option<String>,
+    /// Delete the branch at this time (RFC 3339, e.g. 2026-12-01T18:00:00Z; UTC without an offset)
+    #[arg(long)]
+    pub expires_at: Option<String>,
+    /// With --protect and an expiry: let the protected branch expire
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Subcommand)]
@@ -379,6 +471,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Url { api } => stack_cmds::url(&dir, api),
         Command::Test { json } => stack_cmds::test(&dir, json).await,
         Command::Supervise => stack_cmds::supervise(&dir).await,
+        Command::Doctor { json, fix } => ops_cmds::doctor(&dir, json, fix).await,
+        Command::Sweep => ops_cmds::sweep(&dir).await,
         Command::Import(args) => import_cmds::import(&dir, args).await,
         Command::Branch(cmd) => branch_cmds::branch(&dir, cmd).await,
         Command::Snapshot(cmd) => branch_cmds::snapshot(&dir, cmd).await,

@@ -6,10 +6,13 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod auth_guard;
+pub mod catalog;
 pub mod categories;
+pub mod diff_sql;
 pub mod items;
 pub mod migration_files;
 pub mod migrations;
+pub mod schema_diff;
 
 use std::time::Duration;
 

@@ -3,8 +3,11 @@
 
 pub mod branches;
 pub mod database;
+pub mod diff;
+pub mod doctor;
 pub mod env;
 pub mod import;
+pub mod lifecycle;
 pub mod migrate;
 pub mod up;
 

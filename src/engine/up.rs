@@ -26,6 +26,8 @@ pub struct FileConfig {
     pub pg_bin: Option<PathBuf>,
     /// The APIs' requests per client IP per minute; 0 turns the limit off.
     pub rate_limit_max: Option<u32>,
+    /// How many automatic snapshots to keep (the newest; default 10).
+    pub snapshot_retention: Option<usize>,
 }
 
 /// --pg-port/--api-port, else workspace-stack.toml, else the last run's, else 5433 and 3200.
@@ -163,6 +165,9 @@ pub async fn detached(
     timeout: Duration,
 ) -> anyhow::Result<Started> {
     let started = Instant::now();
+    // A status.json left `ready` by a supervisor killed with -9 would read as the new one's
+    // until it writes its own (nobody holds the lock here: `prepare` checked).
+    let _ = std::fs::remove_file(dir.status_file());
     lifecycle::spawn_supervisor(dir)?;
     let phase = wait_for_phase(dir, timeout).await?;
     if phase != Phase::Ready {

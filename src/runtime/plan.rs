@@ -72,7 +72,8 @@ impl Plan {
         }
     }
 
-    /// state.json for this run; previews and the active branch carry over.
+    /// state.json for this run; previews, the active branch and the branches' protection,
+    /// expiry and history carry over.
     pub fn state(
         &self,
         pg_bin: Option<PathBuf>,
@@ -96,6 +97,7 @@ impl Plan {
             pg_bin,
             active_branch: previous.and_then(|p| p.active_branch.clone()),
             previews: previous.map(|p| p.previews.clone()).unwrap_or_default(),
+            lifecycle: previous.map(|p| p.lifecycle.clone()).unwrap_or_default(),
             neon_dir,
             neon,
             containers,

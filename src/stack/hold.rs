@@ -108,7 +108,11 @@ pub async fn run(mut h: impl Holder) -> anyhow::Result<()> {
                     h.reload_failed(&e);
                 }
             }
-            _ = tokio::time::sleep(every) => h.tick().await,
+            _ = tokio::time::sleep(every) => {
+                h.tick().await;
+                // Expiry and snapshot retention, in a process of its own when due.
+                super::sweep::tick(h.dir());
+            }
         }
     }
     set_phase(&mut h, Phase::Stopping);

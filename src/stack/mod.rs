@@ -1,6 +1,7 @@
 //! Running the stack: the state directory, ports, processes, the supervisor, and the
 //! backends (plain PostgreSQL, and Neon's state).
 
+pub mod compute_hba;
 pub mod containers;
 pub mod control;
 pub mod hold;
@@ -11,6 +12,7 @@ pub mod postgres;
 pub mod process;
 pub mod state;
 pub mod supervisor;
+pub mod sweep;
 pub mod trust;
 pub mod upcall;
 pub mod user;

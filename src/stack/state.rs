@@ -69,6 +69,12 @@ pub struct StackState {
     /// the API's own default (the original's 120), or whatever the environment says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit_max: Option<u32>,
+    /// Protection, expiry and history of branches and snapshots.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::branch::lifecycle::Lifecycle::is_empty"
+    )]
+    pub lifecycle: crate::branch::lifecycle::Lifecycle,
 }
 
 impl StackState {
@@ -527,6 +533,20 @@ mod tests {
             err.contains("state.json is corrupt") && err.contains("--purge"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn state_files_from_before_lifecycle_still_load_and_round_trip() {
+        let old = r#"{"version": 1, "backend": "postgres", "pg_port": 5433, "api_port": 3200,
+                      "database": "workspace", "superuser": "postgres"}"#;
+        let mut s: StackState = serde_json::from_str(old).unwrap();
+        assert!(s.lifecycle.is_empty());
+        // Nothing new is written while nothing was set: older binaries can still read it.
+        assert!(!serde_json::to_string(&s).unwrap().contains("lifecycle"));
+        s.lifecycle
+            .record(crate::branch::Kind::Branch, "b", "created", None);
+        let again: StackState = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(again, s);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use tokio::process::Child;
 
+use super::compute_hba;
 use super::hold::{Hold, Holder};
 use super::neon::{self, NeonBinaries, Pageserver};
 use super::neon_auth;
@@ -747,6 +748,14 @@ impl Supervisor {
         let token = neon_auth::token(&self.dir, Some(&neon.tenant_id), neon_auth::Scope::Tenant)?;
         let password = self.dir.read_secret("pg-password")?;
         neon::secure_spec(&mut config, &token, &self.state.superuser, &password);
+        // compute_ctl alone reaches PostgreSQL without a password, through a socket in `dir`.
+        let hba = dir.join("hba.conf");
+        compute_hba::private_socket_settings(&mut config, &hba, &dir);
+        let connstr = compute_hba::socket_connstr(&dir, ep.pg_port)?;
+        write_atomic(&hba, compute_hba::HBA.as_bytes(), 0o600)?;
+        if let Some(user) = run_as {
+            user.chown(&hba)?;
+        }
         self.compute_timelines
             .insert(ep.service.clone(), ep.timeline_id.clone());
         // It holds the storage token and the superuser's verifier: compute_ctl's user only.
@@ -762,7 +771,7 @@ impl Supervisor {
                 "--pgdata".into(),
                 dir.join("pgdata").display().to_string(),
                 "--connstr".into(),
-                format!("postgresql://cloud_admin@127.0.0.1:{}/postgres", ep.pg_port),
+                connstr,
                 "--pgbin".into(),
                 bins.pg_distrib
                     .join("v17/bin/postgres")

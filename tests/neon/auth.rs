@@ -173,3 +173,143 @@ fn secrets_stay_with_their_parts(s: &NeonStack, tenant: &str) {
         .starts_with("SCRAM-SHA-256$4096:"));
     assert_eq!(spec["skip_pg_catalog_updates"], false);
 }
+
+/// `psql` as `nobody` to the compute on `host`:`port` as `user`; true when it got in.
+fn nobody_logs_in(host: &str, port: u16, user: &str, password: Option<&str>) -> bool {
+    let psql = workspace_stack::stack::postgres::PgBinaries::discover(None)
+        .unwrap()
+        .tool("psql");
+    let mut c = Command::new(psql);
+    c.args(["-X", "-w", "-h", host, "-p", &port.to_string(), "-U", user])
+        .args(["-d", "postgres", "-tAc", "SELECT 1"])
+        .env_remove("PGPASSWORD")
+        .env("HOME", "/nonexistent")
+        .uid(65534)
+        .gid(65534)
+        .current_dir("/");
+    if let Some(p) = password {
+        c.env("PGPASSWORD", p);
+    }
+    let o = c.output().unwrap();
+    o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "1"
+}
+
+/// The basebackup's pg_hba trusts every loopback connection; the compute must not: another
+/// local account gets in neither as the superuser nor as the API's role without the password,
+/// over TCP or through the socket (which is in the compute's 0700 directory).
+#[test]
+fn other_local_accounts_cannot_log_in_to_the_compute_without_the_password() {
+    let _turn = one_at_a_time();
+    let s = NeonStack::new("wsctl-neon-hba-");
+    let o = s.up(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let st: Value =
+        serde_json::from_slice(&std::fs::read(s.state.join("state.json")).unwrap()).unwrap();
+    let api_role = st["superuser"].as_str().unwrap().to_string();
+    let socket_dir = s.state.join("neon/compute");
+    let socket_dir = socket_dir.to_str().unwrap();
+    for user in ["cloud_admin", &api_role] {
+        for host in ["127.0.0.1", "localhost", socket_dir] {
+            assert!(
+                !nobody_logs_in(host, s.pg_port, user, None),
+                "nobody logged in to the compute as {user} on {host} without a password"
+            );
+        }
+    }
+    // The port is open to the password: the refusal above is authentication, not a firewall.
+    let password = std::fs::read_to_string(s.state.join("secrets/pg-password")).unwrap();
+    assert!(nobody_logs_in(
+        "127.0.0.1",
+        s.pg_port,
+        &api_role,
+        Some(password.trim())
+    ));
+    // wsctl, its health suite and the API still get in.
+    let o = s.wsctl(&["test"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+/// `wsctl upcalls` (the compose project's upcall answerer) refuses to start without its token
+/// and answers only callers that send it.
+#[test]
+fn the_upcall_answerer_needs_its_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let generations = dir.path().join("generations.json");
+    let port = super::free_port();
+    let run = |token: Option<&str>| {
+        let mut c = Command::new(super::wsctl_bin());
+        c.args(["upcalls", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--generations")
+            .arg(&generations)
+            .env_remove("WSCTL_UPCALL_TOKEN")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if let Some(t) = token {
+            c.env("WSCTL_UPCALL_TOKEN", t);
+        }
+        c.spawn().unwrap()
+    };
+    // Without the token it must exit at once (kill it if it serves instead, so the test ends).
+    let mut tokenless = run(None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while tokenless.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = tokenless.kill();
+    let o = tokenless.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("WSCTL_UPCALL_TOKEN"),
+        "{err}"
+    );
+
+    let mut answerer = run(Some("the-stacks-token"));
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::blocking::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "upcalls never listened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let attach = format!("{base}/wsctl/v1/attach-generation");
+    let body = serde_json::json!({"tenant": "0".repeat(32)});
+    for (url, body) in [
+        (&attach, &body),
+        (
+            &format!("{base}/upcall/v1/re-attach"),
+            &serde_json::json!({"node_id": 1}),
+        ),
+        (
+            &format!("{base}/upcall/v1/validate"),
+            &serde_json::json!({"tenants": []}),
+        ),
+    ] {
+        assert_eq!(
+            http.post(url).json(body).send().unwrap().status(),
+            401,
+            "{url}"
+        );
+        let wrong = http
+            .post(url)
+            .bearer_auth("guess")
+            .json(body)
+            .send()
+            .unwrap();
+        assert_eq!(wrong.status(), 401, "{url}");
+    }
+    // No generation was handed out to the callers above: the first real one is 1.
+    let r: Value = http
+        .post(&attach)
+        .bearer_auth("the-stacks-token")
+        .json(&body)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(r["gen"], 1);
+    unsafe { libc::kill(answerer.id() as i32, libc::SIGTERM) };
+    assert!(answerer.wait().unwrap().success());
+}

@@ -13,6 +13,8 @@ use workspace_stack::stack::neon_auth::Scope;
 
 mod auth;
 
+mod lifecycle;
+
 fn wsctl_bin() -> &'static str {
     env!("CARGO_BIN_EXE_wsctl")
 }
@@ -328,11 +330,7 @@ fn branches_are_child_timelines_with_their_own_compute_and_are_deleted_everywher
     let feat = branches.iter().find(|b| b["name"] == "feat").unwrap();
     let child = branches.iter().find(|b| b["name"] == "child").unwrap();
     // The branch's compute runs on the branch's timeline.
-    let mut c = tokio_postgres::Config::new();
-    c.host("127.0.0.1")
-        .port(feat["pg_port"].as_u64().unwrap() as u16)
-        .user("cloud_admin")
-        .dbname("postgres");
+    let c = admin_config(&s, feat["pg_port"].as_u64().unwrap() as u16, "postgres");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -570,21 +568,23 @@ fn snapshots_rollback_and_migrate_are_timeline_operations() {
 #[test]
 fn an_import_fills_a_branch_timeline_and_cutover_moves_main_onto_it() {
     let _turn = one_at_a_time();
-    let s = NeonStack::new("wsctl-neon-import-");
+    let mut s = NeonStack::new("wsctl-neon-import-");
     let o = s.up(&[]);
     assert!(o.status.success(), "{}", text(&o));
-    // The source: another database on the same compute (the stand-in trusts local logins).
-    let source = format!("postgres://cloud_admin@127.0.0.1:{}/legacy", s.pg_port);
+    // The source: another database on the same compute, with the stack's password (in the
+    // environment, not in argv).
+    let password = std::fs::read_to_string(s.state.join("secrets/pg-password")).unwrap();
+    let source = format!(
+        "postgres://cloud_admin:{}@127.0.0.1:{}/legacy",
+        password.trim(),
+        s.pg_port
+    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut c = tokio_postgres::Config::new();
-        c.host("127.0.0.1")
-            .port(s.pg_port)
-            .user("cloud_admin")
-            .dbname("postgres");
+        let mut c = admin_config(&s, s.pg_port, "postgres");
         let admin = workspace_stack::db::connect(&c).await.unwrap();
         admin.batch_execute("CREATE DATABASE legacy").await.unwrap();
         let legacy = workspace_stack::db::connect(c.dbname("legacy")).await.unwrap();
@@ -602,7 +602,8 @@ fn an_import_fills_a_branch_timeline_and_cutover_moves_main_onto_it() {
             .unwrap();
     });
     let before = main_checksums(&s);
-    let o = s.wsctl(&["import", "--from", &source, "--cutover", "--no-backup"]);
+    s.env.push(("WSCTL_IMPORT_FROM".into(), source));
+    let o = s.wsctl(&["import", "--cutover", "--no-backup"]);
     assert!(o.status.success(), "{}", text(&o));
     let after = main_checksums(&s);
     let items = after.iter().find(|t| t.0 == "workspace_items").unwrap();
@@ -651,22 +652,31 @@ fn main_postmaster(s: &NeonStack) -> Option<u32> {
 }
 
 /// PostgreSQL on `port` answers a query (not just "the database system is starting up").
-fn accepts_queries(port: u16) -> bool {
+fn accepts_queries(s: &NeonStack, port: u16) -> bool {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut c = tokio_postgres::Config::new();
-        c.host("127.0.0.1")
-            .port(port)
-            .user("cloud_admin")
-            .dbname("postgres");
+        let c = admin_config(s, port, "postgres");
         match workspace_stack::db::connect(&c).await {
             Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
             Err(_) => false,
         }
     })
+}
+
+/// The superuser's connection to a compute on `port`, with the stack's password (the compute
+/// trusts nobody over TCP).
+fn admin_config(s: &NeonStack, port: u16, dbname: &str) -> tokio_postgres::Config {
+    let password = std::fs::read_to_string(s.state.join("secrets/pg-password")).unwrap();
+    let mut c = tokio_postgres::Config::new();
+    c.host("127.0.0.1")
+        .port(port)
+        .user("cloud_admin")
+        .password(password.trim())
+        .dbname(dbname);
+    c
 }
 
 fn port_open(port: u16) -> bool {
@@ -693,7 +703,7 @@ fn computes_are_stopped_with_pg_ctl_before_another_takes_their_port() {
         let now = service_pid(&s, "compute").filter(|p| *p != ctl);
         let pm = main_postmaster(&s).filter(|p| *p != old);
         if let (Some(ctl2), Some(pm)) = (now, pm) {
-            if parent_of(pm) == Some(ctl2) && accepts_queries(s.pg_port) {
+            if parent_of(pm) == Some(ctl2) && accepts_queries(&s, s.pg_port) {
                 break Some((ctl2, pm));
             }
         }

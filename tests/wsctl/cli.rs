@@ -257,6 +257,31 @@ fn the_health_suite_leaves_no_trace_so_the_first_item_is_id_1() {
     );
 }
 
+/// The preview's long service name does not push `status`'s other columns out of line.
+fn status_columns_stay_aligned(s: &Stack, long: &str) {
+    let o = s.wsctl(&["status"]);
+    let out = stdout(&o);
+    let header = out
+        .lines()
+        .find(|l| l.starts_with("SERVICE"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let pid_at = header.find("PID").unwrap();
+    let rows: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("SERVICE"))
+        .skip(1)
+        .take_while(|l| l.contains("running"))
+        .collect();
+    assert!(rows.iter().any(|r| r.contains(long)), "{out}");
+    for r in &rows {
+        assert!(
+            r[pid_at..].chars().next().unwrap().is_ascii_digit(),
+            "{out}"
+        );
+        assert_eq!(r.as_bytes()[pid_at - 1], b' ', "{out}");
+    }
+}
+
 #[test]
 fn tables_json_and_errors_speak_the_users_names() {
     let s = super::stack();
@@ -280,28 +305,7 @@ fn tables_json_and_errors_speak_the_users_names() {
             .starts_with("http://127.0.0.1:"),
         "{created}"
     );
-    // The preview's long service name does not push the other columns out of line.
-    let o = s.wsctl(&["status"]);
-    let out = stdout(&o);
-    let header = out
-        .lines()
-        .find(|l| l.starts_with("SERVICE"))
-        .unwrap_or_else(|| panic!("{out}"));
-    let pid_at = header.find("PID").unwrap();
-    let rows: Vec<&str> = out
-        .lines()
-        .skip_while(|l| !l.starts_with("SERVICE"))
-        .skip(1)
-        .take_while(|l| l.contains("running"))
-        .collect();
-    assert!(rows.iter().any(|r| r.contains(long)), "{out}");
-    for r in &rows {
-        assert!(
-            r[pid_at..].chars().next().unwrap().is_ascii_digit(),
-            "{out}"
-        );
-        assert_eq!(r.as_bytes()[pid_at - 1], b' ', "{out}");
-    }
+    status_columns_stay_aligned(&s, long);
     let o = s.wsctl(&["branch", "list"]);
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();

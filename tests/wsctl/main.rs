@@ -12,6 +12,9 @@ mod common;
 
 mod branch;
 mod cli;
+mod diff;
+mod doctor;
+mod expiry;
 mod import;
 mod security;
 

@@ -86,8 +86,11 @@ pub fn write_files(dir: &StateDir, state: &StackState) -> anyhow::Result<()> {
                 "WS_NEON_AUTH_TOKEN".into(),
                 mint(None, Scope::SafekeeperData),
             ));
-            let storage_token = mint(Some(&n.tenant_id), Scope::Tenant);
-            write_neon_configs(&files, state, n, &password, &storage_token)?;
+            // The upcall answerer's token, as natively (pageserver.toml, `wsctl upcalls`).
+            let upcall_token = dir.secret("upcall-token")?;
+            env.push(("WS_UPCALL_TOKEN".into(), upcall_token.clone()));
+            let tokens = [mint(Some(&n.tenant_id), Scope::Tenant), upcall_token];
+            write_neon_configs(&files, state, n, &password, &tokens)?;
             NEON_COMPOSE
         }
     };
@@ -241,7 +244,7 @@ fn write_neon_configs(
     state: &StackState,
     n: &crate::stack::neon::NeonState,
     password: &str,
-    storage_token: &str,
+    [storage_token, upcall_token]: &[String; 2],
 ) -> anyhow::Result<()> {
     let distrib =
         std::env::var("WSCTL_NEON_IMAGE_PG_DISTRIB").unwrap_or_else(|_| "/usr/local".into());
@@ -251,9 +254,12 @@ fn write_neon_configs(
         crate::stack::neon::IDENTITY_TOML,
         0o644,
     )?;
+    // It holds the upcall token: readable in the container, behind the 0700 directory here.
     write_atomic(
         &cfg.join("pageserver.toml"),
-        pageserver_toml(&distrib, n.remote_storage.as_ref()).as_bytes(),
+        (pageserver_toml(&distrib, n.remote_storage.as_ref())
+            + &crate::stack::neon::control_plane_token_line(upcall_token))
+            .as_bytes(),
         0o644,
     )?;
     for ep in n.endpoints(state.pg_port) {

@@ -407,6 +407,7 @@ mod tests {
             neon: (backend == BackendKind::Neon).then(|| crate::stack::neon::NeonState::new(3)),
             containers: None,
             rate_limit_max: None,
+            lifecycle: Default::default(),
         }
     }
 
@@ -538,6 +539,23 @@ mod tests {
             assert_eq!(NEON_COMPOSE.matches(flag).count(), 3, "{flag}");
         }
         assert!(NEON_COMPOSE.contains("NEON_AUTH_TOKEN: ${WS_NEON_AUTH_TOKEN:?"));
+    }
+
+    #[test]
+    fn compose_upcalls_need_the_stacks_token_from_pageserver_and_healthcheck() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = StateDir::resolve(Some(&tmp.path().join("state"))).unwrap();
+        dir.create().unwrap();
+        write_files(&dir, &state(BackendKind::Neon)).unwrap();
+        let token = dir.read_secret("upcall-token").unwrap();
+        let files = Files::new(&dir);
+        let env = std::fs::read_to_string(files.env()).unwrap();
+        assert!(env.contains(&format!("WS_UPCALL_TOKEN={token}\n")), "{env}");
+        let ps = std::fs::read_to_string(files.config().join("pageserver.toml")).unwrap();
+        let t: toml::Value = toml::from_str(&ps).unwrap();
+        assert_eq!(t["control_plane_api_token"].as_str(), Some(token.as_str()));
+        assert!(NEON_COMPOSE.contains("WSCTL_UPCALL_TOKEN: ${WS_UPCALL_TOKEN:?"));
+        assert!(NEON_COMPOSE.contains("\"authorization: Bearer ${WS_UPCALL_TOKEN}\""));
     }
 
     #[test]

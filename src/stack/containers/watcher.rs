@@ -141,9 +141,10 @@ impl Watcher {
             crate::stack::neon_auth::Scope::PageServerApi,
         )?;
         let ps = crate::stack::neon::Pageserver::new(n.pageserver_http_port).with_token(token);
+        let upcall_token = self.dir.read_secret("upcall-token")?;
         ps.ensure_attached(
             &n.tenant_id,
-            || attach_generation(n.upcall_port, &n.tenant_id),
+            || attach_generation(n.upcall_port, &upcall_token, &n.tenant_id),
             READY_TIMEOUT,
         )
         .await
@@ -224,11 +225,12 @@ impl Holder for Watcher {
 
 /// Asks the upcall answerer for the generation of a new attach (it must be the one that
 /// hands out generations, or a later re-attach could reuse one).
-async fn attach_generation(port: u16, tenant: &str) -> anyhow::Result<u32> {
+async fn attach_generation(port: u16, token: &str, tenant: &str) -> anyhow::Result<u32> {
     let r: Value = reqwest::Client::new()
         .post(format!(
             "http://127.0.0.1:{port}/wsctl/v1/attach-generation"
         ))
+        .bearer_auth(token)
         .json(&json!({ "tenant": tenant }))
         .timeout(Duration::from_secs(10))
         .send()
