@@ -10,6 +10,7 @@ pub mod backend;
 pub mod branch;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod domain;
 pub mod engine;

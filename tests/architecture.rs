@@ -13,7 +13,8 @@ type Module = Vec<String>;
 
 /// Top-level modules, highest layer first: each may use only modules of a lower rank.
 const LAYERS: &[(&str, u8)] = &[
-    ("cli", 10),
+    ("cli", 11),
+    ("console", 10),
     ("engine", 9),
     ("runtime", 8),
     ("backend", 7),

@@ -76,6 +76,12 @@ pub struct UpArgs {
     /// used before, else the API's 120]
     #[arg(long)]
     pub rate_limit_max: Option<u32>,
+    /// Do not start the web console
+    #[arg(long)]
+    pub no_console: bool,
+    /// Web console port [default: the port used before, or a free one picked per state directory]
+    #[arg(long)]
+    pub console_port: Option<u16>,
 }
 
 /// Neon beyond one machine: S3-compatible remote storage and listen/advertised addresses.
@@ -225,6 +231,20 @@ pub enum Command {
     /// Import an older Workspace database (PostgreSQL or TimescaleDB layout) into a new
     /// branch, verify every table, and with --cutover make it main
     Import(ImportArgs),
+    /// Print the web console's URL (it carries the stack's token; keep it private)
+    Console {
+        /// Also open it in a browser
+        #[arg(long)]
+        open: bool,
+        /// Serve the console in this process (what `up` runs as the `console` service; by
+        /// hand for a compose stack)
+        #[arg(long)]
+        serve: bool,
+        /// With --serve: the port (the supervisor passes its own) [default: state.json's, or a
+        /// free one]
+        #[arg(long, requires = "serve", hide = true)]
+        port: Option<u16>,
+    },
     /// Diagnose the stack: stale files, busy ports, a postmaster left behind, permissions,
     /// disk space, schema version, binaries, the container engine; each with its fix
     Doctor {
@@ -471,6 +491,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Url { api } => stack_cmds::url(&dir, api),
         Command::Test { json } => stack_cmds::test(&dir, json).await,
         Command::Supervise => stack_cmds::supervise(&dir).await,
+        Command::Console { open, serve, port } => {
+            stack_cmds::console(&dir, open, serve.then_some(port)).await
+        }
         Command::Doctor { json, fix } => ops_cmds::doctor(&dir, json, fix).await,
         Command::Sweep => ops_cmds::sweep(&dir).await,
         Command::Import(args) => import_cmds::import(&dir, args).await,

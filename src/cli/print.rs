@@ -19,6 +19,9 @@ pub fn print_urls(dir: &StateDir, state: &StackState) {
         database_url_without_password(state),
         dir.secrets_dir().join("pg-password").display()
     );
+    if let Ok(url) = crate::engine::console::url(dir, state) {
+        println!("Console        {url}  (the link logs you in; keep it private)");
+    }
     println!("State          {}", dir.root.display());
 }
 

@@ -15,7 +15,7 @@ use crate::stack::state::{Phase, StateDir};
 
 pub async fn up(dir: &StateDir, args: UpArgs) -> anyhow::Result<i32> {
     let timeout = Duration::from_secs(args.timeout);
-    let state = match up::prepare(dir, &args.options(), timeout).await? {
+    let mut state = match up::prepare(dir, &args.options(), timeout).await? {
         Prepared::AlreadyRunning(state) => {
             println!("The stack is already running; nothing changed.");
             print_urls(dir, &state);
@@ -23,6 +23,7 @@ pub async fn up(dir: &StateDir, args: UpArgs) -> anyhow::Result<i32> {
         }
         Prepared::New(state) => state,
     };
+    crate::engine::console::settle(dir, &mut state, args.no_console, args.console_port)?;
     if args.foreground {
         up::foreground(dir, state, |dir, state, report| {
             print!("{}", report.to_table());
@@ -43,6 +44,36 @@ pub async fn supervise(dir: &StateDir) -> anyhow::Result<i32> {
     let state = require_state(dir)?;
     crate::telemetry::init(crate::config::LogFormat::Json);
     crate::runtime::lifecycle::supervise(dir, state).await?;
+    Ok(0)
+}
+
+/// `wsctl console`: the URL (and a browser on it with --open), or the console itself.
+/// `serve`: run it (on this port, if given).
+pub async fn console(
+    dir: &StateDir,
+    open: bool,
+    serve: Option<Option<u16>>,
+) -> anyhow::Result<i32> {
+    if let Some(port) = serve {
+        crate::telemetry::init(crate::config::LogFormat::Auto);
+        crate::console::serve(dir.clone(), port).await?;
+        return Ok(0);
+    }
+    let state = require_state(dir)?;
+    let url = crate::engine::console::url(dir, &state)?;
+    println!("{url}");
+    if open {
+        // xdg-open hands the URL to the desktop's browser; without a desktop there is none.
+        let opened = std::process::Command::new("xdg-open")
+            .arg(&url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        if !opened.is_ok_and(|s| s.success()) {
+            eprintln!("could not open a browser (xdg-open failed) — open the URL above yourself");
+            return Ok(1);
+        }
+    }
     Ok(0)
 }
 

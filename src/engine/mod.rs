@@ -2,6 +2,7 @@
 //! then act on it through its storage backend. Nothing here prints.
 
 pub mod branches;
+pub mod console;
 pub mod database;
 pub mod diff;
 pub mod doctor;

@@ -26,6 +26,7 @@ pub struct FileConfig {
     pub pg_bin: Option<PathBuf>,
     /// The APIs' requests per client IP per minute; 0 turns the limit off.
     pub rate_limit_max: Option<u32>,
+    pub console_port: Option<u16>,
     /// How many automatic snapshots to keep (the newest; default 10).
     pub snapshot_retention: Option<usize>,
 }

@@ -5,12 +5,12 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::db::migrations::{self, SchemaState};
 use crate::stack::process;
-use crate::stack::state::{Lock, Phase, StackState, StateDir, Status};
+use crate::stack::state::{write_atomic, Lock, Phase, StackState, StateDir, Status};
 use crate::stack::supervisor::pg_config;
 
 /// The budget for one create/read/update/delete round trip through the API: `WSCTL_CRUD_BUDGET_MS`,
@@ -25,14 +25,14 @@ pub fn crud_budget() -> Duration {
     )
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Pass,
     Fail,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Check {
     pub name: String,
     pub status: Outcome,
@@ -243,7 +243,37 @@ pub async fn run(dir: &StateDir, state: &StackState) -> Report {
         })
         .await;
     }
-    Report { checks: s.checks }
+    let report = Report { checks: s.checks };
+    save(dir, &report);
+    report
+}
+
+/// The last run, whoever ran it (`up`, `wsctl test`, a rollback, the console).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LastRun {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub checks: Vec<Check>,
+}
+
+/// Keeps the report as `health.json` in the state directory, for the console; a stack whose
+/// directory cannot take it still gets its report.
+fn save(dir: &StateDir, report: &Report) {
+    let last = LastRun {
+        at: chrono::Utc::now(),
+        checks: report.checks.clone(),
+    };
+    if let Ok(bytes) = serde_json::to_vec_pretty(&last) {
+        if let Err(e) = write_atomic(&dir.health_file(), &bytes, 0o644) {
+            tracing::debug!(error = %e, "could not keep the health report");
+        }
+    }
+}
+
+/// The report `run` kept last, if any.
+pub fn last(dir: &StateDir) -> Option<LastRun> {
+    std::fs::read(dir.health_file())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
 async fn supervisor_running(cx: &Ctx<'_>) -> anyhow::Result<String> {

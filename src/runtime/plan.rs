@@ -102,6 +102,7 @@ impl Plan {
             neon,
             containers,
             rate_limit_max: self.rate_limit_max,
+            console_port: previous.and_then(|p| p.console_port),
         }
     }
 }

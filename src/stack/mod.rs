@@ -2,6 +2,7 @@
 //! backends (plain PostgreSQL, and Neon's state).
 
 pub mod compute_hba;
+pub mod console;
 pub mod containers;
 pub mod control;
 pub mod hold;

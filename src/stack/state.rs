@@ -7,6 +7,7 @@
 //!   supervisor.lock     flock held by the running supervisor; free = nothing running
 //!   supervisor.pid
 //!   status.json         written by the supervisor: phase, services, restarts
+//!   health.json         the last health suite's checks (for the web console)
 //!   logs/               0700; <service>.log (0600), one per service, appended across restarts
 //!   postgres/           ours, 0755
 //!     data/             0700, the database account's: the cluster (postgres backend)
@@ -69,6 +70,9 @@ pub struct StackState {
     /// the API's own default (the original's 120), or whatever the environment says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit_max: Option<u32>,
+    /// The web console's port (`None`: `up --no-console`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_port: Option<u16>,
     /// Protection, expiry and history of branches and snapshots.
     #[serde(
         default,
@@ -209,6 +213,7 @@ impl StateDir {
     const KNOWN: &'static [&'static str] = &[
         "state.json",
         "status.json",
+        "health.json",
         "supervisor.lock",
         "supervisor.pid",
         "logs",
@@ -256,6 +261,10 @@ impl StateDir {
     }
     pub fn status_file(&self) -> PathBuf {
         self.root.join("status.json")
+    }
+    /// The last health suite's report (`health::run` writes it).
+    pub fn health_file(&self) -> PathBuf {
+        self.root.join("health.json")
     }
     pub fn lock_file(&self) -> PathBuf {
         self.root.join("supervisor.lock")

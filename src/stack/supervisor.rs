@@ -226,6 +226,11 @@ impl Supervisor {
         }
         self.prepare_database().await?;
         self.start_api().await?;
+        if let Some(spec) = super::console::spec(&self.dir, &self.state)? {
+            self.spawn(spec)?;
+            let port = self.state.console_port.unwrap_or_default();
+            self.wait_healthy(super::console::SERVICE, port).await?;
+        }
         Ok(())
     }
 

@@ -12,6 +12,7 @@ use serde_json::Value;
 use workspace_stack::stack::neon_auth::Scope;
 
 mod auth;
+mod console;
 
 mod lifecycle;
 

@@ -407,6 +407,7 @@ mod tests {
             neon: (backend == BackendKind::Neon).then(|| crate::stack::neon::NeonState::new(3)),
             containers: None,
             rate_limit_max: None,
+            console_port: None,
             lifecycle: Default::default(),
         }
     }

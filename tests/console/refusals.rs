@@ -1,0 +1,157 @@
+//! Who the console refuses: no cookie, a wrong token, another origin, a wrong CSRF token, a
+//! foreign Host. Each is a 403 with a body, never a 500, and changes nothing; the same request
+//! done right succeeds (so the refusals are the guard's, not a broken action).
+
+use std::os::unix::fs::PermissionsExt;
+
+use reqwest::blocking::Client;
+use reqwest::header::{ACCEPT, COOKIE, HOST, LOCATION, ORIGIN, SET_COOKIE};
+
+use super::{console_stack, text};
+
+fn client() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn snapshots(s: &common::Stack) -> String {
+    text(&s.wsctl(&["snapshot", "list"]))
+}
+
+use super::common;
+
+#[test]
+fn requests_without_the_cookie_or_from_elsewhere_are_refused() {
+    let s = console_stack();
+    let origin = s.console_origin();
+    let http = client();
+    let mode = std::fs::metadata(s.dir.join("secrets/console-token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let r = http.get(format!("{origin}/")).send().unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().unwrap().contains("\"success\":false"));
+    let r = http
+        .get(format!("{origin}/branches"))
+        .header(ACCEPT, "text/html")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().unwrap().contains("<html"));
+    let r = http
+        .get(format!("{origin}/login?token=wrong"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    let r = http.get(s.console_url()).send().unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()[LOCATION], "/");
+    let set = r.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_string();
+
+    let page = http
+        .get(format!("{origin}/branches"))
+        .header(COOKIE, &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a CSRF field")
+        .to_string();
+    let post = |cookie: Option<&str>, from: Option<&str>, csrf: &str, name: &str| {
+        let mut r = http
+            .post(format!("{origin}/actions/snapshot"))
+            .form(&[("csrf", csrf), ("name", name)]);
+        if let Some(c) = cookie {
+            r = r.header(COOKIE, c);
+        }
+        if let Some(o) = from {
+            r = r.header(ORIGIN, o);
+        }
+        r.send().unwrap()
+    };
+    for (what, r) in [
+        ("no cookie", post(None, Some(&origin), &csrf, "nocookie")),
+        (
+            "another origin",
+            post(Some(&cookie), Some("http://evil.example"), &csrf, "evil"),
+        ),
+        ("no origin", post(Some(&cookie), None, &csrf, "noorigin")),
+        (
+            "wrong csrf",
+            post(Some(&cookie), Some(&origin), "not-the-token", "nocsrf"),
+        ),
+    ] {
+        assert_eq!(r.status(), 403, "{what}");
+        let body = r.text().unwrap();
+        assert!(body.contains("Refused"), "{what}: {body}");
+    }
+    let r = http
+        .get(format!("{origin}/"))
+        .header(COOKIE, &cookie)
+        .header(HOST, "rebound.example")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403, "a foreign Host");
+    let list = snapshots(&s);
+    for name in ["nocookie", "evil", "noorigin", "nocsrf"] {
+        assert!(!list.contains(name), "{name} was taken: {list}");
+    }
+
+    let r = post(Some(&cookie), Some(&origin), &csrf, "allowed");
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    assert!(snapshots(&s).contains("allowed"));
+
+    malformed_input_is_a_4xx(&http, &origin, &cookie, &csrf);
+}
+
+/// A form without its field, or naming nothing there is, is a 4xx, not a 500.
+fn malformed_input_is_a_4xx(http: &Client, origin: &str, cookie: &str, csrf: &str) {
+    let r = http
+        .post(format!("{origin}/actions/rollback"))
+        .header(COOKIE, cookie)
+        .header(ORIGIN, origin)
+        .form(&[("csrf", csrf)])
+        .send()
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let r = http
+        .post(format!("{origin}/actions/rollback"))
+        .header(COOKIE, cookie)
+        .header(ORIGIN, origin)
+        .form(&[("csrf", csrf), ("to", "no-such-snapshot")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 409);
+}
+
+#[test]
+fn no_console_skips_it() {
+    let s = common::Stack::new("console-test-");
+    let o = s.up_with(&["--no-console"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("Console "), "{}", text(&o));
+    let status: serde_json::Value =
+        serde_json::from_slice(&s.wsctl(&["status", "--json"]).stdout).unwrap();
+    assert!(!status.to_string().contains("\"console\""), "{status}");
+    let o = s.wsctl(&["console"]);
+    assert!(
+        !o.status.success() && text(&o).contains("--no-console"),
+        "{}",
+        text(&o)
+    );
+}
