@@ -60,6 +60,8 @@
           ws = pkgs.callPackage ./nix/workspace-stack.nix {
             inherit craneLib;
             root = ./.;
+            # `wsctl --version` names the commit; the build has no .git to ask.
+            rev = self.shortRev or self.dirtyShortRev or "unknown";
           };
 
           images = callSet ./nix/images.nix {

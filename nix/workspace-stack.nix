@@ -7,6 +7,7 @@
   craneLib,
   postgresql_17,
   root,
+  rev ? "unknown",
 }:
 
 let
@@ -50,6 +51,9 @@ in
     commonArgs
     // {
       inherit cargoArtifacts;
+      # Read by build.rs for `wsctl --version`; only here, so a new commit does not rebuild
+      # the dependencies (cargoArtifacts) or re-run clippy and the tests.
+      WSCTL_COMMIT = rev;
       # Tests run once, in the nextest check.
       doCheck = false;
       meta = {

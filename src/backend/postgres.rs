@@ -59,9 +59,12 @@ impl Backend for Postgres<'_> {
             kind: Kind::Branch,
             name: MAIN.into(),
             parent: String::new(),
-            created_at: branch::database_created_at(&self.admin, &self.state.database)
-                .await
-                .unwrap_or(chrono::DateTime::UNIX_EPOCH),
+            created_at: match branch::main_created_at(&self.admin).await {
+                Some(t) => t,
+                None => branch::database_created_at(&self.admin, &self.state.database)
+                    .await
+                    .unwrap_or(chrono::DateTime::UNIX_EPOCH),
+            },
             automatic: false,
             reason: Some("the stack's database".into()),
         }];

@@ -10,7 +10,12 @@ fn main() -> std::process::ExitCode {
     // away must be an error to handle, not a signal that kills the process.
     if matches!(
         cli.command,
-        Command::Status { .. } | Command::Logs { .. } | Command::Url { .. }
+        Command::Status { .. }
+            | Command::Logs { .. }
+            | Command::Url { .. }
+            | Command::Env(_)
+            | Command::Completions { .. }
+            | Command::Man
     ) {
         // SAFETY: restoring the default disposition of one signal before any thread starts.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };

@@ -80,6 +80,24 @@ pub fn snapshot_db(name: &str) -> String {
     format!("{SNAPSHOT_PREFIX}{}", name.replace('-', "_"))
 }
 
+/// What the user calls the database `db`, for messages: internal names (`ws_snap_…`) never
+/// reach them. Names cannot hold '_', so mapping it back to '-' is exact.
+pub fn user_name(db: &str) -> String {
+    let base = db.trim_end_matches("_incoming").trim_end_matches("_old");
+    let what = if let Some(n) = base.strip_prefix(BRANCH_PREFIX) {
+        format!("branch {}", n.replace('_', "-"))
+    } else if let Some(n) = base.strip_prefix(SNAPSHOT_PREFIX) {
+        format!("snapshot {}", n.replace('_', "-"))
+    } else {
+        MAIN.to_string()
+    };
+    if base.len() == db.len() {
+        what
+    } else {
+        format!("a working copy of {what}")
+    }
+}
+
 fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
@@ -123,6 +141,18 @@ pub async fn database_created_at(
         .and_then(|r| r.try_get(0).ok())
 }
 
+/// When main was made: the cluster's own `PG_VERSION`, written once by initdb when the stack
+/// was created. Main's database is replaced by a rollback or a cutover (its directory's
+/// `PG_VERSION` is then new), but main as a branch is as old as the stack.
+pub async fn main_created_at(admin: &Client) -> Option<chrono::DateTime<chrono::Utc>> {
+    admin
+        .query_opt("SELECT (pg_stat_file('PG_VERSION')).modification", &[])
+        .await
+        .ok()
+        .flatten()
+        .and_then(|r| r.try_get(0).ok())
+}
+
 pub async fn exists(admin: &Client, db: &str) -> anyhow::Result<bool> {
     Ok(admin
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&db])
@@ -140,7 +170,9 @@ pub async fn copy_database(
     allow_connections: bool,
 ) -> anyhow::Result<Duration> {
     if exists(admin, target).await? {
-        bail!("database {target} already exists");
+        let kind = format!("{:?}", meta.kind).to_lowercase();
+        let name = &meta.name;
+        bail!("{kind} {name} already exists — choose another name, or `wsctl {kind} delete {name}` first");
     }
     let started = Instant::now();
     admin
@@ -177,9 +209,11 @@ pub async fn copy_database(
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 Err(e) => {
-                    return Err(
-                        anyhow::Error::from(e).context(format!("copying {source} to {target}"))
-                    )
+                    return Err(anyhow::Error::from(e).context(format!(
+                        "copying {} to {}",
+                        user_name(source),
+                        user_name(target)
+                    )))
                 }
             }
         }
@@ -211,7 +245,7 @@ pub async fn drop_database(admin: &Client, db: &str) -> anyhow::Result<()> {
             ident(db)
         ))
         .await
-        .with_context(|| format!("dropping {db}"))
+        .with_context(|| format!("deleting {}", user_name(db)))
 }
 
 /// Replaces `target` with a copy of `source` (used by rollback). The copy is made under
@@ -227,7 +261,13 @@ pub async fn replace_database(admin: &Client, target: &str, source: &str) -> any
             ident(source)
         ))
         .await
-        .with_context(|| format!("copying {source}; {target} was left as it was"))?;
+        .with_context(|| {
+            format!(
+                "copying {}; {} was left as it was",
+                user_name(source),
+                user_name(target)
+            )
+        })?;
     swap_in(admin, target, &incoming).await
 }
 
@@ -269,9 +309,9 @@ pub async fn swap_in(admin: &Client, target: &str, incoming: &str) -> anyhow::Re
             Err(e) => {
                 let _ = admin.batch_execute("ROLLBACK").await;
                 let _ = admin.batch_execute(&allow(target, true)).await;
-                return Err(anyhow::Error::from(e).context(format!(
-                    "swapping {incoming} in as {target}; {target} was left as it was"
-                )));
+                let target = user_name(target);
+                return Err(anyhow::Error::from(e)
+                    .context(format!("replacing {target}; {target} was left as it was")));
             }
         }
     }
@@ -312,6 +352,12 @@ mod tests {
         assert_eq!(branch_db("workspace", "main"), "workspace");
         assert_eq!(branch_db("workspace", "feat-x"), "ws_branch_feat_x");
         assert_eq!(snapshot_db("before-migrate"), "ws_snap_before_migrate");
+        assert_eq!(
+            user_name("ws_snap_before_migrate"),
+            "snapshot before-migrate"
+        );
+        assert_eq!(user_name("ws_branch_feat_x"), "branch feat-x");
+        assert_eq!(user_name("workspace_incoming"), "a working copy of main");
     }
 }
 

@@ -1,40 +1,19 @@
 //! branch, snapshot, rollback and migrate: call the engine, print what it did. The texts
 //! differ per backend where the backends differ (a neon branch has a timeline and a compute).
 
+use serde_json::json;
+
+use super::print::Table;
 use super::{BranchCmd, SnapshotCmd};
 use crate::backend::{Backend, Branches, Counts};
 use crate::branch::lifecycle::{parse_expiry, Lifecycle};
 use crate::branch::{Kind, Meta, Name, MAIN};
-use crate::db::migrations;
 use crate::engine::branches::{self as engine, Switched};
 use crate::engine::lifecycle;
-use crate::engine::require_state;
 use crate::stack::state::{BackendKind, StateDir};
-use crate::stack::supervisor::pg_config;
 
-pub(super) fn print_metas(metas: &[Meta], life: &Lifecycle, json: bool) -> anyhow::Result<()> {
-    if json {
-        let rows: Vec<serde_json::Value> = metas
-            .iter()
-            .map(|m| with_policy(serde_json::to_value(m), life, m.kind, &m.name))
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(());
-    }
-    for m in metas {
-        println!(
-            "{:30} {:8} from {:20} {}{}{}",
-            m.name,
-            format!("{:?}", m.kind).to_lowercase(),
-            m.parent,
-            m.created_at.format("%Y-%m-%d %H:%M:%S"),
-            policy_text(life, m.kind, &m.name),
-            m.reason
-                .as_ref()
-                .map_or(String::new(), |r| format!("  ({r})"))
-        );
-    }
-    Ok(())
+fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 /// A list entry's JSON with `protected` and `expires_at` added.
@@ -54,22 +33,76 @@ fn with_policy(
     v
 }
 
-/// The protected and expiry columns of `branch list` / `snapshot list`.
+/// The POLICY column of `branch list` / `snapshot list`: protected, expiry.
 fn policy_text(life: &Lifecycle, kind: Kind, name: &str) -> String {
     let p = life.policy(kind, name);
-    let mut out = String::new();
-    if p.protected {
-        out.push_str("  protected");
+    let mut out = Vec::new();
+    if p.protected || (kind == Kind::Branch && name == MAIN) {
+        out.push("protected".to_string());
     }
     if let Some(t) = p.expires_at {
-        out.push_str(&format!("  expires {}", t.format("%Y-%m-%d %H:%M:%S UTC")));
+        out.push(format!("expires {}", t.format("%Y-%m-%d %H:%M:%S UTC")));
     }
-    out
+    out.join(", ")
+}
+
+fn print_json_metas(metas: &[Meta], life: &Lifecycle) -> anyhow::Result<()> {
+    let rows: Vec<serde_json::Value> = metas
+        .iter()
+        .map(|m| with_policy(serde_json::to_value(m), life, m.kind, &m.name))
+        .collect();
+    println!("{}", serde_json::to_string_pretty(&rows)?);
+    Ok(())
+}
+
+/// Branches (postgres: database copies, main first) as a table.
+fn branch_table(metas: &[Meta], life: &Lifecycle) -> Table {
+    let mut t = Table::new(["NAME", "FROM", "CREATED", "POLICY", "NOTE"]);
+    for m in metas {
+        let from = if m.parent.is_empty() { "-" } else { &m.parent };
+        t.row([
+            m.name.clone(),
+            from.to_string(),
+            time(&m.created_at),
+            policy_text(life, Kind::Branch, &m.name),
+            m.reason.clone().unwrap_or_default(),
+        ]);
+    }
+    t
+}
+
+pub(super) fn print_snapshots(metas: &[Meta], life: &Lifecycle, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json_metas(metas, life);
+    }
+    let mut t = Table::new(["NAME", "OF", "TAKEN", "AUTOMATIC", "POLICY", "REASON"]);
+    for m in metas {
+        t.row([
+            m.name.clone(),
+            m.parent.clone(),
+            time(&m.created_at),
+            if m.automatic { "yes" } else { "no" }.to_string(),
+            policy_text(life, Kind::Snapshot, &m.name),
+            m.reason.clone().unwrap_or_default(),
+        ]);
+    }
+    t.print_or(
+        "No snapshots yet. `wsctl snapshot create [NAME]` takes one; migrate, rollback and \
+         import --cutover take one automatically.",
+    );
+    Ok(())
 }
 
 fn print_branches(branches: &Branches, life: &Lifecycle, json: bool) -> anyhow::Result<()> {
     let (main_timeline, port, branches) = match branches {
-        Branches::Copies(metas) => return print_metas(metas, life, json),
+        Branches::Copies(metas) if json => return print_json_metas(metas, life),
+        Branches::Copies(metas) => {
+            print!("{}", branch_table(metas, life).render());
+            if metas.len() == 1 {
+                println!("No branches besides main yet: `wsctl branch create NAME` makes one.");
+            }
+            return Ok(());
+        }
         Branches::Timelines {
             main_timeline,
             main_port,
@@ -88,29 +121,95 @@ fn print_branches(branches: &Branches, life: &Lifecycle, json: bool) -> anyhow::
                 "branches": rows,
             }))?
         );
-    } else {
-        println!("{MAIN:24} timeline {main_timeline}  port {port}  protected");
-        for b in branches {
-            println!(
-                "{:24} timeline {}  port {}  from {} at {}{}",
-                b.name,
-                b.timeline_id,
-                b.pg_port,
-                b.parent,
-                b.lsn,
-                policy_text(life, Kind::Branch, &b.name)
-            );
-        }
+        return Ok(());
+    }
+    let mut t = Table::new([
+        "NAME", "FROM", "AT LSN", "TIMELINE", "PORT", "CREATED", "POLICY",
+    ]);
+    t.row([
+        MAIN,
+        "-",
+        "-",
+        main_timeline,
+        &port.to_string(),
+        "-",
+        "protected",
+    ]);
+    for b in branches {
+        t.row([
+            b.name.clone(),
+            b.parent.clone(),
+            b.lsn.clone(),
+            b.timeline_id.clone(),
+            b.pg_port.to_string(),
+            time(&b.created_at),
+            policy_text(life, Kind::Branch, &b.name),
+        ]);
+    }
+    print!("{}", t.render());
+    if branches.is_empty() {
+        println!("No branches besides main yet: `wsctl branch create NAME` makes one.");
     }
     Ok(())
 }
 
-async fn add_preview(dir: &StateDir, b: &mut dyn Backend, branch: &str) -> anyhow::Result<()> {
+async fn add_preview(
+    dir: &StateDir,
+    b: &mut dyn Backend,
+    branch: &str,
+    json: bool,
+) -> anyhow::Result<Option<String>> {
     let preview = engine::add_preview(dir, b.state_mut(), branch).await?;
-    println!(
-        "Preview API for {branch}: http://127.0.0.1:{}",
-        preview.port
-    );
+    let url = format!("http://127.0.0.1:{}", preview.port);
+    if !json {
+        println!("Preview API for {branch}: {url}");
+    }
+    Ok(Some(url))
+}
+
+async fn create(
+    dir: &StateDir,
+    b: &mut dyn Backend,
+    (name, from, at): (String, String, Option<String>),
+    (api, life, json): (bool, super::LifeArgs, bool),
+) -> anyhow::Result<()> {
+    let opts = lifecycle::CreateOptions {
+        protect: life.protect,
+        expires_at: parse_expiry(
+            life.ttl.as_deref(),
+            life.expires_at.as_deref(),
+            chrono::Utc::now(),
+        )?,
+        force: life.force,
+    };
+    let created = lifecycle::create_branch(dir, b, &name, &from, at, opts).await?;
+    let took = created.took.as_secs_f64();
+    match &created.timeline {
+        _ if json => {}
+        None => println!("Created branch {} from {from} in {took:.2} s.", created.name),
+        Some(t) => println!(
+            "Created branch {} from {from} at {} (timeline {}) in {took:.2} s; its compute listens on 127.0.0.1:{}.",
+            t.name, t.lsn, t.timeline_id, t.pg_port
+        ),
+    }
+    let preview = match api {
+        true => add_preview(dir, b, &created.name, json).await?,
+        false => None,
+    };
+    if json {
+        let mut out = json!({
+            "name": created.name,
+            "from": from,
+            "took_ms": created.took.as_secs_f64() * 1000.0,
+            "preview_url": preview,
+        });
+        if let Some(t) = &created.timeline {
+            out["timeline_id"] = json!(t.timeline_id);
+            out["lsn"] = json!(t.lsn);
+            out["pg_port"] = json!(t.pg_port);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
     Ok(())
 }
 
@@ -127,36 +226,8 @@ pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
             at,
             api,
             life,
-        } => {
-            let opts = lifecycle::CreateOptions {
-                protect: life.protect,
-                expires_at: parse_expiry(
-                    life.ttl.as_deref(),
-                    life.expires_at.as_deref(),
-                    chrono::Utc::now(),
-                )?,
-                force: life.force,
-            };
-            let created = lifecycle::create_branch(dir, &mut *b, &name, &from, at, opts).await?;
-            match &created.timeline {
-                None => println!(
-                    "Created branch {} from {from} in {:.2} s.",
-                    created.name,
-                    created.took.as_secs_f64()
-                ),
-                Some(t) => println!(
-                    "Created branch {} from {from} at {} (timeline {}) in {:.2} s; its compute listens on 127.0.0.1:{}.",
-                    t.name,
-                    t.lsn,
-                    t.timeline_id,
-                    created.took.as_secs_f64(),
-                    t.pg_port
-                ),
-            }
-            if api {
-                add_preview(dir, &mut *b, &created.name).await?;
-            }
-        }
+            json,
+        } => create(dir, &mut *b, (name, from, at), (api, life, json)).await?,
         BranchCmd::List { json } => {
             print_branches(&b.branches().await?, &b.state().lifecycle, json)?
         }
@@ -191,10 +262,18 @@ pub async fn snapshot(dir: &StateDir, cmd: SnapshotCmd) -> anyhow::Result<i32> {
     use super::ops_cmds;
     let mut b = engine::open_running(dir).await?;
     match cmd {
-        SnapshotCmd::Create { name } => {
+        SnapshotCmd::Create { name, json } => {
             let name = name.as_deref().map(Name::parse).transpose()?;
             let snap = b.snapshot(name).await?;
             match b.kind() {
+                _ if json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({
+                        "snapshot": snap.meta,
+                        "took_ms": snap.took.as_secs_f64() * 1000.0,
+                        "timeline_id": snap.timeline,
+                    }))?
+                ),
                 BackendKind::Postgres => println!(
                     "Snapshot {} of main taken in {:.2} s.",
                     snap.meta.name,
@@ -209,7 +288,7 @@ pub async fn snapshot(dir: &StateDir, cmd: SnapshotCmd) -> anyhow::Result<i32> {
             }
         }
         SnapshotCmd::List { json } => {
-            print_metas(&b.snapshots().await?, &b.state().lifecycle, json)?
+            print_snapshots(&b.snapshots().await?, &b.state().lifecycle, json)?
         }
         SnapshotCmd::Delete { name, force } => {
             lifecycle::delete_snapshot(dir, &mut *b, &name, force).await?;
@@ -226,12 +305,33 @@ pub async fn snapshot(dir: &StateDir, cmd: SnapshotCmd) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-pub async fn rollback(dir: &StateDir, to: Option<String>) -> anyhow::Result<i32> {
+pub async fn rollback(dir: &StateDir, to: Option<String>, json: bool) -> anyhow::Result<i32> {
     let mut b = engine::open_running(dir).await?;
     let r = engine::rollback(&mut *b, to).await?;
-    print_rollback(&r.rollback, &r.before, &r.after);
     let report = crate::health::run(dir, b.state()).await;
-    print!("{}", report.to_table());
+    if json {
+        let tables: Vec<_> = r
+            .before
+            .iter()
+            .zip(r.after.iter())
+            .map(|((table, n_before, h_before), (_, n_after, h_after))| {
+                json!({"table": table, "rows_before": n_before, "rows_after": n_after, "changed": h_before != h_after})
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "restored": r.rollback.restored,
+                "before": r.rollback.before,
+                "took_ms": r.rollback.took.as_secs_f64() * 1000.0,
+                "tables": tables,
+                "health": report.to_json(),
+            }))?
+        );
+    } else {
+        print_rollback(&r.rollback, &r.before, &r.after);
+        print!("{}", report.to_table());
+    }
     Ok(if report.passed() { 0 } else { 1 })
 }
 
@@ -240,87 +340,23 @@ pub(super) fn print_rollback(r: &crate::branch::Rollback, before: &Counts, after
     println!(
         "Restored main to snapshot {} (taken {}) in {:.2} s; the state before is snapshot {}.",
         r.restored.name,
-        r.restored.created_at.format("%Y-%m-%d %H:%M:%S"),
+        time(&r.restored.created_at),
         r.took.as_secs_f64(),
         r.before.name
     );
+    let mut t = Table::new(["TABLE", "ROWS BEFORE", "ROWS AFTER", "CONTENT"]);
     for ((table, n_before, h_before), (_, n_after, h_after)) in before.iter().zip(after.iter()) {
         let changed = if h_before == h_after {
             "unchanged"
         } else {
             "changed"
         };
-        println!("  {table:24} {n_before:>9} rows → {n_after:>9} rows  ({changed})");
+        t.row([
+            table.clone(),
+            n_before.to_string(),
+            n_after.to_string(),
+            changed.into(),
+        ]);
     }
-}
-
-pub async fn migrate(dir: &StateDir, check: bool, status_only: bool) -> anyhow::Result<i32> {
-    if status_only {
-        let state = require_state(dir)?;
-        let client = crate::db::connect(&pg_config(dir, &state, &state.database)?).await?;
-        for m in migrations::status(&client).await? {
-            println!(
-                "{:>4}  {:32} {}  {}",
-                m.version,
-                m.name,
-                &m.checksum[..16],
-                m.applied_at.map_or("pending".into(), |t| format!(
-                    "applied {}",
-                    t.format("%Y-%m-%d %H:%M:%S")
-                ))
-            );
-        }
-        return Ok(0);
-    }
-    let mut b = engine::open_running(dir).await?;
-    let neon = b.kind() == BackendKind::Neon;
-    if check {
-        let c = b.migrate_check().await?;
-        let copy = if neon { "branch" } else { "copy" };
-        println!(
-            "On a throwaway {copy} of main: applied {:?}; schema current: {}; main untouched.",
-            c.applied, c.current
-        );
-        for (t, n, _) in c.counts {
-            println!("  {t:24} {n:>9} rows");
-        }
-        return Ok(if c.current { 0 } else { 1 });
-    }
-    let outcome = b.migrate().await?;
-    let snap = &outcome.snapshot.name;
-    if let Some(error) = &outcome.rolled_back_after {
-        println!(
-            "Migration failed: {error}\nMain was restored from snapshot {snap}; nothing changed."
-        );
-        return Ok(1);
-    }
-    if !neon {
-        println!(
-            "Applied {:?} (snapshot {snap} taken first).",
-            outcome.applied
-        );
-    }
-    let report = crate::health::run(dir, b.state()).await;
-    if !report.passed() {
-        print!("{}", report.to_table());
-        b.undo_migrate(&outcome.snapshot).await?;
-        if neon {
-            println!("The health suite failed after migrating.\nMain was restored from snapshot {snap}; nothing changed.");
-        } else {
-            println!(
-                "The health suite failed after migrating; main was restored from snapshot {snap}."
-            );
-        }
-        return Ok(1);
-    }
-    if neon {
-        println!(
-            "Applied {:?} (snapshot {snap} taken first). Health suite passed ({} checks).",
-            outcome.applied,
-            report.checks.len()
-        );
-    } else {
-        println!("Health suite passed ({} checks).", report.checks.len());
-    }
-    Ok(0)
+    print!("{}", t.render());
 }

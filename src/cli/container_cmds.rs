@@ -55,15 +55,16 @@ pub(super) fn print_status(dir: &StateDir, json: bool, s: &ComposeStatus) -> any
         c.compose.join(" "),
         watcher_pid
     );
+    let mut t = super::print::Table::new(["SERVICE", "CONTAINER STATE", "PID", "RESTARTS"]);
     for x in list {
-        println!(
-            "  {:22} {:20} pid {:>7}  restarts {}",
+        t.row([
             containers::native_service(&x.service),
             x.describe(),
             x.pid.map_or("-".into(), |p| p.to_string()),
-            x.restarts
-        );
+            x.restarts.to_string(),
+        ]);
     }
+    print!("{}", t.render());
     super::print::print_urls(dir, state);
     Ok(0)
 }

@@ -31,6 +31,24 @@ impl Reporter for Terminal {
     }
 }
 
+/// `--json`: stdout is one JSON document at the end; warnings and a failed health suite go
+/// to stderr, progress nowhere.
+struct Json;
+
+impl Reporter for Json {
+    fn say(&self, _: &str) {}
+    fn warn(&self, msg: &str) {
+        eprintln!("{msg}");
+    }
+    fn progress(&self, _: u64) -> indicatif::ProgressBar {
+        indicatif::ProgressBar::hidden()
+    }
+    fn tables(&self, _: &Report) {}
+    fn health_failed(&self, report: &crate::health::Report) {
+        eprint!("{}", report.to_table());
+    }
+}
+
 fn progress_bar(total: u64) -> indicatif::ProgressBar {
     if !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
@@ -63,6 +81,16 @@ pub async fn import(dir: &StateDir, args: ImportArgs) -> anyhow::Result<i32> {
         report: args.report,
         batch_rows: args.batch_rows,
     };
+    if args.json {
+        let done = import::import(dir, &opts, &Json).await?;
+        let out = serde_json::json!({
+            "exit_code": done.code,
+            "report_path": done.report_path,
+            "report": done.report,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(done.code);
+    }
     let done = import::import(dir, &opts, &Terminal).await?;
     println!("{}", done.report.outcome);
     println!("Report: {}", done.report_path.display());
@@ -70,19 +98,19 @@ pub async fn import(dir: &StateDir, args: ImportArgs) -> anyhow::Result<i32> {
 }
 
 fn print_tables(report: &Report) {
+    let mut table = super::print::Table::new([
+        "TABLE", "SOURCE", "IMPORTED", "REJECTED", "TARGET", "CHECKSUM", "VERIFIED",
+    ]);
     for t in &report.tables {
-        println!(
-            "{}",
-            format_args!(
-            "  {:22} source {:>9} rows  imported {:>9}  rejected {:>6}  target {:>9}  checksum {} {}",
-            t.table,
-            t.source_rows,
-            t.imported_rows,
-            t.rejected_rows,
-            t.target_rows,
-            t.target_checksum,
-            if t.verified { "ok" } else { "MISMATCH" }
-            )
-        );
+        table.row([
+            t.table.to_string(),
+            t.source_rows.to_string(),
+            t.imported_rows.to_string(),
+            t.rejected_rows.to_string(),
+            t.target_rows.to_string(),
+            t.target_checksum.clone(),
+            if t.verified { "ok" } else { "MISMATCH" }.to_string(),
+        ]);
     }
+    print!("{}", table.render());
 }

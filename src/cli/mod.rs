@@ -3,7 +3,10 @@
 
 mod branch_cmds;
 mod container_cmds;
+mod env_cmd;
 mod import_cmds;
+mod meta_cmds;
+mod migrate_cmds;
 mod ops_cmds;
 mod print;
 mod stack_cmds;
@@ -15,8 +18,16 @@ use clap::{Parser, Subcommand};
 
 use crate::stack::state::BackendKind;
 
+/// `wsctl 0.1.0 (<commit>)`: the commit is captured by build.rs ("unknown" outside git).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("WSCTL_COMMIT"), ")");
+
 #[derive(Parser)]
-#[command(version, about = "Run the Workspace stack: database + Workspace API")]
+#[command(
+    name = "wsctl",
+    version = VERSION,
+    about = "Run the Workspace stack: database + Workspace API",
+    after_help = "The README's \"wsctl\" section lists each command's output and exit codes."
+)]
 pub struct Cli {
     /// State directory [env: WSCTL_STATE_DIR] [default: .workspace-stack beside
     /// workspace-stack.toml, or in the current directory]
@@ -60,6 +71,11 @@ pub struct UpArgs {
     /// WSCTL_COMPOSE picks one) instead of local processes
     #[arg(long)]
     pub containers: bool,
+    /// Requests per client IP per minute that the stack's APIs allow (0: no limit); kept in
+    /// state.json for later runs [default: workspace-stack.toml's rate_limit_max, the value
+    /// used before, else the API's 120]
+    #[arg(long)]
+    pub rate_limit_max: Option<u32>,
     /// Do not start the web console
     #[arg(long)]
     pub no_console: bool,
@@ -128,6 +144,7 @@ impl UpArgs {
             neon_dir: self.neon_dir.clone(),
             placement: self.placement.placement(),
             containers: self.containers,
+            rate_limit_max: self.rate_limit_max,
         }
     }
 }
@@ -147,11 +164,13 @@ pub enum Command {
     },
     /// Show the stack's processes, restarts and URLs
     Status {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Print a service's log (all logs without SERVICE), each line as `name | line`
     Logs {
+        /// The service (postgres, workspace-api, supervisor, ...; see `wsctl status`)
         service: Option<String>,
         /// Keep printing as the logs grow (starts from the last 10 lines unless --tail)
         #[arg(long, short)]
@@ -168,6 +187,7 @@ pub enum Command {
     },
     /// Apply pending schema migrations (to the stack's database, or --database-url)
     Init {
+        /// Migrate this database instead of the stack's (postgres://USER:PASSWORD@HOST:PORT/DB)
         #[arg(long)]
         database_url: Option<String>,
     },
@@ -176,19 +196,25 @@ pub enum Command {
         /// A branch's database instead of the stack's
         #[arg(long)]
         branch: Option<String>,
+        /// Passed to psql as they are (e.g. -c 'SELECT 1')
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
     /// Print the stack's connection string (or the API's URL with --api)
     Url {
+        /// Print the Workspace API's URL instead
         #[arg(long)]
         api: bool,
         /// A branch's connection string (with --api: its preview API's URL)
         #[arg(long)]
         branch: Option<String>,
     },
+    /// Print DATABASE_URL, PGPASSFILE and WORKSPACE_API_URL for `eval "$(wsctl env)"` or a
+    /// .env file (no password unless --with-password)
+    Env(EnvArgs),
     /// Run the health suite
     Test {
+        /// Print JSON instead of a table
         #[arg(long)]
         json: bool,
     },
@@ -201,16 +227,21 @@ pub enum Command {
     /// Restore main to a snapshot (default: the newest automatic one); the state before is
     /// kept as a snapshot, so a rollback can be undone
     Rollback {
+        /// The snapshot to restore [default: the newest automatic snapshot of main]
         #[arg(long)]
         to: Option<String>,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
     },
-    /// Apply pending migrations safely: snapshot main first, roll back automatically on failure
+    /// Apply pending migrations safely: snapshot main first, roll back automatically on
+    /// failure (nothing pending: nothing is done, no snapshot taken)
     Migrate {
         /// Only try them on a throwaway branch; main is not touched
         #[arg(long)]
         check: bool,
         #[command(subcommand)]
-        status: Option<MigrateCmd>,
+        cmd: Option<MigrateCmd>,
     },
     /// Import an older Workspace database (PostgreSQL or TimescaleDB layout) into a new
     /// branch, verify every table, and with --cutover make it main
@@ -232,6 +263,7 @@ pub enum Command {
     /// Diagnose the stack: stale files, busy ports, a postmaster left behind, permissions,
     /// disk space, schema version, binaries, the container engine; each with its fix
     Doctor {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
         /// Repair what is safe to repair (stale pid/status files, half-written state files, a
@@ -253,10 +285,31 @@ pub enum Command {
     /// every caller must send the token in WSCTL_UPCALL_TOKEN
     #[command(hide = true)]
     Upcalls(container_cmds::UpcallArgs),
+    /// Print a shell completion script: `wsctl completions bash > /etc/bash_completion.d/wsctl`
+    Completions {
+        /// The shell to complete for
+        shell: clap_complete::Shell,
+    },
+    /// Print wsctl's man page (roff): `wsctl man | man -l -`
+    Man,
+}
+
+#[derive(clap::Args)]
+pub struct EnvArgs {
+    /// Put the password into DATABASE_URL (it then lands wherever the output goes: shell
+    /// history, .env files); without it, PGPASSFILE points at a private file libpq reads
+    #[arg(long)]
+    pub with_password: bool,
+    /// Prefix each line with `export ` (for `eval` in a shell whose children need them)
+    #[arg(long)]
+    pub export: bool,
 }
 
 #[derive(clap::Args)]
 pub struct ImportArgs {
+    /// Print the report as JSON on stdout (exit_code, report_path, report) instead of text
+    #[arg(long)]
+    pub json: bool,
     /// The source: postgres://USER:PASSWORD@HOST:PORT/DATABASE (only ever read)
     #[arg(long, env = "WSCTL_IMPORT_FROM", hide_env_values = true)]
     pub from: String,
@@ -285,7 +338,9 @@ pub struct ImportArgs {
 pub enum BranchCmd {
     /// Create NAME as a copy of --from (default main)
     Create {
+        /// The new branch: 1-40 lowercase letters, digits and hyphens
         name: String,
+        /// The branch to copy
         #[arg(long, default_value = "main")]
         from: String,
         /// Point in time (LSN or timestamp); neon backend only
@@ -296,12 +351,19 @@ pub enum BranchCmd {
         api: bool,
         #[command(flatten)]
         life: LifeArgs,
-    },
-    List {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
+    /// List main and the branches (snapshots: `wsctl snapshot list`)
+    List {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a branch (and its preview API)
     Delete {
+        /// The branch to delete
         name: String,
         /// Delete it even though it is protected
         #[arg(long)]
@@ -309,8 +371,11 @@ pub enum BranchCmd {
     },
     /// Schema differences of branch A against B (default: A's parent)
     Diff {
+        /// The branch whose schema is compared
         a: String,
+        /// The branch it is compared against [default: A's parent]
         b: Option<String>,
+        /// Print JSON instead of text
         #[arg(long, conflicts_with = "sql")]
         json: bool,
         /// Print a migration that turns B's schema into A's
@@ -319,36 +384,51 @@ pub enum BranchCmd {
     },
     /// Protect a branch: deleting it (or letting it expire) needs --force
     Protect {
+        /// The branch to protect
         name: String,
         /// Protect it even though it is set to expire (it still expires)
         #[arg(long)]
         force: bool,
     },
+    /// Remove a branch's protection
     Unprotect {
+        /// The branch to unprotect
         name: String,
     },
     /// What happened to branches and snapshots (created, protected, expired, pruned, ...)
     History {
+        /// Only this branch or snapshot [default: all]
         name: Option<String>,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Make the stack's API serve NAME (restarts the API)
     Switch {
+        /// The branch to serve (main to go back)
         name: String,
     },
 }
 
 #[derive(Subcommand)]
 pub enum SnapshotCmd {
+    /// Take a snapshot of main (`wsctl rollback --to NAME` restores it)
     Create {
+        /// The snapshot's name [default: snap-<time>]
         name: Option<String>,
-    },
-    List {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
+    /// List the snapshots, oldest first
+    List {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a snapshot
     Delete {
+        /// The snapshot to delete
         name: String,
         /// Delete it even though it is protected
         #[arg(long)]
@@ -356,14 +436,18 @@ pub enum SnapshotCmd {
     },
     /// Protect a snapshot: deleting it needs --force, and pruning never takes it
     Protect {
+        /// The snapshot to protect
         name: String,
     },
+    /// Remove a snapshot's protection
     Unprotect {
+        /// The snapshot to unprotect
         name: String,
     },
     /// Delete automatic snapshots beyond the newest N (snapshot_retention in
     /// workspace-stack.toml, default 10); never the newest one, which `wsctl rollback` restores
     Prune {
+        /// How many automatic snapshots to keep [default: snapshot_retention, else 10]
         #[arg(long)]
         keep: Option<usize>,
     },
@@ -388,11 +472,29 @@ pub struct LifeArgs {
 
 #[derive(Subcommand)]
 pub enum MigrateCmd {
-    /// Applied and pending migrations with their checksums
-    Status,
+    /// Applied and pending migrations with their checksums; exits 1 when any is pending
+    Status {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create the next migration file, NNNN_NAME.sql, in src/db/migrations/
+    New {
+        /// What the migration does, e.g. add_due_dates
+        name: String,
+        /// The migrations directory of the workspace-stack checkout
+        #[arg(long, default_value = "src/db/migrations")]
+        dir: PathBuf,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    // These need no stack (and no state directory).
+    match &cli.command {
+        Command::Completions { shell } => return Ok(meta_cmds::completions(*shell)),
+        Command::Man => return meta_cmds::man(),
+        _ => {}
+    }
     let dir = crate::stack::state::StateDir::resolve(cli.state_dir.as_deref())?;
     match cli.command {
         Command::Up(args) => stack_cmds::up(&dir, args).await,
@@ -418,10 +520,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Import(args) => import_cmds::import(&dir, args).await,
         Command::Branch(cmd) => branch_cmds::branch(&dir, cmd).await,
         Command::Snapshot(cmd) => branch_cmds::snapshot(&dir, cmd).await,
-        Command::Rollback { to } => branch_cmds::rollback(&dir, to).await,
-        Command::Migrate { check, status } => {
-            branch_cmds::migrate(&dir, check, status.is_some()).await
-        }
+        Command::Rollback { to, json } => branch_cmds::rollback(&dir, to, json).await,
+        Command::Migrate { check, cmd } => migrate_cmds::migrate(&dir, check, cmd).await,
+        Command::Env(args) => env_cmd::env(&dir, &args),
         Command::Api(args) => {
             let settings = crate::config::ApiSettings::from_env(&args)?;
             crate::telemetry::init(settings.log_format);
@@ -431,5 +532,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Upcalls(args) => container_cmds::upcalls(args).await,
+        // Answered above, before the state directory is resolved.
+        Command::Completions { .. } | Command::Man => Ok(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every visible command, argument and flag says what it does in `--help`.
+    #[test]
+    fn every_command_flag_and_argument_has_a_description() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for sub in cmd.get_subcommands().filter(|c| !c.is_hide_set()) {
+                let here = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(here.clone());
+                }
+                walk(sub, &here, missing);
+            }
+            for arg in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+                if arg.get_help().is_none() && !["help", "version"].contains(&arg.get_id().as_str())
+                {
+                    missing.push(format!("{path} <{}>", arg.get_id()));
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "wsctl", &mut missing);
+        assert!(missing.is_empty(), "no description: {missing:#?}");
     }
 }

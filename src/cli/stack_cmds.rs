@@ -220,19 +220,18 @@ pub fn status(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
             );
         }
     }
+    let mut t = super::print::Table::new(["SERVICE", "STATE", "PID", "RESTARTS", "LAST EXIT"]);
     for s in &status.services {
         let alive = s.pid.is_some_and(process::alive);
-        println!(
-            "  {:14} {:8} pid {:>7}  restarts {}{}",
-            s.name,
-            if alive { "running" } else { "down" },
+        t.row([
+            s.name.clone(),
+            if alive { "running" } else { "down" }.to_string(),
             s.pid.map_or("-".into(), |p| p.to_string()),
-            s.restarts,
-            s.last_exit
-                .as_ref()
-                .map_or(String::new(), |e| format!("  (last exit: {e})"))
-        );
+            s.restarts.to_string(),
+            s.last_exit.clone().unwrap_or_default(),
+        ]);
     }
+    print!("{}", t.render());
     print_urls(dir, &state);
     if let Some(line) = state.neon.as_ref().map(crate::stack::neon::exposed_ports) {
         println!("{line}");

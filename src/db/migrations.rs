@@ -1,4 +1,5 @@
-//! Versioned SQL migrations, embedded in the binary.
+//! Versioned SQL migrations, embedded in the binary: every file of `src/db/migrations/`
+//! (named as `migration_files` says) at build time.
 //!
 //! Each migration runs in its own transaction together with the row that records it, so a
 //! crash mid-way leaves either the old or the new version, never half of one. A session-level
@@ -23,23 +24,13 @@ impl Migration {
     }
 }
 
-pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "workspace_schema",
-        sql: include_str!("migrations/0001_workspace_schema.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "search_and_category_style",
-        sql: include_str!("migrations/0002_search_and_category_style.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "gin_without_pending_list",
-        sql: include_str!("migrations/0003_gin_without_pending_list.sql"),
-    },
-];
+/// Every `src/db/migrations/NNNN_name.sql`, in order: the build script embeds the directory
+/// (see build.rs), so adding a migration is adding a file — `wsctl migrate new NAME` makes it.
+pub const MIGRATIONS: &[Migration] = include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+
+/// How the API's `/ready` words a schema migrated past what its binary knows; `wsctl migrate`
+/// looks for it to restart an API that runs an older build.
+pub const NEWER_THAN_API: &str = "newer than this API";
 
 pub fn latest_version() -> i32 {
     MIGRATIONS.last().map_or(0, |m| m.version)
@@ -156,6 +147,64 @@ pub async fn status(client: &Client) -> anyhow::Result<Vec<MigrationStatus>> {
         .collect())
 }
 
+/// The migrations `migrate` would apply, after the same history check it makes (an edited or
+/// unknown applied migration is an error). Reads only: nothing is created.
+pub async fn pending(client: &Client) -> anyhow::Result<Vec<Migration>> {
+    let applied = applied(client).await?;
+    check_history(&applied, MIGRATIONS)?;
+    Ok(MIGRATIONS
+        .iter()
+        .filter(|m| !applied.iter().any(|a| a.version == m.version))
+        .copied()
+        .collect())
+}
+
+/// `wsctl migrate new NAME`: writes the next `NNNN_name.sql` into `dir` (the source tree's
+/// `src/db/migrations`) with a header saying what happens next; the next build embeds it.
+pub fn create_file(dir: &std::path::Path, name: &str) -> anyhow::Result<std::path::PathBuf> {
+    use super::migration_files::{check_dense, parse_file_name, valid_name};
+    let name = name.replace('-', "_");
+    if !valid_name(&name) {
+        bail!(
+            "{name:?} is not a valid migration name: use lowercase letters, digits and '_' \
+             (up to 60), starting with a letter, e.g. add_due_dates"
+        );
+    }
+    let entries = std::fs::read_dir(dir).with_context(|| {
+        format!(
+            "no migrations directory at {} — run `wsctl migrate new` in the workspace-stack \
+             checkout (it writes to src/db/migrations/) or pass --dir",
+            dir.display()
+        )
+    })?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let file = entry?.file_name().to_string_lossy().into_owned();
+        if !file.starts_with('.') {
+            let (version, existing) = parse_file_name(&file).map_err(anyhow::Error::msg)?;
+            files.push((version, existing.to_string()));
+        }
+    }
+    files.sort();
+    check_dense(&files).map_err(anyhow::Error::msg)?;
+    let version = files.len() + 1;
+    let path = dir.join(format!("{version:04}_{name}.sql"));
+    let header = format!(
+        "-- Migration {version}: {name}.\n\
+         -- Runs once, in one transaction with the row that records it. Once applied anywhere it\n\
+         -- must not change (its checksum is recorded): fix a mistake with another migration.\n\
+         -- `cargo build` embeds this file; `wsctl migrate --check` tries it on a throwaway copy\n\
+         -- of main, `wsctl migrate` applies it after taking a snapshot.\n\n"
+    );
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    std::io::Write::write_all(&mut f, header.as_bytes())?;
+    Ok(path)
+}
+
 /// Refuses to go on when history and the embedded migrations disagree.
 fn check_history(applied: &[Applied], migrations: &[Migration]) -> anyhow::Result<()> {
     for a in applied {
@@ -240,6 +289,79 @@ async fn migrate_locked(client: &mut Client, migrations: &[Migration]) -> anyhow
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file dropped into src/db/migrations/ is embedded without being registered anywhere:
+    /// the build's list is exactly the directory, file for file and byte for byte.
+    #[test]
+    fn the_embedded_list_is_the_migrations_directory() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/db/migrations");
+        let mut files: Vec<(i32, String, String)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|f| !f.starts_with('.'))
+            .map(|f| {
+                let (v, n) = crate::db::migration_files::parse_file_name(&f).unwrap();
+                (
+                    v,
+                    n.to_string(),
+                    std::fs::read_to_string(dir.join(&f)).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        let embedded: Vec<(i32, String, String)> = MIGRATIONS
+            .iter()
+            .map(|m| (m.version, m.name.to_string(), m.sql.to_string()))
+            .collect();
+        assert_eq!(embedded, files);
+    }
+
+    #[test]
+    fn a_new_migration_file_gets_the_next_number_and_bad_names_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        for m in MIGRATIONS {
+            std::fs::write(
+                tmp.path().join(format!("{:04}_{}.sql", m.version, m.name)),
+                m.sql,
+            )
+            .unwrap();
+        }
+        let next = MIGRATIONS.len() + 1;
+        let path = create_file(tmp.path(), "add-due-dates").unwrap();
+        assert_eq!(
+            path.file_name().unwrap().to_string_lossy(),
+            format!("{next:04}_add_due_dates.sql")
+        );
+        assert!(std::fs::read_to_string(&path)
+            .unwrap()
+            .starts_with("-- Migration"));
+        let second = create_file(tmp.path(), "more").unwrap();
+        assert!(second.ends_with(format!("{:04}_more.sql", next + 1)));
+        let err = create_file(tmp.path(), "Bad Name").unwrap_err().to_string();
+        assert!(err.contains("not a valid migration name"), "{err}");
+        std::fs::write(tmp.path().join("notes.txt"), "").unwrap();
+        let err = create_file(tmp.path(), "x").unwrap_err().to_string();
+        assert!(
+            err.contains("notes.txt must be named NNNN_name.sql"),
+            "{err}"
+        );
+        let err = create_file(&tmp.path().join("missing"), "x")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pass --dir"), "{err}");
+    }
+
+    #[test]
+    fn gaps_and_duplicates_are_named() {
+        use crate::db::migration_files::check_dense;
+        let err = check_dense(&[(1, "a".into()), (3, "c".into())]).unwrap_err();
+        assert!(
+            err.contains("expected migration 0002 next but found 0003_c.sql"),
+            "{err}"
+        );
+        let err = check_dense(&[(1, "a".into()), (1, "b".into())]).unwrap_err();
+        assert!(err.contains("found 0001_b.sql"), "{err}");
+    }
 
     #[test]
     fn versions_are_dense_and_ordered() {

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod categories;
 pub mod diff_sql;
 pub mod items;
+pub mod migration_files;
 pub mod migrations;
 pub mod schema_diff;
 

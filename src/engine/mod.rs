@@ -6,8 +6,10 @@ pub mod console;
 pub mod database;
 pub mod diff;
 pub mod doctor;
+pub mod env;
 pub mod import;
 pub mod lifecycle;
+pub mod migrate;
 pub mod up;
 
 use anyhow::Context;

@@ -24,6 +24,8 @@ pub struct FileConfig {
     pub pg_port: Option<u16>,
     pub api_port: Option<u16>,
     pub pg_bin: Option<PathBuf>,
+    /// The APIs' requests per client IP per minute; 0 turns the limit off.
+    pub rate_limit_max: Option<u32>,
     pub console_port: Option<u16>,
     /// How many automatic snapshots to keep (the newest; default 10).
     pub snapshot_retention: Option<usize>,
@@ -66,6 +68,7 @@ pub struct UpOptions {
     pub neon_dir: Option<PathBuf>,
     pub placement: NeonPlacement,
     pub containers: bool,
+    pub rate_limit_max: Option<u32>,
 }
 
 /// Flags, then workspace-stack.toml, then what this stack used before, then defaults. A
@@ -98,6 +101,10 @@ pub fn plan(dir: &StateDir, opts: &UpOptions) -> anyhow::Result<Plan> {
         .neon_dir
         .clone()
         .or(previous.as_ref().and_then(|p| p.neon_dir.clone()));
+    let rate_limit_max = opts
+        .rate_limit_max
+        .or(file.rate_limit_max)
+        .or(previous.as_ref().and_then(|p| p.rate_limit_max));
     Ok(Plan {
         previous,
         backend,
@@ -108,6 +115,7 @@ pub fn plan(dir: &StateDir, opts: &UpOptions) -> anyhow::Result<Plan> {
         neon_dir,
         safekeepers: opts.safekeepers,
         placement: opts.placement.clone(),
+        rate_limit_max,
     })
 }
 

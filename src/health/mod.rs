@@ -65,7 +65,8 @@ impl Report {
 
     pub fn to_table(&self) -> String {
         let width = self.checks.iter().map(|c| c.name.len()).max().unwrap_or(10);
-        let mut out = String::new();
+        // "PASS  name": the result column is four wide, as scripts grep for it.
+        let mut out = format!("OK?   {:width$}  {:>11}  DETAIL\n", "CHECK", "TIME");
         for c in &self.checks {
             let mark = match c.status {
                 Outcome::Pass => "PASS",
@@ -227,6 +228,8 @@ pub async fn run(dir: &StateDir, state: &StackState) -> Report {
     })
     .await;
     s.check("API /health healthy", || api_health(&cx)).await;
+    s.check("API /ready (accepts the schema)", || api_ready(&cx))
+        .await;
     let mut crud = None;
     s.check("API item create/read/update/delete", || {
         api_crud(&cx, &category, &mut crud)
@@ -395,8 +398,11 @@ async fn write_read_delete(cx: &Ctx<'_>, category: &str) -> anyhow::Result<Strin
     let tx = client.transaction().await?;
     let id: i32 = tx
         .query_one(
-            "INSERT INTO workspace.workspace_items (title, description, category, priority, status)
-             VALUES ('health check', 'wsctl test', $1, 'low', 'new') RETURNING id",
+            // An id below every other, not one from the sequence: a rolled-back insert would
+            // still use one up.
+            "INSERT INTO workspace.workspace_items (id, title, description, category, priority, status)
+             SELECT coalesce(min(id), 0) - 1, 'health check', 'wsctl test', $1, 'low', 'new'
+               FROM workspace.workspace_items RETURNING id",
             &[&category],
         )
         .await?
@@ -432,18 +438,48 @@ async fn api_health(cx: &Ctx<'_>) -> anyhow::Result<String> {
     Ok(format!("{api}/health"))
 }
 
-/// Also measures the round trip, which the budget check judges.
+/// The API refuses a schema it does not know (`/ready` 503): an API started before the
+/// binary was rebuilt, or one older than the wsctl that migrated.
+async fn api_ready(cx: &Ctx<'_>) -> anyhow::Result<String> {
+    let api = &cx.api;
+    let r = cx.http()?.get(format!("{api}/ready")).send().await?;
+    let code = r.status();
+    let body: serde_json::Value = r.json().await?;
+    if code.is_success() {
+        return Ok(format!("{api}/ready"));
+    }
+    let schema = body["checks"]["schema"]["message"].as_str().unwrap_or("");
+    let database = body["checks"]["database"]["message"].as_str().unwrap_or("");
+    if schema.contains(migrations::NEWER_THAN_API) {
+        anyhow::bail!(
+            "{code}: the API refuses the schema ({schema}): it runs an older build — \
+             `wsctl down && wsctl up` restarts it from the installed binary (install the \
+             workspace-api built with this wsctl first)"
+        );
+    }
+    anyhow::bail!(
+        "{code}: {}",
+        [schema, database]
+            .join("; ")
+            .trim_matches(|c| c == ';' || c == ' ')
+    )
+}
+
+/// Also measures the round trip, which the budget check judges. Leaves no trace: the
+/// requests carry a health-check correlation id, and the id the item took from the items'
+/// sequence is given back (see `give_back_id`), so the user's first item is still 1.
 async fn api_crud(
     cx: &Ctx<'_>,
     category: &str,
     took: &mut Option<Duration>,
 ) -> anyhow::Result<String> {
+    use crate::api::metrics::{CORRELATION_HEADER, HEALTH_CHECK_PREFIX};
     let (http, api) = (cx.http()?, &cx.api);
+    let marked = format!("{HEALTH_CHECK_PREFIX}{}", std::process::id());
+    let send = |r: reqwest::RequestBuilder| r.header(CORRELATION_HEADER, &marked).send();
+    let items = format!("{api}/api/items");
     let started = Instant::now();
-    let created: serde_json::Value = http
-        .post(format!("{api}/api/items"))
-        .json(&json!({"title": "wsctl health check", "description": "created by wsctl test", "category": category, "priority": "low"}))
-        .send()
+    let created: serde_json::Value = send(http.post(&items).json(&json!({"title": "wsctl health check", "description": "created by wsctl test", "category": category, "priority": "low"})))
         .await?
         .error_for_status()?
         .json()
@@ -452,9 +488,8 @@ async fn api_crud(
         .as_str()
         .ok_or_else(|| anyhow::anyhow!("no id in {created}"))?
         .to_string();
-    let read: serde_json::Value = http
-        .get(format!("{api}/api/items/{id}"))
-        .send()
+    let item = format!("{items}/{id}");
+    let read: serde_json::Value = send(http.get(&item))
         .await?
         .error_for_status()?
         .json()
@@ -463,10 +498,7 @@ async fn api_crud(
         read["data"]["title"] == "wsctl health check",
         format!("read back {read}"),
     )?;
-    let updated: serde_json::Value = http
-        .put(format!("{api}/api/items/{id}"))
-        .json(&json!({"status": "completed"}))
-        .send()
+    let updated: serde_json::Value = send(http.put(&item).json(&json!({"status": "completed"})))
         .await?
         .error_for_status()?
         .json()
@@ -475,21 +507,37 @@ async fn api_crud(
         updated["data"]["status"] == "completed",
         format!("update gave {updated}"),
     )?;
-    http.delete(format!("{api}/api/items/{id}"))
-        .send()
-        .await?
-        .error_for_status()?;
-    let gone = http
-        .get(format!("{api}/api/items/{id}"))
-        .send()
-        .await?
-        .status();
+    send(http.delete(&item)).await?.error_for_status()?;
+    let gone = send(http.get(&item)).await?.status();
     ensure(
         gone == reqwest::StatusCode::NOT_FOUND,
         format!("after delete: {gone}"),
     )?;
     *took = Some(started.elapsed());
-    Ok(format!("item {id}"))
+    if let Ok(n) = id.parse::<i64>() {
+        give_back_id(cx, n).await?;
+    }
+    Ok(format!("item {id}, id given back"))
+}
+
+/// Winds the items' id sequence back over the id the round trip took, unless someone took a
+/// later one meanwhile (their item keeps its id; the gap stays). Under a lock that waits for
+/// inserts in flight and holds off new ones, "the sequence's last value is ours" means
+/// nobody else drew from it since.
+async fn give_back_id(cx: &Ctx<'_>, id: i64) -> anyhow::Result<()> {
+    let mut client = cx.workspace().await?;
+    let tx = client.transaction().await?;
+    tx.batch_execute("LOCK TABLE workspace.workspace_items IN EXCLUSIVE MODE")
+        .await?;
+    tx.execute(
+        "SELECT setval(s, greatest($1::bigint - 1, 1), $1::bigint > 1)
+           FROM (SELECT pg_get_serial_sequence('workspace.workspace_items', 'id')::regclass AS s) q
+          WHERE s IS NOT NULL AND pg_sequence_last_value(s) = $1::bigint",
+        &[&id],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn within_budget(took: Option<Duration>) -> anyhow::Result<String> {

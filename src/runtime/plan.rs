@@ -45,6 +45,8 @@ pub struct Plan {
     pub neon_dir: Option<PathBuf>,
     pub safekeepers: Option<u8>,
     pub placement: NeonPlacement,
+    /// --rate-limit-max, else the file's `rate_limit_max`, else the previous run's.
+    pub rate_limit_max: Option<u32>,
 }
 
 impl Plan {
@@ -99,6 +101,7 @@ impl Plan {
             neon_dir,
             neon,
             containers,
+            rate_limit_max: self.rate_limit_max,
             console_port: previous.and_then(|p| p.console_port),
         }
     }

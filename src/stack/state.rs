@@ -65,6 +65,11 @@ pub struct StackState {
     /// Containers: the compose project this stack runs as (`up --containers`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub containers: Option<ContainerState>,
+    /// The APIs' requests per client IP per window (`RATE_LIMIT_MAX`; 0: no limit), from
+    /// `up --rate-limit-max` or workspace-stack.toml; kept so a later `up` keeps it. `None`:
+    /// the API's own default (the original's 120), or whatever the environment says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_max: Option<u32>,
     /// The web console's port (`None`: `up --no-console`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub console_port: Option<u16>,
@@ -74,6 +79,16 @@ pub struct StackState {
         skip_serializing_if = "crate::branch::lifecycle::Lifecycle::is_empty"
     )]
     pub lifecycle: crate::branch::lifecycle::Lifecycle,
+}
+
+impl StackState {
+    /// What the stack's API processes get in their environment on top of the rest.
+    pub fn api_env(&self) -> Vec<(String, String)> {
+        self.rate_limit_max
+            .map(|n| ("RATE_LIMIT_MAX".to_string(), n.to_string()))
+            .into_iter()
+            .collect()
+    }
 }
 
 /// A stack's directory and the paths inside it.

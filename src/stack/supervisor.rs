@@ -389,10 +389,13 @@ impl Supervisor {
             name: name.to_string(),
             program,
             args,
-            env: vec![
+            env: [
                 ("DATABASE_URL".into(), url),
                 ("LOG_FORMAT".into(), "json".into()),
-            ],
+            ]
+            .into_iter()
+            .chain(self.state.api_env())
+            .collect(),
             cwd: Some("/".into()),
             run_as,
             log: self.dir.log(name),

@@ -440,6 +440,21 @@ fn main_checksums(s: &NeonStack) -> Vec<(String, i64, String)> {
     })
 }
 
+fn main_sql(s: &NeonStack, sql: &str) {
+    let dir = workspace_stack::stack::state::StateDir::resolve(Some(&s.state)).unwrap();
+    let state = dir.load().unwrap().unwrap();
+    let config =
+        workspace_stack::stack::supervisor::pg_config(&dir, &state, &state.database).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = workspace_stack::db::connect(&config).await.unwrap();
+        client.batch_execute(sql).await.unwrap();
+    })
+}
+
 fn post_item(api_port: u16, title: &str) {
     let r = reqwest::blocking::Client::new()
         .post(format!("http://127.0.0.1:{api_port}/api/items"))
@@ -516,8 +531,17 @@ fn snapshots_rollback_and_migrate_are_timeline_operations() {
         text(&o)
     );
 
-    // migrate: a throwaway branch for --check, an automatic snapshot for the real one.
+    // migrate: a throwaway branch for --check, an automatic snapshot for the real one. The
+    // newest migration (idempotent SQL) is made pending first: with nothing pending, migrate
+    // does nothing and takes no snapshot.
     let data = main_checksums(&s);
+    main_sql(
+        &s,
+        &format!(
+            "DELETE FROM workspace_stack.schema_migrations WHERE version = {}",
+            workspace_stack::db::migrations::latest_version()
+        ),
+    );
     let o = wsctl(&["migrate", "--check"]);
     assert!(
         o.status.success() && text(&o).contains("throwaway branch"),

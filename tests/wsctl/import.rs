@@ -552,3 +552,44 @@ fn a_source_database_name_cannot_put_the_backup_outside_backups() {
         "{backup}"
     );
 }
+
+#[test]
+fn import_json_is_one_document_on_stdout_with_the_report() {
+    let s = super::stack();
+    assert!(s.up().status.success());
+    let url = source(
+        &s,
+        "forjson",
+        SERIAL_SCHEMA,
+        "INSERT INTO workspace.workspace_categories (name, display_name) VALUES ('dashboard', 'Dashboard');
+         INSERT INTO workspace.workspace_items (title, category, priority, status) VALUES
+           ('one', 'dashboard', 'low', 'new'), ('bad', 'dashboard', 'urgent', 'new');",
+    );
+    let o = s.wsctl(&[
+        "import",
+        "--from",
+        &url,
+        "--dry-run",
+        "--json",
+        "--no-backup",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: stdout is not one JSON document: {}", text(&o)));
+    assert_eq!(out["exit_code"], 0, "{out}");
+    assert_eq!(out["report"]["dry_run"], true, "{out}");
+    assert_eq!(out["report"]["verified"], true, "{out}");
+    assert_eq!(
+        out["report"]["rejected"].as_array().unwrap().len(),
+        1,
+        "{out}"
+    );
+    let path = out["report_path"].as_str().unwrap();
+    let file: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    assert_eq!(file["outcome"], out["report"]["outcome"]);
+    let password = std::fs::read_to_string(s.dir.join("secrets/pg-password")).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains(password.trim()),
+        "the source's password is not in the output"
+    );
+}

@@ -11,6 +11,7 @@ use serde_json::Value;
 mod common;
 
 mod branch;
+mod cli;
 mod diff;
 mod doctor;
 mod expiry;

@@ -109,7 +109,10 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
             ),
             Ok(SchemaState::Ahead { applied, latest }) => check(
                 false,
-                format!("at migration {applied}, newer than this API ({latest})"),
+                format!(
+                    "at migration {applied}, {} ({latest})",
+                    migrations::NEWER_THAN_API
+                ),
                 started,
             ),
             Err(e) => check(false, format!("{e:#}"), started),

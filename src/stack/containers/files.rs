@@ -41,6 +41,8 @@ pub fn write_files(dir: &StateDir, state: &StackState) -> anyhow::Result<()> {
         ("WS_API_DATABASE".into(), db),
         ("WS_CONFIG_DIR".into(), files.config().display().to_string()),
     ];
+    // The compose files read it as ${RATE_LIMIT_MAX:-120}, for the API and the previews.
+    env.extend(state.api_env());
     let compose_text = match &state.neon {
         None => POSTGRES_COMPOSE,
         Some(n) => {
@@ -124,6 +126,7 @@ pub fn generated(state: &StackState) -> Value {
                     "WORKSPACE_HOST": "0.0.0.0",
                     "WORKSPACE_PORT": "3200",
                     "LOG_FORMAT": "json",
+                    "RATE_LIMIT_MAX": "${RATE_LIMIT_MAX:-120}",
                 },
                 "depends_on": {host.clone(): {"condition": "service_healthy"}},
                 "ports": [format!("127.0.0.1:{}:3200", p.port)],

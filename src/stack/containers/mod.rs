@@ -406,6 +406,7 @@ mod tests {
             neon_dir: None,
             neon: (backend == BackendKind::Neon).then(|| crate::stack::neon::NeonState::new(3)),
             containers: None,
+            rate_limit_max: None,
             console_port: None,
             lifecycle: Default::default(),
         }
