@@ -7,6 +7,7 @@ mod import_cmds;
 mod ops_cmds;
 mod print;
 mod stack_cmds;
+mod target;
 
 use std::path::PathBuf;
 
@@ -22,6 +23,10 @@ pub struct Cli {
     /// workspace-stack.toml, or in the current directory]
     #[arg(long, global = true)]
     pub state_dir: Option<PathBuf>,
+    /// Refuse to act unless the stack here has this name (its workspace-stack.toml `name`,
+    /// else its project directory's name)
+    #[arg(long, global = true, env = "WSCTL_STACK")]
+    pub stack: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -359,6 +364,10 @@ pub enum MigrateCmd {
 
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     let dir = crate::stack::state::StateDir::resolve(cli.state_dir.as_deref())?;
+    if let Some(want) = cli.stack.as_deref() {
+        crate::engine::target::check(&dir, want)?;
+    }
+    target::announce(&dir, &cli.command);
     match cli.command {
         Command::Up(args) => stack_cmds::up(&dir, args).await,
         Command::Down { purge, yes } => stack_cmds::down(&dir, purge, yes).await,

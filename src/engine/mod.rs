@@ -7,6 +7,7 @@ pub mod diff;
 pub mod doctor;
 pub mod import;
 pub mod lifecycle;
+pub mod target;
 pub mod up;
 
 use anyhow::Context;

@@ -20,6 +20,8 @@ use crate::stack::state::{BackendKind, Lock, Phase, StackState, StateDir, CONFIG
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    /// The stack's name [default: the project directory's].
+    pub name: Option<String>,
     pub backend: Option<BackendKind>,
     pub pg_port: Option<u16>,
     pub api_port: Option<u16>,
@@ -98,6 +100,7 @@ pub fn plan(dir: &StateDir, opts: &UpOptions) -> anyhow::Result<Plan> {
         .clone()
         .or(previous.as_ref().and_then(|p| p.neon_dir.clone()));
     Ok(Plan {
+        name: super::target::stack_name(dir, previous.as_ref()),
         previous,
         backend,
         pg_port,

@@ -34,6 +34,8 @@ impl NeonPlacement {
 pub struct Plan {
     /// state.json as the last run left it.
     pub previous: Option<StackState>,
+    /// The stack's name (engine::target::stack_name).
+    pub name: String,
     pub backend: BackendKind,
     pub pg_port: u16,
     pub api_port: u16,
@@ -82,6 +84,7 @@ impl Plan {
         let previous = self.previous.as_ref();
         StackState {
             version: 1,
+            name: self.name.clone(),
             backend: self.backend,
             pg_port: self.pg_port,
             api_port: self.api_port,

@@ -16,6 +16,7 @@ mod doctor;
 mod expiry;
 mod import;
 mod security;
+mod stacks;
 
 use common::{free_port, http, text, wait_until, wsctl_bin, Stack};
 
