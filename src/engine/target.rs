@@ -18,23 +18,10 @@ pub struct Target {
     pub containers: bool,
 }
 
-/// The project directory's name: the state directory's parent (where workspace-stack.toml is
-/// read from).
-fn directory_name(dir: &StateDir) -> String {
-    dir.root
-        .parent()
-        .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "workspace".into())
-}
-
-/// The name `up` gives this stack: the file's `name`, else the previous run's, else the
-/// project directory's.
+/// The name `up` gives this stack (see `runtime::plan::stack_name`).
 pub fn stack_name(dir: &StateDir, previous: Option<&StackState>) -> String {
     let from_file = file_config(dir).ok().and_then(|f| f.name);
-    from_file
-        .or(previous.map(|p| p.name.clone()).filter(|n| !n.is_empty()))
-        .unwrap_or_else(|| directory_name(dir))
+    crate::runtime::plan::stack_name(dir, from_file, previous)
 }
 
 impl Target {

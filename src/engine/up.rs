@@ -100,7 +100,7 @@ pub fn plan(dir: &StateDir, opts: &UpOptions) -> anyhow::Result<Plan> {
         .clone()
         .or(previous.as_ref().and_then(|p| p.neon_dir.clone()));
     Ok(Plan {
-        name: super::target::stack_name(dir, previous.as_ref()),
+        name: crate::runtime::plan::stack_name(dir, file.name.clone(), previous.as_ref()),
         previous,
         backend,
         pg_port,

@@ -112,3 +112,21 @@ pub fn save(dir: &StateDir, state: &StackState) -> anyhow::Result<()> {
     dir.secret("pg-password")?;
     dir.save(state)
 }
+
+/// A stack's name: workspace-stack.toml's `name`, else the previous run's, else the project
+/// directory's (the state directory's parent, where workspace-stack.toml is read from).
+pub fn stack_name(
+    dir: &StateDir,
+    from_file: Option<String>,
+    previous: Option<&StackState>,
+) -> String {
+    from_file
+        .or(previous.map(|p| p.name.clone()).filter(|n| !n.is_empty()))
+        .unwrap_or_else(|| {
+            dir.root
+                .parent()
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "workspace".into())
+        })
+}
