@@ -65,6 +65,12 @@ pub struct UpArgs {
     /// WSCTL_COMPOSE picks one) instead of local processes
     #[arg(long)]
     pub containers: bool,
+    /// Start from nothing: `down --destroy` first (asks unless --yes)
+    #[arg(long)]
+    pub clean: bool,
+    /// With --clean: do not ask
+    #[arg(long, requires = "clean")]
+    pub yes: bool,
 }
 
 /// Neon beyond one machine: S3-compatible remote storage and listen/advertised addresses.
@@ -140,6 +146,10 @@ pub enum Command {
         /// Also delete all data and state (asks first unless --yes)
         #[arg(long)]
         purge: bool,
+        /// Delete the stack even when it is broken or half-started: stop what runs, stop a
+        /// PostgreSQL left behind, remove containers, volumes, data and state (asks unless --yes)
+        #[arg(long, conflicts_with = "purge")]
+        destroy: bool,
         /// Do not ask
         #[arg(long)]
         yes: bool,
@@ -369,8 +379,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     }
     target::announce(&dir, &cli.command);
     match cli.command {
+        Command::Up(args) if args.clean => {
+            if ops_cmds::destroy(&dir, args.yes).await? != 0 {
+                return Ok(1);
+            }
+            stack_cmds::up(&dir, args).await
+        }
         Command::Up(args) => stack_cmds::up(&dir, args).await,
-        Command::Down { purge, yes } => stack_cmds::down(&dir, purge, yes).await,
+        Command::Down {
+            destroy: true, yes, ..
+        } => ops_cmds::destroy(&dir, yes).await,
+        Command::Down { purge, yes, .. } => stack_cmds::down(&dir, purge, yes).await,
         Command::Status { json } => stack_cmds::status(&dir, json),
         Command::Logs { service, follow } => stack_cmds::logs(&dir, service, follow).await,
         Command::Init { database_url } => stack_cmds::init(&dir, database_url).await,

@@ -3,6 +3,7 @@
 
 pub mod branches;
 pub mod database;
+pub mod destroy;
 pub mod diff;
 pub mod doctor;
 pub mod import;

@@ -1,6 +1,7 @@
 //! Stack names, `--stack`, and the target line commands that change something print first.
 
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -81,4 +82,102 @@ fn a_stack_is_named_and_wrong_names_are_refused() {
     let o = s.wsctl(&["--stack", "shop", "status"]);
     assert!(!o.status.success(), "{}", text(&o));
     assert!(s.wsctl(&["down"]).status.success());
+}
+
+/// A postmaster of the stack's data directory, started behind wsctl's back (as a supervisor
+/// killed with -9 in the middle of a start can leave one); reaped by a thread.
+fn stray_postmaster(s: &crate::common::Stack) -> (u32, std::thread::JoinHandle<()>) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    let data = s.dir.join("postgres/data");
+    let meta = std::fs::metadata(&data).unwrap();
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(s.dir.join("state.json")).unwrap()).unwrap();
+    let bin = std::path::PathBuf::from(state["pg_bin"].as_str().unwrap());
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mut child = Command::new(bin.join("postgres"))
+        .arg("-D")
+        .arg(&data)
+        .args(["-c", "listen_addresses=", "-c"])
+        .arg(format!(
+            "unix_socket_directories={}",
+            s.dir.join("postgres/socket").display()
+        ))
+        .uid(meta.uid())
+        .gid(meta.gid())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::wait_until("the stray postmaster", Duration::from_secs(20), || {
+        std::fs::read_to_string(data.join("postmaster.pid")).is_ok_and(|t| t.lines().count() > 7)
+    });
+    let pid = child.id();
+    (pid, std::thread::spawn(move || drop(child.wait())))
+}
+
+#[test]
+fn down_destroy_removes_a_broken_stack_and_up_clean_starts_from_nothing() {
+    let s = crate::stack();
+    assert!(s.up().status.success());
+    assert!(s.wsctl(&["down"]).status.success());
+    // Broken: a postmaster left running, a dead supervisor's pid file, a half-written state.
+    let (pid, reaped) = stray_postmaster(&s);
+    std::fs::write(s.dir.join("supervisor.pid"), "999999").unwrap();
+    std::fs::write(s.dir.join("state.json"), "{\"version\": 1, \"back").unwrap();
+
+    // Not on a terminal: it needs --yes, and nothing goes.
+    let o = s.wsctl(&["down", "--destroy"]);
+    assert!(
+        !o.status.success() && text(&o).contains("--yes"),
+        "{}",
+        text(&o)
+    );
+    assert!(s.dir.join("postgres/data").exists());
+
+    let o = s.wsctl(&["down", "--destroy", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains(&format!("pid {pid}")), "{}", text(&o));
+    assert!(!s.dir.exists(), "{}", text(&o));
+    reaped.join().unwrap();
+    // Again: nothing there, nothing to do.
+    assert!(s.wsctl(&["down", "--destroy", "--yes"]).status.success());
+
+    // A directory that is not a wsctl state directory is refused, as by --purge.
+    std::fs::create_dir_all(&s.dir).unwrap();
+    std::fs::write(s.dir.join("notes.txt"), "mine").unwrap();
+    let o = s.wsctl(&["down", "--destroy", "--yes"]);
+    assert!(
+        !o.status.success() && text(&o).contains("refusing"),
+        "{}",
+        text(&o)
+    );
+    assert!(s.dir.join("notes.txt").exists());
+    std::fs::remove_dir_all(&s.dir).unwrap();
+
+    // up --clean: destroy, then up; a branch made before is gone, the stack answers.
+    assert!(s.up().status.success());
+    assert!(s.wsctl(&["branch", "create", "old"]).status.success());
+    let o = s.up_with(&["--clean"]);
+    assert!(
+        !o.status.success() && text(&o).contains("--yes"),
+        "{}",
+        text(&o)
+    );
+    let o = s.up_with(&["--clean", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let list = s.wsctl(&["branch", "list", "--json"]);
+    assert!(list.status.success(), "{}", text(&list));
+    assert!(
+        !String::from_utf8_lossy(&list.stdout).contains("\"old\""),
+        "{}",
+        text(&list)
+    );
+    let health = crate::common::http()
+        .get(format!("{}/health", s.api()))
+        .send()
+        .unwrap();
+    assert!(health.status().is_success());
+    assert!(s.wsctl(&["down", "--destroy", "--yes"]).status.success());
+    assert!(!s.dir.exists());
 }
