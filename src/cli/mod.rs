@@ -65,6 +65,10 @@ pub struct UpArgs {
     /// WSCTL_COMPOSE picks one) instead of local processes
     #[arg(long)]
     pub containers: bool,
+    /// `auto`: pick free ports for PostgreSQL, the API (and Neon's services) once and keep
+    /// them for this stack; --pg-port/--api-port still win [workspace-stack.toml: ports = "auto"]
+    #[arg(long, value_parser = ["auto"])]
+    pub ports: Option<String>,
     /// Start from nothing: `down --destroy` first (asks unless --yes)
     #[arg(long)]
     pub clean: bool,
@@ -133,6 +137,7 @@ impl UpArgs {
             neon_dir: self.neon_dir.clone(),
             placement: self.placement.placement(),
             containers: self.containers,
+            ports_auto: self.ports.is_some(),
         }
     }
 }

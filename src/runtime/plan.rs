@@ -46,6 +46,8 @@ pub struct Plan {
     /// --neon-dir, else the previous run's.
     pub neon_dir: Option<PathBuf>,
     pub safekeepers: Option<u8>,
+    /// `--ports auto` / `ports = "auto"`: a new Neon stack takes free ports too.
+    pub ports_auto: bool,
     pub placement: NeonPlacement,
 }
 
@@ -62,10 +64,11 @@ impl Plan {
         Ok(())
     }
 
-    /// A new stack's Neon state: fixed ports, or free ones with WSCTL_NEON_PORTS=auto.
+    /// A new stack's Neon state: fixed ports, or free ones with `--ports auto` (or
+    /// WSCTL_NEON_PORTS=auto).
     pub fn new_neon(&self) -> anyhow::Result<NeonState> {
         let count = self.safekeepers.unwrap_or(1);
-        if std::env::var("WSCTL_NEON_PORTS").as_deref() == Ok("auto") {
+        if self.ports_auto || std::env::var("WSCTL_NEON_PORTS").as_deref() == Ok("auto") {
             NeonState::with_free_ports(count)
         } else {
             Ok(NeonState::new(count))
@@ -129,4 +132,24 @@ pub fn stack_name(
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "workspace".into())
         })
+}
+
+/// `--ports auto`: a free port for each of PostgreSQL and the API that nothing fixed yet (a
+/// flag, the file, or the previous run — which is how the choice sticks across down/up). Two
+/// picks in a row can return the same port; the second is picked again.
+pub fn auto_ports(pg: Option<u16>, api: Option<u16>) -> anyhow::Result<(u16, u16)> {
+    use crate::stack::ports::free_port;
+    let pg = match pg {
+        Some(p) => p,
+        None => free_port()?,
+    };
+    if let Some(api) = api {
+        return Ok((pg, api));
+    }
+    loop {
+        let api = free_port()?;
+        if api != pg {
+            return Ok((pg, api));
+        }
+    }
 }

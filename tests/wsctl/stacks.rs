@@ -181,3 +181,101 @@ fn down_destroy_removes_a_broken_stack_and_up_clean_starts_from_nothing() {
     assert!(s.wsctl(&["down", "--destroy", "--yes"]).status.success());
     assert!(!s.dir.exists());
 }
+
+/// The API URL and PostgreSQL port `status --json` reports.
+fn ports_of(s: &crate::common::Stack) -> (String, u64) {
+    let st = s.status();
+    (
+        st["api_url"].as_str().unwrap().to_string(),
+        st["pg_port"].as_u64().unwrap(),
+    )
+}
+
+/// `branch create NAME --api` and the preview's URL.
+fn preview(s: &crate::common::Stack, name: &str) -> String {
+    let o = s.wsctl(&["branch", "create", name, "--api"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("Preview API for {name}: ")))
+        .unwrap_or_else(|| panic!("no preview URL in {out}"))
+        .trim()
+        .to_string()
+}
+
+fn items(api: &str) -> i64 {
+    crate::common::http()
+        .get(format!("{api}/api/items"))
+        .send()
+        .unwrap()
+        .json::<Value>()
+        .unwrap()["total"]
+        .as_i64()
+        .unwrap()
+}
+
+#[test]
+fn two_stacks_with_automatic_ports_run_side_by_side_with_branches_and_previews() {
+    let a = crate::stack();
+    let b = crate::stack();
+    // B: `ports = "auto"` in its file, and an explicit API port, which wins.
+    let project_b = b.dir.parent().unwrap();
+    std::fs::write(project_b.join("workspace-stack.toml"), "ports = \"auto\"\n").unwrap();
+    let o = a.wsctl(&["up", "--ports", "auto"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let api_b = b.api_port.to_string();
+    let o = b.wsctl(&["up", "--api-port", &api_b]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let (url_a, pg_a) = ports_of(&a);
+    let (url_b, pg_b) = ports_of(&b);
+    assert_eq!(
+        url_b,
+        format!("http://127.0.0.1:{api_b}"),
+        "--api-port wins"
+    );
+    assert_ne!(url_a, url_b);
+    assert_ne!(pg_a, pg_b);
+    assert!(
+        ![5433, 3200].contains(&pg_a) && !url_a.ends_with(":3200"),
+        "auto means free ports, not the defaults: {url_a} {pg_a}"
+    );
+
+    // A branch with a preview API in each; each preview writes to its own stack only.
+    let prev_a = preview(&a, "feature");
+    let prev_b = preview(&b, "feature");
+    assert_ne!(prev_a, prev_b);
+    crate::branch::post_item(&prev_a, "a's preview").unwrap();
+    crate::branch::post_item(&prev_b, "b's preview").unwrap();
+    crate::branch::post_item(&prev_b, "b's preview again").unwrap();
+    assert_eq!(items(&prev_a), 1);
+    assert_eq!(items(&prev_b), 2);
+    assert_eq!(items(&url_a), 0, "main of A is not touched by its preview");
+    assert_eq!(items(&url_b), 0);
+
+    // Sticky: down and up again (without the flag) keeps A's ports.
+    assert!(a.wsctl(&["down"]).status.success());
+    let o = a.wsctl(&["up"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(ports_of(&a), (url_a.clone(), pg_a));
+    let o = b.wsctl(&["down"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = b.wsctl(&["up"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(ports_of(&b), (url_b, pg_b));
+    assert!(a.wsctl(&["down"]).status.success());
+    assert!(b.wsctl(&["down"]).status.success());
+}
+
+#[test]
+fn a_ports_value_other_than_auto_is_refused() {
+    let s = crate::stack();
+    std::fs::write(
+        s.dir.parent().unwrap().join("workspace-stack.toml"),
+        "ports = \"random\"\n",
+    )
+    .unwrap();
+    let o = s.wsctl(&["up"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("\"auto\""), "{}", text(&o));
+}
