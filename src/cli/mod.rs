@@ -155,9 +155,18 @@ pub enum Command {
         /// PostgreSQL left behind, remove containers, volumes, data and state (asks unless --yes)
         #[arg(long, conflicts_with = "purge")]
         destroy: bool,
+        /// Stop every stack of this user on this machine (see `wsctl ls`)
+        #[arg(long, conflicts_with_all = ["purge", "destroy"])]
+        all: bool,
         /// Do not ask
         #[arg(long)]
         yes: bool,
+    },
+    /// List every stack of this user on this machine: name, directory, backend, runtime,
+    /// running or not, URLs
+    Ls {
+        #[arg(long)]
+        json: bool,
     },
     /// Show the stack's processes, restarts and URLs
     Status {
@@ -394,6 +403,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Down {
             destroy: true, yes, ..
         } => ops_cmds::destroy(&dir, yes).await,
+        Command::Down { all: true, .. } => ops_cmds::down_all().await,
+        Command::Ls { json } => ops_cmds::ls(json),
         Command::Down { purge, yes, .. } => stack_cmds::down(&dir, purge, yes).await,
         Command::Status { json } => stack_cmds::status(&dir, json),
         Command::Logs { service, follow } => stack_cmds::logs(&dir, service, follow).await,

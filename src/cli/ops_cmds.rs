@@ -210,3 +210,53 @@ pub async fn destroy(dir: &StateDir, yes: bool) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+pub fn ls(json: bool) -> anyhow::Result<i32> {
+    let stacks = crate::engine::registry::list()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&stacks)?);
+        return Ok(0);
+    }
+    if stacks.is_empty() {
+        println!("No stacks (`wsctl up` registers one).");
+    }
+    for s in &stacks {
+        println!(
+            "{:20} {:8} {:10} {:7} {}",
+            s.name,
+            s.backend,
+            s.runtime,
+            if s.running { "running" } else { "stopped" },
+            s.dir.display()
+        );
+        if let (true, Some(api), Some(db)) = (s.running, &s.api_url, &s.database_url) {
+            println!("{:20} API {api}  PostgreSQL {db}", "");
+            for p in &s.previews {
+                println!("{:20} preview {p}", "");
+            }
+        }
+    }
+    Ok(0)
+}
+
+pub async fn down_all() -> anyhow::Result<i32> {
+    let results = crate::engine::registry::down_all().await?;
+    if results.is_empty() {
+        println!("No stack is running.");
+    }
+    let mut failed = 0;
+    for (s, result) in results {
+        match result {
+            Ok(_) => println!("Stopped stack {} ({}).", s.name, s.dir.display()),
+            Err(e) => {
+                failed += 1;
+                println!(
+                    "Could not stop stack {} ({}): {e:#}",
+                    s.name,
+                    s.dir.display()
+                );
+            }
+        }
+    }
+    Ok(if failed == 0 { 0 } else { 1 })
+}

@@ -11,6 +11,8 @@ fn subject(command: &Command) -> Option<Option<String>> {
     let branch = |n: &str| Some(Some(format!("branch {n}")));
     let snapshot = |n: &str| Some(Some(format!("snapshot {n}")));
     match command {
+        // Each stack it stops is named as it goes.
+        Command::Down { all: true, .. } => None,
         Command::Up(_) | Command::Down { .. } | Command::Init { database_url: None } => Some(None),
         Command::Import(_) => Some(Some("import".into())),
         Command::Rollback { to } => Some(Some(format!(

@@ -8,6 +8,7 @@ pub mod diff;
 pub mod doctor;
 pub mod import;
 pub mod lifecycle;
+pub mod registry;
 pub mod target;
 pub mod up;
 

@@ -174,6 +174,9 @@ pub async fn prepare(
     } else {
         runtime::native::prepare(dir, &plan)?
     };
+    // The registry only feeds `wsctl ls` and `down --all`: a home directory that cannot take
+    // it must not keep the stack from starting.
+    let _ = super::registry::record(&dir.root);
     Ok(Prepared::New(state))
 }
 

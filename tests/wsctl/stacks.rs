@@ -1,6 +1,6 @@
 //! Stack names, `--stack`, and the target line commands that change something print first.
 
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -278,4 +278,88 @@ fn a_ports_value_other_than_auto_is_refused() {
     let o = s.wsctl(&["up"]);
     assert!(!o.status.success());
     assert!(text(&o).contains("\"auto\""), "{}", text(&o));
+}
+
+/// wsctl on `s` with its own per-user registry under `home`.
+fn with_registry(s: &crate::common::Stack, home: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(wsctl_bin())
+        .arg("--state-dir")
+        .arg(&s.dir)
+        .args(args)
+        .env("XDG_STATE_HOME", home)
+        .env_remove("WSCTL_STATE_DIR")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn ls_lists_every_stack_and_down_all_stops_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().unwrap();
+    let (a, b) = (crate::stack(), crate::stack());
+    for s in [&a, &b] {
+        let (pg, api) = (s.pg_port.to_string(), s.api_port.to_string());
+        let o = with_registry(
+            s,
+            home.path(),
+            &["up", "--pg-port", &pg, "--api-port", &api],
+        );
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let registry = home.path().join("workspace-stack/registry.json");
+    let mode = std::fs::metadata(&registry).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let ls = |s: &crate::common::Stack| -> Vec<Value> {
+        let o = with_registry(s, home.path(), &["ls", "--json"]);
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let listed = ls(&a);
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    for s in [&a, &b] {
+        let e = listed
+            .iter()
+            .find(|e| e["dir"] == s.dir.display().to_string())
+            .unwrap_or_else(|| panic!("{} not in {listed:?}", s.dir.display()));
+        let name = s
+            .dir
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap();
+        assert_eq!(e["name"], name);
+        assert_eq!(e["backend"], "postgres");
+        assert_eq!(e["runtime"], "processes");
+        assert_eq!(e["running"], true);
+        assert_eq!(e["api_url"], s.api());
+    }
+    let o = with_registry(&a, home.path(), &["ls"]);
+    assert!(
+        text(&o).contains(&format!("API {}", a.api())),
+        "{}",
+        text(&o)
+    );
+
+    // B destroyed: it drops out of the registry.
+    let o = with_registry(&b, home.path(), &["down", "--destroy", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let listed = ls(&a);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(!std::fs::read_to_string(&registry)
+        .unwrap()
+        .contains(&b.dir.display().to_string()));
+
+    // down --all, from anywhere: A stops.
+    let o = with_registry(&b, home.path(), &["down", "--all"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&a.dir.display().to_string()),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(ls(&a)[0]["running"], false);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", a.api_port)).is_err());
 }
