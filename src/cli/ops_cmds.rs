@@ -212,7 +212,7 @@ pub async fn destroy(dir: &StateDir, yes: bool) -> anyhow::Result<i32> {
 }
 
 pub fn ls(json: bool) -> anyhow::Result<i32> {
-    let stacks = crate::engine::registry::list()?;
+    let stacks = crate::engine::stacks::list()?;
     if json {
         println!("{}", serde_json::to_string_pretty(&stacks)?);
         return Ok(0);
@@ -240,7 +240,7 @@ pub fn ls(json: bool) -> anyhow::Result<i32> {
 }
 
 pub async fn down_all() -> anyhow::Result<i32> {
-    let results = crate::engine::registry::down_all().await?;
+    let results = crate::engine::stacks::down_all().await?;
     if results.is_empty() {
         println!("No stack is running.");
     }

@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod import;
 pub mod lifecycle;
 pub mod registry;
+pub mod stacks;
 pub mod target;
 pub mod up;
 

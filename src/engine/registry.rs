@@ -1,4 +1,4 @@
-//! The stacks of this user on this machine, for `wsctl ls` and `wsctl down --all`: a small
+//! The stacks of this user on this machine (see `engine::stacks`): a small
 //! registry.json in `$XDG_STATE_HOME/workspace-stack/` (else `~/.local/state/workspace-stack/`),
 //! 0600. Each change is a read-modify-write under a flock, written atomically (a crash leaves
 //! the old file or the new one); entries whose state directory is gone are dropped when read.
@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
-use super::target::Target;
-use crate::runtime::{self, Down};
-use crate::stack::state::{write_atomic, Lock, StateDir};
+use crate::stack::state::write_atomic;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Registry {
@@ -81,71 +79,7 @@ pub fn record(dir: &Path) -> anyhow::Result<()> {
     })
 }
 
-/// A stack as `wsctl ls` shows it.
-#[derive(Debug, Serialize)]
-pub struct Listed {
-    pub name: String,
-    pub dir: PathBuf,
-    pub backend: String,
-    pub runtime: &'static str,
-    pub running: bool,
-    pub api_url: Option<String>,
-    pub database_url: Option<String>,
-    pub previews: Vec<String>,
-}
-
-fn listed(dir: &StateDir) -> Listed {
-    let t = Target::of(dir);
-    let state = dir.load().ok().flatten();
-    Listed {
-        name: t.name,
-        dir: t.dir,
-        backend: format!("{:?}", t.backend).to_lowercase(),
-        runtime: if t.containers {
-            "containers"
-        } else {
-            "processes"
-        },
-        running: Lock::is_held(&dir.lock_file()).unwrap_or(false),
-        api_url: state
-            .as_ref()
-            .map(|s| format!("http://127.0.0.1:{}", s.api_port)),
-        database_url: state.as_ref().map(|s| {
-            format!(
-                "postgres://{}@127.0.0.1:{}/{}",
-                s.superuser, s.pg_port, s.database
-            )
-        }),
-        previews: state
-            .iter()
-            .flat_map(|s| s.previews.iter())
-            .map(|p| format!("{} http://127.0.0.1:{}", p.branch, p.port))
-            .collect(),
-    }
-}
-
-/// Every registered stack that still exists.
-pub fn list() -> anyhow::Result<Vec<Listed>> {
-    let dirs = update(|reg| reg.stacks.clone())?;
-    Ok(dirs
-        .iter()
-        .map(|e| {
-            listed(&StateDir {
-                root: e.dir.clone(),
-            })
-        })
-        .collect())
-}
-
-/// `down --all`: stops every registered stack that runs; each result with its stack.
-pub async fn down_all() -> anyhow::Result<Vec<(Listed, anyhow::Result<Down>)>> {
-    let mut out = Vec::new();
-    for stack in list()?.into_iter().filter(|s| s.running) {
-        let dir = StateDir {
-            root: stack.dir.clone(),
-        };
-        let result = runtime::for_dir(&dir).down(&dir).await;
-        out.push((stack, result));
-    }
-    Ok(out)
+/// The state directories registered (and still there).
+pub fn dirs() -> anyhow::Result<Vec<PathBuf>> {
+    update(|reg| reg.stacks.iter().map(|e| e.dir.clone()).collect())
 }
