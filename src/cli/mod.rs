@@ -184,6 +184,9 @@ pub enum Command {
     Init {
         #[arg(long)]
         database_url: Option<String>,
+        /// Migrate a database that is not on this machine (refused otherwise)
+        #[arg(long)]
+        remote_ok: bool,
     },
     /// Open psql on the stack's database (extra arguments go to psql)
     Psql {
@@ -273,6 +276,9 @@ pub struct ImportArgs {
     /// Rows per COPY batch (memory holds at most four batches)
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|v| v as usize))]
     pub batch_rows: usize,
+    /// Write the import even when its target is not on this machine (refused otherwise)
+    #[arg(long)]
+    pub remote_ok: bool,
 }
 
 #[derive(Subcommand)]
@@ -408,7 +414,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Down { purge, yes, .. } => stack_cmds::down(&dir, purge, yes).await,
         Command::Status { json } => stack_cmds::status(&dir, json),
         Command::Logs { service, follow } => stack_cmds::logs(&dir, service, follow).await,
-        Command::Init { database_url } => stack_cmds::init(&dir, database_url).await,
+        Command::Init {
+            database_url,
+            remote_ok,
+        } => stack_cmds::init(&dir, database_url, remote_ok).await,
         Command::Psql { args } => stack_cmds::psql(&dir, args),
         Command::Url { api } => stack_cmds::url(&dir, api),
         Command::Test { json } => stack_cmds::test(&dir, json).await,

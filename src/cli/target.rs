@@ -13,7 +13,11 @@ fn subject(command: &Command) -> Option<Option<String>> {
     match command {
         // Each stack it stops is named as it goes.
         Command::Down { all: true, .. } => None,
-        Command::Up(_) | Command::Down { .. } | Command::Init { database_url: None } => Some(None),
+        Command::Up(_)
+        | Command::Down { .. }
+        | Command::Init {
+            database_url: None, ..
+        } => Some(None),
         Command::Import(_) => Some(Some("import".into())),
         Command::Rollback { to } => Some(Some(format!(
             "rollback of main to {}",

@@ -363,3 +363,41 @@ fn ls_lists_every_stack_and_down_all_stops_them() {
     assert_eq!(ls(&a)[0]["running"], false);
     assert!(std::net::TcpStream::connect(("127.0.0.1", a.api_port)).is_err());
 }
+
+#[test]
+fn init_refuses_a_database_on_another_host_unless_remote_ok() {
+    let s = crate::stack();
+    assert!(s.up().status.success());
+    let password = std::fs::read_to_string(s.dir.join("secrets/pg-password")).unwrap();
+    let local = format!(
+        "postgres://postgres:{}@localhost:{}/workspace",
+        password.trim(),
+        s.pg_port
+    );
+    let o = s.wsctl(&["init", "--database-url", &local]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let o = s.wsctl(&["init", "--database-url", "postgres://u:p@192.0.2.1:5432/db"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("192.0.2.1") && text(&o).contains("--remote-ok"),
+        "{}",
+        text(&o)
+    );
+    // With --remote-ok it tries: this machine's own non-loopback address, where nothing of
+    // the stack listens, answers with a connection error instead of the refusal.
+    let udp = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    if udp.connect("192.0.2.1:9").is_ok() {
+        let ip = udp.local_addr().unwrap().ip();
+        if !ip.is_loopback() && !ip.is_unspecified() {
+            let url = format!("postgres://u:p@{ip}:{}/db", s.pg_port);
+            let o = s.wsctl(&["init", "--database-url", &url]);
+            assert!(!o.status.success() && text(&o).contains(&ip.to_string()));
+            assert!(text(&o).contains("refusing to write"), "{}", text(&o));
+            let o = s.wsctl(&["init", "--database-url", &url, "--remote-ok"]);
+            assert!(!o.status.success());
+            assert!(!text(&o).contains("refusing to write"), "{}", text(&o));
+        }
+    }
+    assert!(s.wsctl(&["down"]).status.success());
+}
