@@ -80,6 +80,7 @@ pub async fn import(dir: &StateDir, args: ImportArgs) -> anyhow::Result<i32> {
         no_backup: args.no_backup,
         report: args.report,
         batch_rows: args.batch_rows,
+        remote_ok: args.remote_ok,
     };
     if args.json {
         let done = import::import(dir, &opts, &Json).await?;

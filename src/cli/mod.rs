@@ -10,6 +10,7 @@ mod migrate_cmds;
 mod ops_cmds;
 mod print;
 mod stack_cmds;
+mod target;
 
 use std::path::PathBuf;
 
@@ -33,6 +34,10 @@ pub struct Cli {
     /// workspace-stack.toml, or in the current directory]
     #[arg(long, global = true)]
     pub state_dir: Option<PathBuf>,
+    /// Refuse to act unless the stack here has this name (its workspace-stack.toml `name`,
+    /// else its project directory's name)
+    #[arg(long, global = true, env = "WSCTL_STACK")]
+    pub stack: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -82,6 +87,16 @@ pub struct UpArgs {
     /// Web console port [default: the port used before, or a free one picked per state directory]
     #[arg(long)]
     pub console_port: Option<u16>,
+    /// `auto`: pick free ports for PostgreSQL, the API (and Neon's services) once and keep
+    /// them for this stack; --pg-port/--api-port still win [workspace-stack.toml: ports = "auto"]
+    #[arg(long, value_parser = ["auto"])]
+    pub ports: Option<String>,
+    /// Start from nothing: `down --destroy` first (asks unless --yes)
+    #[arg(long)]
+    pub clean: bool,
+    /// With --clean: do not ask
+    #[arg(long, requires = "clean")]
+    pub yes: bool,
 }
 
 /// Neon beyond one machine: S3-compatible remote storage and listen/advertised addresses.
@@ -145,6 +160,7 @@ impl UpArgs {
             placement: self.placement.placement(),
             containers: self.containers,
             rate_limit_max: self.rate_limit_max,
+            ports_auto: self.ports.is_some(),
         }
     }
 }
@@ -158,9 +174,22 @@ pub enum Command {
         /// Also delete all data and state (asks first unless --yes)
         #[arg(long)]
         purge: bool,
+        /// Delete the stack even when it is broken or half-started: stop what runs, stop a
+        /// PostgreSQL left behind, remove containers, volumes, data and state (asks unless --yes)
+        #[arg(long, conflicts_with = "purge")]
+        destroy: bool,
+        /// Stop every stack of this user on this machine (see `wsctl ls`)
+        #[arg(long, conflicts_with_all = ["purge", "destroy"])]
+        all: bool,
         /// Do not ask
         #[arg(long)]
         yes: bool,
+    },
+    /// List every stack of this user on this machine: name, directory, backend, runtime,
+    /// running or not, URLs
+    Ls {
+        #[arg(long)]
+        json: bool,
     },
     /// Show the stack's processes, restarts and URLs
     Status {
@@ -190,6 +219,9 @@ pub enum Command {
         /// Migrate this database instead of the stack's (postgres://USER:PASSWORD@HOST:PORT/DB)
         #[arg(long)]
         database_url: Option<String>,
+        /// Migrate a database that is not on this machine (refused otherwise)
+        #[arg(long)]
+        remote_ok: bool,
     },
     /// Open psql on the stack's database (extra arguments go to psql)
     Psql {
@@ -332,6 +364,9 @@ pub struct ImportArgs {
     /// Rows per COPY batch (memory holds at most four batches)
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|v| v as usize))]
     pub batch_rows: usize,
+    /// Write the import even when its target is not on this machine (refused otherwise)
+    #[arg(long)]
+    pub remote_ok: bool,
 }
 
 #[derive(Subcommand)]
@@ -496,9 +531,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         _ => {}
     }
     let dir = crate::stack::state::StateDir::resolve(cli.state_dir.as_deref())?;
+    if let Some(want) = cli.stack.as_deref() {
+        crate::engine::target::check(&dir, want)?;
+    }
+    target::announce(&dir, &cli.command);
     match cli.command {
+        Command::Up(args) if args.clean => {
+            if ops_cmds::destroy(&dir, args.yes).await? != 0 {
+                return Ok(1);
+            }
+            stack_cmds::up(&dir, args).await
+        }
         Command::Up(args) => stack_cmds::up(&dir, args).await,
-        Command::Down { purge, yes } => stack_cmds::down(&dir, purge, yes).await,
+        Command::Down {
+            destroy: true, yes, ..
+        } => ops_cmds::destroy(&dir, yes).await,
+        Command::Down { all: true, .. } => ops_cmds::down_all().await,
+        Command::Ls { json } => ops_cmds::ls(json),
+        Command::Down { purge, yes, .. } => stack_cmds::down(&dir, purge, yes).await,
         Command::Status { json } => stack_cmds::status(&dir, json),
         Command::Logs {
             service,
@@ -507,7 +557,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             since,
             json,
         } => stack_cmds::logs(&dir, service, follow, tail, since, json).await,
-        Command::Init { database_url } => stack_cmds::init(&dir, database_url).await,
+        Command::Init {
+            database_url,
+            remote_ok,
+        } => stack_cmds::init(&dir, database_url, remote_ok).await,
         Command::Psql { args, branch } => stack_cmds::psql(&dir, args, branch).await,
         Command::Url { api, branch } => stack_cmds::url(&dir, api, branch).await,
         Command::Test { json } => stack_cmds::test(&dir, json).await,

@@ -154,3 +154,109 @@ pub async fn sweep(dir: &StateDir) -> anyhow::Result<i32> {
     }
     Ok(if done.failed.is_empty() { 0 } else { 1 })
 }
+
+/// `down --destroy` (and the first half of `up --clean`).
+pub async fn destroy(dir: &StateDir, yes: bool) -> anyhow::Result<i32> {
+    use std::io::{IsTerminal, Write};
+    if dir.root.exists() {
+        dir.check_purgeable()?;
+    }
+    if !yes && dir.root.exists() {
+        if !std::io::stdin().is_terminal() {
+            anyhow::bail!(
+                "--destroy deletes every database, container, volume and file of this stack; \
+                 pass --yes to confirm when not on a terminal"
+            );
+        }
+        print!("Destroy the stack in {}? Type 'yes': ", dir.root.display());
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            println!("Nothing deleted.");
+            return Ok(1);
+        }
+    }
+    let done = crate::engine::destroy::destroy(dir).await?;
+    if let Some(e) = &done.stop_error {
+        println!("Stopping failed ({e}); destroying anyway.");
+    }
+    match done.stopped {
+        Some(crate::runtime::Down::Stopped { took }) => {
+            println!("Stopped in {:.1} s.", took.as_secs_f64())
+        }
+        Some(crate::runtime::Down::ContainersWithoutWatcher { project, .. }) => {
+            println!("Stopped the containers of project {project}.")
+        }
+        Some(crate::runtime::Down::LeftoverPostmaster { pid }) => {
+            println!("Stopped a PostgreSQL (pid {pid}) left without a supervisor.")
+        }
+        Some(crate::runtime::Down::NotRunning) | None => {}
+    }
+    for r in &done.repaired {
+        println!("Repaired: {r}.");
+    }
+    match done.purged {
+        crate::runtime::Purged::Native { root: None } => {
+            println!("No stack here; nothing to destroy.")
+        }
+        crate::runtime::Purged::Native { root: Some(root) } => {
+            println!("Deleted {}.", root.display())
+        }
+        crate::runtime::Purged::Compose { project, root } => println!(
+            "Deleted the containers and volumes of project {project} and {}.",
+            root.display()
+        ),
+    }
+    Ok(0)
+}
+
+pub fn ls(json: bool) -> anyhow::Result<i32> {
+    let stacks = crate::engine::stacks::list()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&stacks)?);
+        return Ok(0);
+    }
+    if stacks.is_empty() {
+        println!("No stacks (`wsctl up` registers one).");
+    }
+    for s in &stacks {
+        println!(
+            "{:20} {:8} {:10} {:7} {}",
+            s.name,
+            s.backend,
+            s.runtime,
+            if s.running { "running" } else { "stopped" },
+            s.dir.display()
+        );
+        if let (true, Some(api), Some(db)) = (s.running, &s.api_url, &s.database_url) {
+            println!("{:20} API {api}  PostgreSQL {db}", "");
+            for p in &s.previews {
+                println!("{:20} preview {p}", "");
+            }
+        }
+    }
+    Ok(0)
+}
+
+pub async fn down_all() -> anyhow::Result<i32> {
+    let results = crate::engine::stacks::down_all().await?;
+    if results.is_empty() {
+        println!("No stack is running.");
+    }
+    let mut failed = 0;
+    for (s, result) in results {
+        match result {
+            Ok(_) => println!("Stopped stack {} ({}).", s.name, s.dir.display()),
+            Err(e) => {
+                failed += 1;
+                println!(
+                    "Could not stop stack {} ({}): {e:#}",
+                    s.name,
+                    s.dir.display()
+                );
+            }
+        }
+    }
+    Ok(if failed == 0 { 0 } else { 1 })
+}

@@ -284,8 +284,12 @@ pub async fn logs(
     }
 }
 
-pub async fn init(dir: &StateDir, database_url: Option<String>) -> anyhow::Result<i32> {
-    let done = database::init(dir, database_url).await?;
+pub async fn init(
+    dir: &StateDir,
+    database_url: Option<String>,
+    remote_ok: bool,
+) -> anyhow::Result<i32> {
+    let done = database::init(dir, database_url, remote_ok).await?;
     println!(
         "Schema at migration {} on {} ({} applied now).",
         done.latest, done.target, done.applied

@@ -19,8 +19,58 @@ pub struct Initialised {
     pub applied: usize,
 }
 
-/// Migrates --database-url, else the stack's database, else the API's settings.
-pub async fn init(dir: &StateDir, database_url: Option<String>) -> anyhow::Result<Initialised> {
+/// Refuses to write to a database on another host unless `remote_ok`: a URL pasted from the
+/// wrong terminal must not migrate (or fill) a shared or production database. A Unix socket,
+/// `localhost` and loopback addresses are this machine.
+pub fn check_loopback(
+    config: &tokio_postgres::Config,
+    what: &str,
+    remote_ok: bool,
+) -> anyhow::Result<()> {
+    use tokio_postgres::config::Host;
+    let loopback = |name: &str| {
+        name.eq_ignore_ascii_case("localhost")
+            || name
+                .trim_matches(|c| c == '[' || c == ']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    };
+    // Where hostaddr is given, it is what the connection goes to (the host name then only
+    // names the server for TLS).
+    let remote: Vec<String> = if config.get_hostaddrs().is_empty() {
+        config
+            .get_hosts()
+            .iter()
+            .filter_map(|h| match h {
+                Host::Tcp(name) if !loopback(name) => Some(name.clone()),
+                _ => None,
+            })
+            .collect()
+    } else {
+        config
+            .get_hostaddrs()
+            .iter()
+            .filter(|ip| !ip.is_loopback())
+            .map(|ip| ip.to_string())
+            .collect()
+    };
+    if remote_ok || remote.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to write to {what} on {}, which is not this machine — pass --remote-ok if \
+         that is the database you mean",
+        remote.join(", ")
+    )
+}
+
+/// Migrates --database-url, else the stack's database, else the API's settings; a database
+/// on another host only with `remote_ok`.
+pub async fn init(
+    dir: &StateDir,
+    database_url: Option<String>,
+    remote_ok: bool,
+) -> anyhow::Result<Initialised> {
     let (config, ours): (tokio_postgres::Config, bool) = match database_url {
         Some(url) => (
             url.parse()
@@ -50,6 +100,9 @@ pub async fn init(dir: &StateDir, database_url: Option<String>) -> anyhow::Resul
             }
         },
     };
+    if !ours {
+        check_loopback(&config, &crate::db::describe(&config), remote_ok)?;
+    }
     let mut client = if ours {
         crate::db::connect(&config).await?
     } else {
@@ -143,4 +196,35 @@ pub async fn url(dir: &StateDir, api: bool, branch: Option<&str>) -> anyhow::Res
 pub async fn test(dir: &StateDir) -> anyhow::Result<crate::health::Report> {
     let state = require_running(dir)?;
     Ok(crate::health::run(dir, &state).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_loopback;
+
+    fn check(url: &str, remote_ok: bool) -> anyhow::Result<()> {
+        check_loopback(&url.parse().unwrap(), "it", remote_ok)
+    }
+
+    #[test]
+    fn only_this_machine_is_written_without_remote_ok() {
+        for local in [
+            "postgres://u@127.0.0.1/db",
+            "postgres://u@localhost:5433/db",
+            "postgres://u@[::1]/db",
+            "host=/tmp/socket dbname=db",
+            "host=db.example.com hostaddr=127.0.0.1 dbname=db",
+        ] {
+            assert!(check(local, false).is_ok(), "{local}");
+        }
+        for remote in [
+            "postgres://u@db.example.com/db",
+            "postgres://u@10.0.0.5:5432/db",
+            "postgres://u@127.0.0.1,10.0.0.5/db",
+        ] {
+            let e = check(remote, false).unwrap_err().to_string();
+            assert!(e.contains("--remote-ok"), "{e}");
+            assert!(check(remote, true).is_ok());
+        }
+    }
 }

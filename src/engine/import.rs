@@ -29,6 +29,8 @@ pub struct ImportOptions {
     pub no_backup: bool,
     pub report: Option<PathBuf>,
     pub batch_rows: usize,
+    /// Write even when the import's target is not on this machine.
+    pub remote_ok: bool,
 }
 
 /// How an import tells its front end what it is doing.
@@ -278,6 +280,9 @@ impl Run<'_> {
     ) -> anyhow::Result<()> {
         let mut t = Instant::now();
         let target_cfg = create_branch(self.dir, name, &source.name).await?;
+        // The stack's own database is on this machine; a target that is not is refused
+        // before a row is written.
+        super::database::check_loopback(&target_cfg, "the import branch", self.opts.remote_ok)?;
         report.mark("create branch", &mut t);
         report.branch = Some(name.as_str().to_string());
         let bar = self.r.progress(source.total);

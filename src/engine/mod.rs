@@ -4,12 +4,16 @@
 pub mod branches;
 pub mod console;
 pub mod database;
+pub mod destroy;
 pub mod diff;
 pub mod doctor;
 pub mod env;
 pub mod import;
 pub mod lifecycle;
 pub mod migrate;
+pub mod registry;
+pub mod stacks;
+pub mod target;
 pub mod up;
 
 use anyhow::Context;

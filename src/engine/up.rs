@@ -20,6 +20,8 @@ use crate::stack::state::{BackendKind, Lock, Phase, StackState, StateDir, CONFIG
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    /// The stack's name [default: the project directory's].
+    pub name: Option<String>,
     pub backend: Option<BackendKind>,
     pub pg_port: Option<u16>,
     pub api_port: Option<u16>,
@@ -29,17 +31,38 @@ pub struct FileConfig {
     pub console_port: Option<u16>,
     /// How many automatic snapshots to keep (the newest; default 10).
     pub snapshot_retention: Option<usize>,
+    /// `"auto"`: free ports, picked once (see `runtime::plan::auto_ports`).
+    pub ports: Option<String>,
 }
 
-/// --pg-port/--api-port, else workspace-stack.toml, else the last run's, else 5433 and 3200.
+impl FileConfig {
+    /// `ports = "auto"`; any other value is refused rather than ignored.
+    pub fn ports_auto(&self) -> anyhow::Result<bool> {
+        match self.ports.as_deref() {
+            None => Ok(false),
+            Some("auto") => Ok(true),
+            Some(other) => bail!(
+                "ports = {other:?} in {CONFIG_FILE} is not understood: the only value is \"auto\" \
+                 (fixed ports go in pg_port and api_port)"
+            ),
+        }
+    }
+}
+
+/// --pg-port/--api-port, else workspace-stack.toml, else the last run's, else 5433 and 3200
+/// (or, with `auto`, free ports picked now and kept in state.json from then on).
 pub fn chosen_ports(
     flags: (Option<u16>, Option<u16>),
     file: &FileConfig,
     previous: Option<&StackState>,
-) -> (u16, u16) {
+    auto: bool,
+) -> anyhow::Result<(u16, u16)> {
     let pg = flags.0.or(file.pg_port).or(previous.map(|p| p.pg_port));
     let api = flags.1.or(file.api_port).or(previous.map(|p| p.api_port));
-    (pg.unwrap_or(5433), api.unwrap_or(3200))
+    if auto {
+        return crate::runtime::plan::auto_ports(pg, api);
+    }
+    Ok((pg.unwrap_or(5433), api.unwrap_or(3200)))
 }
 
 pub fn file_config(dir: &StateDir) -> anyhow::Result<FileConfig> {
@@ -69,6 +92,8 @@ pub struct UpOptions {
     pub placement: NeonPlacement,
     pub containers: bool,
     pub rate_limit_max: Option<u32>,
+    /// `--ports auto`.
+    pub ports_auto: bool,
 }
 
 /// Flags, then workspace-stack.toml, then what this stack used before, then defaults. A
@@ -91,7 +116,13 @@ pub fn plan(dir: &StateDir, opts: &UpOptions) -> anyhow::Result<Plan> {
         .or(file.backend)
         .or(previous.as_ref().map(|p| p.backend))
         .unwrap_or(BackendKind::Postgres);
-    let (pg_port, api_port) = chosen_ports((opts.pg_port, opts.api_port), &file, previous.as_ref());
+    let ports_auto = opts.ports_auto || file.ports_auto()?;
+    let (pg_port, api_port) = chosen_ports(
+        (opts.pg_port, opts.api_port),
+        &file,
+        previous.as_ref(),
+        ports_auto,
+    )?;
     let pg_bin = opts
         .pg_bin
         .clone()
@@ -106,6 +137,7 @@ pub fn plan(dir: &StateDir, opts: &UpOptions) -> anyhow::Result<Plan> {
         .or(file.rate_limit_max)
         .or(previous.as_ref().and_then(|p| p.rate_limit_max));
     Ok(Plan {
+        name: crate::runtime::plan::stack_name(dir, file.name.clone(), previous.as_ref()),
         previous,
         backend,
         pg_port,
@@ -114,6 +146,7 @@ pub fn plan(dir: &StateDir, opts: &UpOptions) -> anyhow::Result<Plan> {
         pg_bin,
         neon_dir,
         safekeepers: opts.safekeepers,
+        ports_auto,
         placement: opts.placement.clone(),
         rate_limit_max,
     })
@@ -193,6 +226,9 @@ pub async fn prepare(
     } else {
         runtime::native::prepare(dir, &plan)?
     };
+    // The registry only feeds `wsctl ls` and `down --all`: a home directory that cannot take
+    // it must not keep the stack from starting.
+    let _ = super::registry::record(&dir.root);
     Ok(Prepared::New(state))
 }
 

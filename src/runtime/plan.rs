@@ -34,6 +34,8 @@ impl NeonPlacement {
 pub struct Plan {
     /// state.json as the last run left it.
     pub previous: Option<StackState>,
+    /// The stack's name (engine::target::stack_name).
+    pub name: String,
     pub backend: BackendKind,
     pub pg_port: u16,
     pub api_port: u16,
@@ -44,6 +46,8 @@ pub struct Plan {
     /// --neon-dir, else the previous run's.
     pub neon_dir: Option<PathBuf>,
     pub safekeepers: Option<u8>,
+    /// `--ports auto` / `ports = "auto"`: a new Neon stack takes free ports too.
+    pub ports_auto: bool,
     pub placement: NeonPlacement,
     /// --rate-limit-max, else the file's `rate_limit_max`, else the previous run's.
     pub rate_limit_max: Option<u32>,
@@ -62,10 +66,11 @@ impl Plan {
         Ok(())
     }
 
-    /// A new stack's Neon state: fixed ports, or free ones with WSCTL_NEON_PORTS=auto.
+    /// A new stack's Neon state: fixed ports, or free ones with `--ports auto` (or
+    /// WSCTL_NEON_PORTS=auto).
     pub fn new_neon(&self) -> anyhow::Result<NeonState> {
         let count = self.safekeepers.unwrap_or(1);
-        if std::env::var("WSCTL_NEON_PORTS").as_deref() == Ok("auto") {
+        if self.ports_auto || std::env::var("WSCTL_NEON_PORTS").as_deref() == Ok("auto") {
             NeonState::with_free_ports(count)
         } else {
             Ok(NeonState::new(count))
@@ -84,6 +89,7 @@ impl Plan {
         let previous = self.previous.as_ref();
         StackState {
             version: 1,
+            name: self.name.clone(),
             backend: self.backend,
             pg_port: self.pg_port,
             api_port: self.api_port,
@@ -112,4 +118,42 @@ pub fn save(dir: &StateDir, state: &StackState) -> anyhow::Result<()> {
     dir.create()?;
     dir.secret("pg-password")?;
     dir.save(state)
+}
+
+/// A stack's name: workspace-stack.toml's `name`, else the previous run's, else the project
+/// directory's (the state directory's parent, where workspace-stack.toml is read from).
+pub fn stack_name(
+    dir: &StateDir,
+    from_file: Option<String>,
+    previous: Option<&StackState>,
+) -> String {
+    from_file
+        .or(previous.map(|p| p.name.clone()).filter(|n| !n.is_empty()))
+        .unwrap_or_else(|| {
+            dir.root
+                .parent()
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "workspace".into())
+        })
+}
+
+/// `--ports auto`: a free port for each of PostgreSQL and the API that nothing fixed yet (a
+/// flag, the file, or the previous run — which is how the choice sticks across down/up). Two
+/// picks in a row can return the same port; the second is picked again.
+pub fn auto_ports(pg: Option<u16>, api: Option<u16>) -> anyhow::Result<(u16, u16)> {
+    use crate::stack::ports::free_port;
+    let pg = match pg {
+        Some(p) => p,
+        None => free_port()?,
+    };
+    if let Some(api) = api {
+        return Ok((pg, api));
+    }
+    loop {
+        let api = free_port()?;
+        if api != pg {
+            return Ok((pg, api));
+        }
+    }
 }

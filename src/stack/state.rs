@@ -42,6 +42,9 @@ pub enum BackendKind {
 #[serde(deny_unknown_fields)]
 pub struct StackState {
     pub version: u32,
+    /// The stack's name (empty in state files of earlier versions: the directory's then).
+    #[serde(default)]
+    pub name: String,
     pub backend: BackendKind,
     pub pg_port: u16,
     pub api_port: u16,

@@ -11,7 +11,7 @@ use workspace_stack::stack::supervisor::pg_config;
 
 use super::{http, text, Stack};
 
-fn post_item(api: &str, title: &str) -> Option<String> {
+pub(crate) fn post_item(api: &str, title: &str) -> Option<String> {
     try_post(api, title).ok()
 }
 

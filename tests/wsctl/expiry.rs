@@ -77,7 +77,7 @@ fn protected_branches_need_force_and_expired_ones_go_with_their_preview() {
     let preview = text(&o)
         .split("http://127.0.0.1:")
         .nth(1)
-        .and_then(|r| r.trim().parse::<u16>().ok())
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
         .expect("a preview URL");
     assert!(port_open(preview));
     let o = s.wsctl(&[

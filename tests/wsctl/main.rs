@@ -19,6 +19,7 @@ mod import;
 mod lifecycle;
 mod reach;
 mod security;
+mod stacks;
 
 use common::{free_port, http, text, wait_until, wsctl_bin, Stack};
 

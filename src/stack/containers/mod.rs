@@ -392,6 +392,7 @@ mod tests {
     fn state(backend: BackendKind) -> StackState {
         StackState {
             version: 1,
+            name: "test".into(),
             backend,
             pg_port: 5433,
             api_port: 3200,
