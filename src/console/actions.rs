@@ -64,6 +64,27 @@ fn done(req: &HttpRequest, title: &str, result: anyhow::Result<Markup>) -> HttpR
     }
 }
 
+/// One action: the session's CSRF token checked, the stack's operations one at a time, the
+/// live pages told afterwards (`changes`), and the outcome as a page.
+async fn act(
+    req: &HttpRequest,
+    console: &Console,
+    csrf: &str,
+    title: &str,
+    changes: bool,
+    work: impl std::future::Future<Output = anyhow::Result<Markup>>,
+) -> HttpResponse {
+    if !auth::csrf_ok(req, csrf) {
+        return refused(req);
+    }
+    let _op = console.ops.lock().await;
+    let result = work.await;
+    if changes {
+        console.changed();
+    }
+    done(req, title, result)
+}
+
 fn back(to: &str, label: &str) -> Markup {
     html! { p { a.back href=(to) { (label) } } }
 }
@@ -93,13 +114,13 @@ pub async fn create_branch(
     console: web::Data<Console>,
     f: web::Form<NewBranch>,
 ) -> HttpResponse {
-    if !auth::csrf_ok(&req, &f.csrf) {
-        return refused(&req);
-    }
-    let _op = console.ops.lock().await;
-    let result = async {
+    let work = async {
         let mut b = engine::open_running(&console.dir).await?;
-        let from = if f.from.is_empty() { crate::branch::MAIN } else { &f.from };
+        let from = if f.from.is_empty() {
+            crate::branch::MAIN
+        } else {
+            &f.from
+        };
         let created = b.create_branch(f.name.trim(), from, None).await?;
         let preview = match f.api.is_some() {
             true => Some(engine::add_preview(&console.dir, b.state_mut(), &created.name).await?),
@@ -111,10 +132,8 @@ pub async fn create_branch(
             @if let Some(p) = preview { p { "Preview API: " code { (format!("http://127.0.0.1:{}", p.port)) } } }
             (back("/branches", "Back to the branches"))
         })
-    }
-    .await;
-    console.changed();
-    done(&req, "Create a branch", result)
+    };
+    act(&req, &console, &f.csrf, "Create a branch", true, work).await
 }
 
 pub async fn switch(
@@ -122,21 +141,15 @@ pub async fn switch(
     console: web::Data<Console>,
     f: web::Form<Named>,
 ) -> HttpResponse {
-    if !auth::csrf_ok(&req, &f.csrf) {
-        return refused(&req);
-    }
-    let _op = console.ops.lock().await;
-    let result = async {
+    let work = async {
         let mut b = engine::open_running(&console.dir).await?;
         let msg = match engine::switch(&console.dir, &mut *b, &f.name).await? {
             Switched::Already => format!("The API already serves branch {}.", f.name),
             Switched::Now => format!("The API now serves branch {}.", f.name),
         };
         Ok(html! { p #result { (msg) } (back("/branches", "Back to the branches")) })
-    }
-    .await;
-    console.changed();
-    done(&req, "Switch the API", result)
+    };
+    act(&req, &console, &f.csrf, "Switch the API", true, work).await
 }
 
 pub async fn delete_branch(
@@ -144,21 +157,15 @@ pub async fn delete_branch(
     console: web::Data<Console>,
     f: web::Form<Named>,
 ) -> HttpResponse {
-    if !auth::csrf_ok(&req, &f.csrf) {
-        return refused(&req);
-    }
-    let _op = console.ops.lock().await;
-    let result = async {
+    let work = async {
         let mut b = engine::open_running(&console.dir).await?;
         let timeline = b.delete_branch(&f.name).await?;
         Ok(html! {
             p #result { "Deleted branch " strong { (f.name) } @if let Some(t) = timeline { " (timeline " code { (t) } ")" } "." }
             (back("/branches", "Back to the branches"))
         })
-    }
-    .await;
-    console.changed();
-    done(&req, "Delete a branch", result)
+    };
+    act(&req, &console, &f.csrf, "Delete a branch", true, work).await
 }
 
 pub async fn snapshot(
@@ -166,22 +173,19 @@ pub async fn snapshot(
     console: web::Data<Console>,
     f: web::Form<Named>,
 ) -> HttpResponse {
-    if !auth::csrf_ok(&req, &f.csrf) {
-        return refused(&req);
-    }
-    let _op = console.ops.lock().await;
-    let result = async {
-        let name = Some(f.name.trim()).filter(|n| !n.is_empty()).map(Name::parse).transpose()?;
+    let work = async {
+        let name = Some(f.name.trim())
+            .filter(|n| !n.is_empty())
+            .map(Name::parse)
+            .transpose()?;
         let mut b = engine::open_running(&console.dir).await?;
         let snap = b.snapshot(name).await?;
         Ok(html! {
             p #result { "Snapshot " strong { (snap.meta.name) } " of main taken " (view::time(&snap.meta.created_at)) (format!(" in {:.2} s.", snap.took.as_secs_f64())) }
             (back("/branches", "Back to the branches"))
         })
-    }
-    .await;
-    console.changed();
-    done(&req, "Snapshot main", result)
+    };
+    act(&req, &console, &f.csrf, "Snapshot main", true, work).await
 }
 
 /// Per table: rows before and after, and whether the contents changed.
@@ -225,19 +229,13 @@ pub async fn rollback(
     console: web::Data<Console>,
     f: web::Form<RollbackTo>,
 ) -> HttpResponse {
-    if !auth::csrf_ok(&req, &f.csrf) {
-        return refused(&req);
-    }
-    let _op = console.ops.lock().await;
-    let result = async {
+    let work = async {
         let mut b = engine::open_running(&console.dir).await?;
         let r = engine::rollback(&mut *b, Some(f.to.clone())).await?;
         let report = crate::health::run(&console.dir, b.state()).await;
         Ok(rollback_report(&req, &console, &r, &report.checks))
-    }
-    .await;
-    console.changed();
-    done(&req, "Rollback", result)
+    };
+    act(&req, &console, &f.csrf, "Rollback", true, work).await
 }
 
 pub async fn migrate_check(
@@ -245,11 +243,7 @@ pub async fn migrate_check(
     console: web::Data<Console>,
     f: web::Form<Plain>,
 ) -> HttpResponse {
-    if !auth::csrf_ok(&req, &f.csrf) {
-        return refused(&req);
-    }
-    let _op = console.ops.lock().await;
-    let result = async {
+    let work = async {
         let mut b = engine::open_running(&console.dir).await?;
         let c = b.migrate_check().await?;
         Ok(html! {
@@ -260,7 +254,6 @@ pub async fn migrate_check(
             table { thead { tr { th { "table" } th.num { "rows" } } } tbody { @for (t, n, _) in &c.counts { tr { td { (t) } td.num { (n) } } } } }
             (back("/migrations", "Back to the migrations"))
         })
-    }
-    .await;
-    done(&req, "migrate --check", result)
+    };
+    act(&req, &console, &f.csrf, "migrate --check", false, work).await
 }
