@@ -299,7 +299,6 @@ fn medians(results: &[Value]) -> Vec<Value> {
         .collect()
 }
 
-#[allow(clippy::too_many_lines)] // issue 14: the benchmark driver is still to split
 fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--list") {
         return Ok(()); // `cargo bench -- --list` and `cargo test --benches` probe this.
@@ -318,14 +317,36 @@ fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    let env_num = |name: &str, default: u64| -> u64 {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
     let items = env_num("BENCH_ITEMS", 1000);
     let rounds = env_num("BENCH_ROUNDS", 1).max(1);
+    let pg = start_postgres()?;
+    seed(&pg, items)?;
+    let servers = start_targets(&pg)?;
+    let results = run_rounds(&servers, rounds, seconds, pg.dir.path())?;
+    drop(servers);
+    write_report(&results, rounds, seconds, items)
+}
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A PostgreSQL of our own in a temporary directory; stopped before the directory goes.
+struct Postgres {
+    _server: Killed,
+    dir: tempfile::TempDir,
+    url: String,
+    port: u16,
+    password: String,
+}
+
+/// A target under load: its label, its base URL and its process.
+type Target = (String, String, Killed);
+
+fn start_postgres() -> anyhow::Result<Postgres> {
     let bins = PgBinaries::discover(None)?;
     let run_as = RunAs::unprivileged()?;
     let dir = tempfile::Builder::new().prefix("ws-bench-").tempdir()?;
@@ -337,7 +358,7 @@ fn main() -> anyhow::Result<()> {
     postgres::initdb(&bins, &data, "postgres", &password, run_as, false)?;
     let pg_port = free_port();
     let log = std::fs::File::create(dir.path().join("postgres.log"))?;
-    let _pg = Killed(
+    let server = Killed(
         postgres::server_command(
             &bins,
             &data,
@@ -353,10 +374,22 @@ fn main() -> anyhow::Result<()> {
         .spawn()?,
     );
     let url = format!("postgres://postgres:{password}@127.0.0.1:{pg_port}/workspace");
+    Ok(Postgres {
+        _server: server,
+        dir,
+        url,
+        port: pg_port,
+        password,
+    })
+}
+
+/// The workspace database, migrated and seeded with `items` items.
+fn seed(pg: &Postgres, items: u64) -> anyhow::Result<()> {
+    let (url, pg_port, password) = (&pg.url, pg.port, &pg.password);
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let mut admin = tokio_postgres::Config::new();
-        admin.host("127.0.0.1").port(pg_port).user("postgres").password(&password).dbname("postgres");
+        admin.host("127.0.0.1").port(pg_port).user("postgres").password(password).dbname("postgres");
         postgres::wait_ready(&admin, Duration::from_secs(30)).await?;
         db::connect(&admin).await?.batch_execute("CREATE DATABASE workspace").await?;
         let mut client = db::connect(&url.parse()?).await?;
@@ -388,8 +421,13 @@ fn main() -> anyhow::Result<()> {
         }
         client.batch_execute("VACUUM ANALYZE workspace.workspace_items").await?;
         anyhow::Ok(())
-    })?;
+    })
+}
 
+/// Every target, started, warmed up and left running for the whole benchmark, so rounds can
+/// alternate between them.
+fn start_targets(pg: &Postgres) -> anyhow::Result<Vec<Target>> {
+    let (url, pg_port, password, dir) = (&pg.url, pg.port, &pg.password, &pg.dir);
     let mut targets = vec![("workspace-api (this project)".to_string(), None)];
     if let (Ok(cmd), Ok(cdir)) = (
         std::env::var("BENCH_COMPARE_CMD"),
@@ -397,12 +435,11 @@ fn main() -> anyhow::Result<()> {
     ) {
         targets.push((format!("compare: {cmd}"), Some((cmd, cdir))));
     }
-    // Every target runs for the whole benchmark, so rounds can alternate between them.
     let mut servers = Vec::new();
     for (label, compare) in &targets {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
-        let child = start_target(compare.as_ref(), port, &url, pg_port, &password)?;
+        let child = start_target(compare.as_ref(), port, url, pg_port, password)?;
         servers.push((label.clone(), base.clone(), Killed(child)));
         wait_http(&base, "/healthz")?;
         // One request at a time first: the original opens its pool lazily (concurrent first
@@ -417,6 +454,16 @@ fn main() -> anyhow::Result<()> {
         };
         run_wrk(&base, &warm, 2, dir.path())?;
     }
+    Ok(servers)
+}
+
+/// Each scenario (filtered by `BENCH_ONLY`) on each target, `rounds` times.
+fn run_rounds(
+    servers: &[Target],
+    rounds: u64,
+    seconds: u64,
+    dir: &Path,
+) -> anyhow::Result<Vec<Value>> {
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let mut results = Vec::new();
     for round in 1..=rounds {
@@ -424,8 +471,8 @@ fn main() -> anyhow::Result<()> {
             .into_iter()
             .filter(|s| s.name.contains(only.as_str()))
         {
-            for (label, base, _) in &servers {
-                let mut r = run_wrk(base, &scenario, seconds, dir.path())?;
+            for (label, base, _) in servers {
+                let mut r = run_wrk(base, &scenario, seconds, dir)?;
                 r["target"] = json!(label);
                 r["round"] = json!(round);
                 eprintln!(
@@ -440,8 +487,12 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    drop(servers);
-    let medians = medians(&results);
+    Ok(results)
+}
+
+/// The medians on stderr; everything as JSON on stdout and in target/bench/api_load.json.
+fn write_report(results: &[Value], rounds: u64, seconds: u64, items: u64) -> anyhow::Result<()> {
+    let medians = medians(results);
     eprintln!("\nmedians of {rounds} round(s), {seconds} s each, {items} items seeded:");
     for m in &medians {
         eprintln!(

@@ -36,7 +36,6 @@ fn measure(cmd: &mut Command) -> (f64, u64) {
     (secs, unsafe { usage.assume_init() }.ru_maxrss as u64)
 }
 
-#[allow(clippy::too_many_lines)] // issue 14: over 100 lines, still to split
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -56,9 +55,62 @@ fn main() {
     };
     let (pg, api) = (port(), port());
     wsctl(&dir, &["up", "--pg-port", &pg, "--api-port", &api]);
+    psql_in(&dir, &seed_sql(items));
 
-    // The old serial layout, filled like a real board: varied text, tags and metadata.
-    let seed = format!(
+    let (base, source) = source_url(&dir);
+    let bins = workspace_stack::stack::postgres::PgBinaries::discover(None).unwrap();
+    let (dump, restore) = (bins.tool("pg_dump"), bins.tool("pg_restore"));
+    let pipeline = format!(
+        "set -e; '{}' -Fc -d '{source}' | '{}' --no-owner -d '{base}/restored'",
+        dump.display(),
+        restore.display(),
+    );
+    // The same pipeline into this stack's schema (data only, by column name): the result
+    // wsctl produces, without the verification.
+    let into_ours = format!(
+        "set -e; '{}' -Fc --data-only --schema=workspace -d '{source}' | '{}' --data-only -d '{base}/ws_branch_restored_ours'",
+        dump.display(),
+        restore.display(),
+    );
+
+    wsctl(&dir, &["branch", "create", "restored-ours"]);
+    let mut m = Measured::default();
+    for _ in 0..runs {
+        m.ours.record(measure(
+            Command::new(env!("CARGO_BIN_EXE_wsctl"))
+                .arg("--state-dir")
+                .arg(&dir)
+                .args(["import", "--from", &source, "--dry-run", "--no-backup"])
+                .stdout(std::process::Stdio::null()),
+        ));
+        m.ours_backup.record(measure(
+            Command::new(env!("CARGO_BIN_EXE_wsctl"))
+                .arg("--state-dir")
+                .arg(&dir)
+                .args(["import", "--from", &source, "--dry-run"])
+                .stdout(std::process::Stdio::null()),
+        ));
+        psql_in(
+            &dir,
+            "DROP DATABASE IF EXISTS restored; CREATE DATABASE restored;",
+        );
+        m.theirs
+            .record(measure(Command::new("sh").args(["-c", &pipeline])));
+        psql_in(
+            &dir,
+            "\\c ws_branch_restored_ours
+             TRUNCATE workspace.workspace_items, workspace.workspace_categories;",
+        );
+        m.same_schema
+            .record(measure(Command::new("sh").args(["-c", &into_ours])));
+    }
+    wsctl(&dir, &["down", "--purge", "--yes"]);
+    report_results(items, &m);
+}
+
+/// The old serial layout, filled like a real board: varied text, tags and metadata.
+fn seed_sql(items: u64) -> String {
+    format!(
         "CREATE DATABASE legacy;
          \\c legacy
          CREATE SCHEMA workspace;
@@ -81,25 +133,29 @@ fn main() {
          CREATE INDEX ON workspace.workspace_items (created_at DESC);
          CREATE INDEX ON workspace.workspace_items USING GIN (tags);
          VACUUM ANALYZE;"
-    );
-    let psql_in = |sql: &str| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_wsctl"));
-        c.arg("--state-dir")
-            .arg(&dir)
-            .args(["psql", "-q", "-v", "ON_ERROR_STOP=1"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null());
-        let mut child = c.spawn().unwrap();
-        std::io::Write::write_all(child.stdin.as_mut().unwrap(), sql.as_bytes()).unwrap();
-        drop(child.stdin.take());
-        assert!(child.wait().unwrap().success(), "psql failed");
-    };
-    psql_in(&seed);
+    )
+}
 
+/// Runs SQL through `wsctl psql` on the stack in `dir`, stopping at the first error.
+fn psql_in(dir: &std::path::Path, sql: &str) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wsctl"));
+    c.arg("--state-dir")
+        .arg(dir)
+        .args(["psql", "-q", "-v", "ON_ERROR_STOP=1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), sql.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success(), "psql failed");
+}
+
+/// The stack's server URL without a database, and the URL of the `legacy` source on it.
+fn source_url(dir: &std::path::Path) -> (String, String) {
     let url = String::from_utf8(
         Command::new(env!("CARGO_BIN_EXE_wsctl"))
             .arg("--state-dir")
-            .arg(&dir)
+            .arg(dir)
             .arg("url")
             .output()
             .unwrap()
@@ -108,58 +164,38 @@ fn main() {
     .unwrap();
     let (base, _) = url.trim().rsplit_once('/').unwrap();
     let source = format!("{base}/legacy");
-    let bins = workspace_stack::stack::postgres::PgBinaries::discover(None).unwrap();
-    let (dump, restore) = (bins.tool("pg_dump"), bins.tool("pg_restore"));
-    let pipeline = format!(
-        "set -e; '{}' -Fc -d '{source}' | '{}' --no-owner -d '{base}/restored'",
-        dump.display(),
-        restore.display(),
-    );
-    // The same pipeline into this stack's schema (data only, by column name): the result
-    // wsctl produces, without the verification.
-    let into_ours = format!(
-        "set -e; '{}' -Fc --data-only --schema=workspace -d '{source}' | '{}' --data-only -d '{base}/ws_branch_restored_ours'",
-        dump.display(),
-        restore.display(),
-    );
+    (base.to_string(), source)
+}
 
-    let (mut ours, mut ours_backup, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut ours_rss, mut ours_backup_rss, mut theirs_rss) = (0, 0, 0);
-    let (mut same_schema, mut same_schema_rss) = (Vec::new(), 0);
-    wsctl(&dir, &["branch", "create", "restored-ours"]);
-    for _ in 0..runs {
-        let (s, rss) = measure(
-            Command::new(env!("CARGO_BIN_EXE_wsctl"))
-                .arg("--state-dir")
-                .arg(&dir)
-                .args(["import", "--from", &source, "--dry-run", "--no-backup"])
-                .stdout(std::process::Stdio::null()),
-        );
-        ours.push(s);
-        ours_rss = ours_rss.max(rss);
-        let (s, rss) = measure(
-            Command::new(env!("CARGO_BIN_EXE_wsctl"))
-                .arg("--state-dir")
-                .arg(&dir)
-                .args(["import", "--from", &source, "--dry-run"])
-                .stdout(std::process::Stdio::null()),
-        );
-        ours_backup.push(s);
-        ours_backup_rss = ours_backup_rss.max(rss);
-        psql_in("DROP DATABASE IF EXISTS restored; CREATE DATABASE restored;");
-        let (s, rss) = measure(Command::new("sh").args(["-c", &pipeline]));
-        theirs.push(s);
-        theirs_rss = theirs_rss.max(rss);
-        psql_in(
-            "\\c ws_branch_restored_ours
-             TRUNCATE workspace.workspace_items, workspace.workspace_categories;",
-        );
-        let (s, rss) = measure(Command::new("sh").args(["-c", &into_ours]));
-        same_schema.push(s);
-        same_schema_rss = same_schema_rss.max(rss);
+/// Wall times of one contender's runs and the highest peak RSS (KiB) among them.
+#[derive(Default)]
+struct Runs {
+    times: Vec<f64>,
+    peak_rss: u64,
+}
+
+impl Runs {
+    fn record(&mut self, (secs, rss): (f64, u64)) {
+        self.times.push(secs);
+        self.peak_rss = self.peak_rss.max(rss);
     }
-    wsctl(&dir, &["down", "--purge", "--yes"]);
+}
 
+/// wsctl without and with its backup, and pg_dump | pg_restore into a fresh database and
+/// into this stack's schema.
+#[derive(Default)]
+struct Measured {
+    ours: Runs,
+    ours_backup: Runs,
+    theirs: Runs,
+    same_schema: Runs,
+}
+
+fn report_results(items: u64, m: &Measured) {
+    let (ours, ours_rss) = (&m.ours.times, m.ours.peak_rss);
+    let (ours_backup, ours_backup_rss) = (&m.ours_backup.times, m.ours_backup.peak_rss);
+    let (theirs, theirs_rss) = (&m.theirs.times, m.theirs.peak_rss);
+    let (same_schema, same_schema_rss) = (&m.same_schema.times, m.same_schema.peak_rss);
     let rate = |v: &[f64]| {
         let mut v = v.to_vec();
         v.sort_by(f64::total_cmp);
@@ -177,13 +213,13 @@ fn main() {
         "import",
         &json!({
             "items": items,
-            "wsctl_import_verified": {"time": summary(ours.clone()), "rows_per_s": rate(&ours), "peak_rss_kib": ours_rss},
-            "wsctl_import_verified_with_backup": {"time": summary(ours_backup.clone()), "rows_per_s": rate(&ours_backup), "peak_rss_kib": ours_backup_rss},
-            "pg_dump_pipe_pg_restore": {"time": summary(theirs.clone()), "rows_per_s": rate(&theirs), "peak_rss_kib": theirs_rss},
-            "pg_dump_pipe_pg_restore_into_our_schema": {"time": summary(same_schema.clone()), "rows_per_s": rate(&same_schema), "peak_rss_kib": same_schema_rss},
-            "speedup_vs_pipeline": ratio(&ours, &theirs),
-            "speedup_vs_pipeline_into_our_schema": ratio(&ours, &same_schema),
-            "speedup_with_backup_vs_pipeline": ratio(&ours_backup, &theirs),
+            "wsctl_import_verified": {"time": summary(ours.clone()), "rows_per_s": rate(ours), "peak_rss_kib": ours_rss},
+            "wsctl_import_verified_with_backup": {"time": summary(ours_backup.clone()), "rows_per_s": rate(ours_backup), "peak_rss_kib": ours_backup_rss},
+            "pg_dump_pipe_pg_restore": {"time": summary(theirs.clone()), "rows_per_s": rate(theirs), "peak_rss_kib": theirs_rss},
+            "pg_dump_pipe_pg_restore_into_our_schema": {"time": summary(same_schema.clone()), "rows_per_s": rate(same_schema), "peak_rss_kib": same_schema_rss},
+            "speedup_vs_pipeline": ratio(ours, theirs),
+            "speedup_vs_pipeline_into_our_schema": ratio(ours, same_schema),
+            "speedup_with_backup_vs_pipeline": ratio(ours_backup, theirs),
         }),
     );
 }

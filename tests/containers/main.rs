@@ -349,7 +349,6 @@ fn build_standin_images() {
 /// programs: the compose file, the generated configs, the upcall answerer container, the
 /// tenant attach and timeline creation through published ports, a branch's compute service,
 /// and down/up keeping the data. Not Neon itself: the stand-in compute is a plain PostgreSQL.
-#[allow(clippy::too_many_lines)] // issue 14: over 100 lines, still to split
 #[test]
 fn neon_variant_on_standins() {
     if !can_run() {
@@ -357,17 +356,28 @@ fn neon_variant_on_standins() {
     }
     build_standin_images();
     let s = Stack::new("wsctl-containers-");
-    let wsctl = |args: &[&str]| {
-        Command::new(wsctl_bin())
-            .arg("--state-dir")
-            .arg(&s.dir)
-            .args(args)
-            .env_remove("WSCTL_STATE_DIR")
-            .env("WSCTL_IMAGE_TAG", "standin")
-            .env("WSCTL_NEON_PORTS", "auto")
-            .output()
-            .unwrap()
-    };
+    neon_standins_come_up_and_serve_items(&s);
+    a_branch_snapshot_and_rollback_work_on_standins(&s);
+    down_and_up_reattach_the_same_tenant(&s);
+}
+
+/// `wsctl` on this stack's state, with the stand-in images and auto-chosen Neon ports.
+fn wsctl_on_standins(s: &Stack, args: &[&str]) -> std::process::Output {
+    Command::new(wsctl_bin())
+        .arg("--state-dir")
+        .arg(&s.dir)
+        .args(args)
+        .env_remove("WSCTL_STATE_DIR")
+        .env("WSCTL_IMAGE_TAG", "standin")
+        .env("WSCTL_NEON_PORTS", "auto")
+        .output()
+        .unwrap()
+}
+
+/// Up with three safekeepers: the health suite passes, ports are on loopback, and an item
+/// is written and read back.
+fn neon_standins_come_up_and_serve_items(s: &Stack) {
+    let wsctl = |args: &[&str]| wsctl_on_standins(s, args);
     let o = wsctl(&[
         "up",
         "--containers",
@@ -409,7 +419,12 @@ fn neon_variant_on_standins() {
         .unwrap()
         .status();
     assert_eq!(read, 200);
+}
 
+/// A branch gets a healthy compute service; a snapshot and rollback keep the compute on
+/// the stack's timeline.
+fn a_branch_snapshot_and_rollback_work_on_standins(s: &Stack) {
+    let wsctl = |args: &[&str]| wsctl_on_standins(s, args);
     let o = wsctl(&["branch", "create", "dev"]);
     assert!(o.status.success(), "{}", text(&o));
     let o = wsctl(&["status", "--json"]);
@@ -435,7 +450,12 @@ fn neon_variant_on_standins() {
         "{}",
         text(&o)
     );
+}
 
+/// Down and up bring the same tenant back with a higher generation, and the health suite
+/// passes again.
+fn down_and_up_reattach_the_same_tenant(s: &Stack) {
+    let wsctl = |args: &[&str]| wsctl_on_standins(s, args);
     // The upcall answerer's generations, from its volume.
     let generations = || -> Value {
         let o = wsctl(&["status", "--json"]);

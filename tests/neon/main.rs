@@ -296,16 +296,28 @@ fn missing_neon_binaries_say_where_to_get_them() {
     );
 }
 
-#[allow(clippy::too_many_lines)] // issue 14: over 100 lines, still to split
 #[test]
 fn branches_are_child_timelines_with_their_own_compute_and_are_deleted_everywhere() {
     let _turn = one_at_a_time();
     let s = NeonStack::new("wsctl-neon-br-");
-    let (state, log) = (&s.state, &s.log);
-    let wsctl = |args: &[&str]| s.wsctl(args);
     let o = s.up(&["--safekeepers", "3"]);
     assert!(o.status.success(), "{}", text(&o));
+    create_branches(&s);
 
+    let st: Value =
+        serde_json::from_slice(&std::fs::read(s.state.join("state.json")).unwrap()).unwrap();
+    let branches = st["neon"]["branches"].as_array().unwrap().clone();
+    assert_eq!(branches.len(), 3);
+    let feat = branches.iter().find(|b| b["name"] == "feat").unwrap();
+    let child = branches.iter().find(|b| b["name"] == "child").unwrap();
+    each_branch_has_its_compute_on_its_timeline(&s, feat);
+    branches_are_deleted_on_the_pageserver_and_every_safekeeper(&s, feat, child);
+    the_health_suite_passes_without_the_deleted_computes(&s);
+}
+
+/// `feat` and `past` (at a time) from main, `child` from `feat`; a bad `--at` is refused.
+fn create_branches(s: &NeonStack) {
+    let wsctl = |args: &[&str]| s.wsctl(args);
     let o = wsctl(&["branch", "create", "feat"]);
     assert!(o.status.success(), "{}", text(&o));
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -323,15 +335,12 @@ fn branches_are_child_timelines_with_their_own_compute_and_are_deleted_everywher
         "{}",
         text(&o)
     );
+}
 
-    let st: Value =
-        serde_json::from_slice(&std::fs::read(state.join("state.json")).unwrap()).unwrap();
-    let branches = st["neon"]["branches"].as_array().unwrap().clone();
-    assert_eq!(branches.len(), 3);
-    let feat = branches.iter().find(|b| b["name"] == "feat").unwrap();
-    let child = branches.iter().find(|b| b["name"] == "child").unwrap();
-    // The branch's compute runs on the branch's timeline.
-    let c = admin_config(&s, feat["pg_port"].as_u64().unwrap() as u16, "postgres");
+/// The branch's compute runs on the branch's timeline, and every branch has a compute
+/// service, with the API still last.
+fn each_branch_has_its_compute_on_its_timeline(s: &NeonStack, feat: &Value) {
+    let c = admin_config(s, feat["pg_port"].as_u64().unwrap() as u16, "postgres");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -347,7 +356,7 @@ fn branches_are_child_timelines_with_their_own_compute_and_are_deleted_everywher
     assert_eq!(tl, feat["timeline_id"].as_str().unwrap());
     // The pageserver was asked for a child timeline of main at the compute's flush LSN.
     let status: Value =
-        serde_json::from_slice(&std::fs::read(state.join("status.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(s.state.join("status.json")).unwrap()).unwrap();
     let services: Vec<&str> = status["services"]
         .as_array()
         .unwrap()
@@ -368,7 +377,16 @@ fn branches_are_child_timelines_with_their_own_compute_and_are_deleted_everywher
         Some(&"workspace-api"),
         "the API stays last so it is stopped first"
     );
+}
 
+/// A parent and main are refused; the others go, each from the pageserver and from all
+/// three safekeepers.
+fn branches_are_deleted_on_the_pageserver_and_every_safekeeper(
+    s: &NeonStack,
+    feat: &Value,
+    child: &Value,
+) {
+    let wsctl = |args: &[&str]| s.wsctl(args);
     let o = wsctl(&["branch", "delete", "feat"]);
     assert!(
         !o.status.success() && text(&o).contains("has children"),
@@ -385,7 +403,7 @@ fn branches_are_child_timelines_with_their_own_compute_and_are_deleted_everywher
         let o = wsctl(&["branch", "delete", name]);
         assert!(o.status.success(), "{}", text(&o));
     }
-    let calls = invocations(log);
+    let calls = invocations(&s.log);
     let deleted: Vec<&Value> = calls
         .iter()
         .filter(|c| !c["extra"]["deleted_timeline"].is_null())
@@ -406,7 +424,12 @@ fn branches_are_child_timelines_with_their_own_compute_and_are_deleted_everywher
             "timeline {tl} deleted on the pageserver and on every safekeeper"
         );
     }
-    let o = wsctl(&["test"]);
+}
+
+/// The health suite passes after the deletes, and the deleted branch's compute is stopped.
+fn the_health_suite_passes_without_the_deleted_computes(s: &NeonStack) {
+    let state = &s.state;
+    let o = s.wsctl(&["test"]);
     let logs =
         |name: &str| std::fs::read_to_string(state.join("logs").join(name)).unwrap_or_default();
     assert!(

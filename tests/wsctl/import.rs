@@ -128,14 +128,23 @@ fn import_dbs(s: &Stack) -> Vec<String> {
     .collect()
 }
 
-#[allow(clippy::too_many_lines)] // issue 14: over 100 lines, still to split
 #[test]
 fn a_serial_source_with_awkward_data_is_imported_verified_and_cut_over() {
     let s = super::stack();
     assert!(s.up().status.success());
+    let url = awkward_serial_source(&s);
+    let source_before = items_digest(&s, "legacy", &[]);
+    let main_before = checksums(&s);
+    dry_run_verifies_and_changes_nothing(&s, &url, &main_before);
+    cutover_imports_the_good_rows_and_rolls_back(&s, &url, &source_before, &main_before);
+}
+
+/// A serial-layout source with unicode, long text, nulls, escapes, three bad rows and 500
+/// generated ones; returns its URL.
+fn awkward_serial_source(s: &Stack) -> String {
     let long = "ç".repeat(100_000);
-    let url = source(
-        &s,
+    source(
+        s,
         "legacy",
         SERIAL_SCHEMA,
         &format!(
@@ -156,12 +165,16 @@ INSERT INTO workspace.workspace_items (title, description, category, priority, s
     FROM generate_series(1, 500) g;
 "#
         ),
-    );
-    let source_before = items_digest(&s, "legacy", &[]);
-    let main_before = checksums(&s);
+    )
+}
 
-    // Dry run: verified, nothing changes, the branch is gone again.
-    let o = s.wsctl(&["import", "--from", &url, "--dry-run"]);
+/// Dry run: verified, nothing changes, the branch is gone again; and the backup checks out.
+fn dry_run_verifies_and_changes_nothing(
+    s: &Stack,
+    url: &str,
+    main_before: &[(String, i64, String)],
+) {
+    let o = s.wsctl(&["import", "--from", url, "--dry-run"]);
     assert!(o.status.success(), "{}", text(&o));
     let r = report(&o);
     assert_eq!(r["verified"], true, "{r}");
@@ -190,11 +203,8 @@ INSERT INTO workspace.workspace_items (title, description, category, priority, s
         (Some(507), Some(504))
     );
     assert_eq!(items["target_checksum"], items["imported_checksum"]);
-    assert_eq!(checksums(&s), main_before, "a dry run leaves main alone");
-    assert!(
-        import_dbs(&s).is_empty(),
-        "the dry run's branch was deleted"
-    );
+    assert_eq!(checksums(s), main_before, "a dry run leaves main alone");
+    assert!(import_dbs(s).is_empty(), "the dry run's branch was deleted");
 
     // The backup is a custom-format dump with a checksum file that checks out.
     let backup = r["backup"]["path"].as_str().unwrap();
@@ -209,19 +219,27 @@ INSERT INTO workspace.workspace_items (title, description, category, priority, s
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(backup).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "the backup holds data: owner only");
+}
 
-    // Cutover: main holds exactly the source's good rows; the source never changed.
-    let o = s.wsctl(&["import", "--from", &url, "--cutover"]);
+/// Cutover: main holds exactly the source's good rows; the source never changed; the API
+/// serves them; the cutover's snapshot brings main back.
+fn cutover_imports_the_good_rows_and_rolls_back(
+    s: &Stack,
+    url: &str,
+    source_before: &str,
+    main_before: &[(String, i64, String)],
+) {
+    let o = s.wsctl(&["import", "--from", url, "--cutover"]);
     assert!(o.status.success(), "{}", text(&o));
     let r = report(&o);
     assert_eq!(
-        items_digest(&s, "workspace", &[]),
-        items_digest(&s, "legacy", &[5, 6, 7]),
+        items_digest(s, "workspace", &[]),
+        items_digest(s, "legacy", &[5, 6, 7]),
         "every imported row equals its source row, column by column"
     );
-    assert_eq!(items_digest(&s, "legacy", &[]), source_before);
+    assert_eq!(items_digest(s, "legacy", &[]), source_before);
     let cats = query(
-        &s,
+        s,
         "workspace",
         "SELECT name::text, display_name::text FROM workspace.workspace_categories ORDER BY 1",
     );
@@ -244,7 +262,7 @@ INSERT INTO workspace.workspace_items (title, description, category, priority, s
     let snap = r["cutover_snapshot"].as_str().unwrap();
     let o = s.wsctl(&["rollback", "--to", snap]);
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(checksums(&s), main_before);
+    assert_eq!(checksums(s), main_before);
 }
 
 #[test]

@@ -165,7 +165,6 @@ fn evil_bin(dir: &Path, marker: &Path) {
     }
 }
 
-#[allow(clippy::too_many_lines)] // issue 14: over 100 lines, still to split
 #[test]
 fn config_files_state_dirs_and_programs_of_other_accounts_are_refused() {
     let Some(pg) = db_account() else { return };
@@ -180,18 +179,30 @@ fn config_files_state_dirs_and_programs_of_other_accounts_are_refused() {
         chown(&e.unwrap().path(), pg);
     }
     chown(&evil, pg);
-    let wsctl = |cwd: &Path, args: &[&str]| {
-        Command::new(wsctl_bin())
-            .args(args)
-            .current_dir(cwd)
-            .env_remove("WSCTL_STATE_DIR")
-            .env_remove("WSCTL_PG_BIN")
-            .output()
-            .unwrap()
-    };
+    a_config_file_of_the_database_account_is_refused(tmp.path(), pg, &evil, &marks);
+    a_state_directory_of_the_database_account_is_refused(tmp.path(), pg, &evil, &marks);
+    a_world_writable_bin_directory_is_refused(tmp.path(), &marks);
+}
 
-    // 1. A workspace-stack.toml the database account wrote in a directory above us.
-    let project = tmp.path().join("project");
+/// `wsctl` in `cwd`, with nothing from our environment choosing its state or programs.
+fn wsctl(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(wsctl_bin())
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("WSCTL_STATE_DIR")
+        .env_remove("WSCTL_PG_BIN")
+        .output()
+        .unwrap()
+}
+
+/// 1. A workspace-stack.toml the database account wrote in a directory above us.
+fn a_config_file_of_the_database_account_is_refused(
+    tmp: &Path,
+    pg: RunAs,
+    evil: &Path,
+    marks: &Path,
+) {
+    let project = tmp.join("project");
     fs::create_dir_all(project.join("sub")).unwrap();
     let config = project.join("workspace-stack.toml");
     fs::write(
@@ -224,9 +235,16 @@ fn config_files_state_dirs_and_programs_of_other_accounts_are_refused() {
         "{}",
         text(&o)
     );
+}
 
-    // 2. A state directory the account made beforehand, naming its programs and password.
-    let planted = tmp.path().join("planted");
+/// 2. A state directory the account made beforehand, naming its programs and password.
+fn a_state_directory_of_the_database_account_is_refused(
+    tmp: &Path,
+    pg: RunAs,
+    evil: &Path,
+    marks: &Path,
+) {
+    let planted = tmp.join("planted");
     fs::create_dir_all(planted.join("secrets")).unwrap();
     let state = serde_json::json!({
         "version": 1, "backend": "postgres", "pg_port": free_port(), "api_port": free_port(),
@@ -243,7 +261,7 @@ fn config_files_state_dirs_and_programs_of_other_accounts_are_refused() {
         chown(&p, pg);
     }
     let dir = planted.display().to_string();
-    let o = wsctl(tmp.path(), &["--state-dir", &dir, "psql", "-c", "SELECT 1"]);
+    let o = wsctl(tmp, &["--state-dir", &dir, "psql", "-c", "SELECT 1"]);
     assert!(
         !marks.join("ran").exists(),
         "root ran the attacker's psql: {}",
@@ -256,15 +274,17 @@ fn config_files_state_dirs_and_programs_of_other_accounts_are_refused() {
         "{}",
         text(&o)
     );
+}
 
-    // 3. A bin directory everyone can write (root's own, but anyone could swap its programs).
-    let shared = tmp.path().join("shared");
+/// 3. A bin directory everyone can write (root's own, but anyone could swap its programs).
+fn a_world_writable_bin_directory_is_refused(tmp: &Path, marks: &Path) {
+    let shared = tmp.join("shared");
     evil_bin(&shared, &marks.join("ran"));
     fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
-    let st = tmp.path().join("st").display().to_string();
+    let st = tmp.join("st").display().to_string();
     let (pg_port, api_port) = (free_port().to_string(), free_port().to_string());
     let o = wsctl(
-        tmp.path(),
+        tmp,
         &[
             "--state-dir",
             &st,
