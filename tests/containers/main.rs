@@ -422,7 +422,7 @@ fn neon_variant_on_standins() {
             .any(|x| x["name"] == "compute-dev" && x["health"] == "healthy"),
         "{status}"
     );
-    let o = wsctl(&["branch", "delete", "dev"]);
+    let o = wsctl(&["branch", "delete", "dev", "--yes"]);
     assert!(o.status.success(), "{}", text(&o));
 
     // A snapshot and a rollback: the watcher re-creates main's compute on the new timeline,
