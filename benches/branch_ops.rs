@@ -38,7 +38,7 @@ fn main() {
     for i in 0..runs {
         let b = format!("bench-{i}");
         branch.push(wsctl(&dir, &["branch", "create", &b]));
-        wsctl(&dir, &["branch", "delete", &b]);
+        wsctl(&dir, &["branch", "delete", &b, "--yes"]);
         let s = format!("bench-snap-{i}");
         snapshot.push(wsctl(&dir, &["snapshot", "create", &s]));
         rollback.push(wsctl(&dir, &["rollback", "--to", &s]));

@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use super::confirm;
 use super::print::Table;
 use super::{BranchCmd, SnapshotCmd};
 use crate::backend::{Backend, Branches, Counts};
@@ -231,7 +232,11 @@ pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
         BranchCmd::List { json } => {
             print_branches(&b.branches().await?, &b.state().lifecycle, json)?
         }
-        BranchCmd::Delete { name, force } => {
+        BranchCmd::Delete { name, force, yes } => {
+            let what = format!("deletes branch {name}, its data and its preview API");
+            if !confirm::irreversible(&what, &format!("Delete branch {name}?"), yes)? {
+                return Ok(1);
+            }
             match lifecycle::delete_branch(dir, &mut *b, &name, force).await? {
                 None => println!("Deleted branch {name}."),
                 Some(timeline) => println!("Deleted branch {name} (timeline {timeline})."),
@@ -290,7 +295,11 @@ pub async fn snapshot(dir: &StateDir, cmd: SnapshotCmd) -> anyhow::Result<i32> {
         SnapshotCmd::List { json } => {
             print_snapshots(&b.snapshots().await?, &b.state().lifecycle, json)?
         }
-        SnapshotCmd::Delete { name, force } => {
+        SnapshotCmd::Delete { name, force, yes } => {
+            let what = format!("deletes snapshot {name}");
+            if !confirm::irreversible(&what, &format!("Delete snapshot {name}?"), yes)? {
+                return Ok(1);
+            }
             lifecycle::delete_snapshot(dir, &mut *b, &name, force).await?;
             println!("Deleted snapshot {name}.");
         }
@@ -331,6 +340,7 @@ pub async fn rollback(dir: &StateDir, to: Option<String>, json: bool) -> anyhow:
     } else {
         print_rollback(&r.rollback, &r.before, &r.after);
         print!("{}", report.to_table());
+        println!("undo: wsctl rollback --to {}", r.rollback.before.name);
     }
     Ok(if report.passed() { 0 } else { 1 })
 }

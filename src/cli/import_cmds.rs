@@ -95,6 +95,9 @@ pub async fn import(dir: &StateDir, args: ImportArgs) -> anyhow::Result<i32> {
     let done = import::import(dir, &opts, &Terminal).await?;
     println!("{}", done.report.outcome);
     println!("Report: {}", done.report_path.display());
+    if let Some(snap) = &done.report.cutover_snapshot {
+        println!("undo: wsctl rollback --to {snap}");
+    }
     Ok(done.code)
 }
 

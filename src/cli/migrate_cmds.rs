@@ -154,6 +154,7 @@ async fn apply(dir: &StateDir) -> anyhow::Result<i32> {
         return Ok(1);
     }
     println!("Health suite passed ({} checks).", report.checks.len());
+    println!("undo: wsctl rollback --to {snap}");
     Ok(0)
 }
 

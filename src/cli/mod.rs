@@ -2,6 +2,7 @@
 //! text on a terminal and JSON with `--json`.
 
 mod branch_cmds;
+mod confirm;
 mod container_cmds;
 mod env_cmd;
 mod import_cmds;
@@ -396,13 +397,16 @@ pub enum BranchCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Delete a branch (and its preview API)
+    /// Delete a branch (and its preview API); asks first unless --yes
     Delete {
         /// The branch to delete
         name: String,
         /// Delete it even though it is protected
         #[arg(long)]
         force: bool,
+        /// Do not ask (needed when stdin is not a terminal): the branch cannot be undeleted
+        #[arg(long)]
+        yes: bool,
     },
     /// Schema differences of branch A against B (default: A's parent)
     Diff {
@@ -461,13 +465,16 @@ pub enum SnapshotCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Delete a snapshot
+    /// Delete a snapshot; asks first unless --yes
     Delete {
         /// The snapshot to delete
         name: String,
         /// Delete it even though it is protected
         #[arg(long)]
         force: bool,
+        /// Do not ask (needed when stdin is not a terminal): the snapshot cannot be undeleted
+        #[arg(long)]
+        yes: bool,
     },
     /// Protect a snapshot: deleting it needs --force, and pruning never takes it
     Protect {

@@ -18,7 +18,8 @@ pub fn settle(
     off: bool,
     flag: Option<u16>,
 ) -> anyhow::Result<()> {
-    state.console_port = if off || state.containers.is_some() {
+    // In container mode too: the watcher runs it on the host (containers::host_console).
+    state.console_port = if off {
         None
     } else {
         let file = super::up::file_config(dir)?;

@@ -156,6 +156,16 @@ fn containers_up_test_down_up_keeps_data() {
         "{status}"
     );
 
+    // The console runs on the host next to the containers: printed by up, answering, in
+    // status, and gone after down.
+    assert!(out.contains("Console "), "up printed no console URL: {out}");
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(s.dir.join("state.json")).unwrap()).unwrap();
+    let console = format!("http://127.0.0.1:{}", state["console_port"]);
+    let health = http().get(format!("{console}/health")).send().unwrap();
+    assert!(health.status().is_success(), "{}", health.status());
+    assert!(names.contains(&"console"), "{status}");
+
     let o = s.wsctl(&["test", "--json"]);
     assert!(o.status.success(), "{}", text(&o));
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -179,6 +189,10 @@ fn containers_up_test_down_up_keeps_data() {
     assert!(
         http().get(format!("{}/health", s.api())).send().is_err(),
         "the API still answers after down"
+    );
+    assert!(
+        http().get(format!("{console}/health")).send().is_err(),
+        "the console still answers after down"
     );
 
     // …is still there after up (which remembers --containers and the ports).
@@ -437,7 +451,7 @@ fn a_branch_snapshot_and_rollback_work_on_standins(s: &Stack) {
             .any(|x| x["name"] == "compute-dev" && x["health"] == "healthy"),
         "{status}"
     );
-    let o = wsctl(&["branch", "delete", "dev"]);
+    let o = wsctl(&["branch", "delete", "dev", "--yes"]);
     assert!(o.status.success(), "{}", text(&o));
 
     // A snapshot and a rollback: the watcher re-creates main's compute on the new timeline,

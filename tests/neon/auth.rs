@@ -126,7 +126,7 @@ fn storage_apis_refuse_callers_without_the_stacks_token_or_with_the_wrong_scope(
     // The tenant is still there and wsctl, which has the key, still works.
     let o = s.wsctl(&["branch", "create", "feat"]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = s.wsctl(&["branch", "delete", "feat"]);
+    let o = s.wsctl(&["branch", "delete", "feat", "--yes"]);
     assert!(o.status.success(), "{}", text(&o));
     secrets_stay_with_their_parts(&s, tenant);
 }

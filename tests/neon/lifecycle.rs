@@ -71,7 +71,7 @@ fn neon_branch_diff_expiry_protection_and_pruning() {
     // Protection.
     let o = s.wsctl(&["branch", "protect", "copy"]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = s.wsctl(&["branch", "delete", "copy"]);
+    let o = s.wsctl(&["branch", "delete", "copy", "--yes"]);
     assert!(
         !o.status.success() && text(&o).contains("protected"),
         "{}",

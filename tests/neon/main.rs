@@ -387,20 +387,20 @@ fn branches_are_deleted_on_the_pageserver_and_every_safekeeper(
     child: &Value,
 ) {
     let wsctl = |args: &[&str]| s.wsctl(args);
-    let o = wsctl(&["branch", "delete", "feat"]);
+    let o = wsctl(&["branch", "delete", "feat", "--yes"]);
     assert!(
         !o.status.success() && text(&o).contains("has children"),
         "{}",
         text(&o)
     );
-    let o = wsctl(&["branch", "delete", "main"]);
+    let o = wsctl(&["branch", "delete", "main", "--yes"]);
     assert!(
         !o.status.success() && text(&o).contains("cannot be deleted"),
         "{}",
         text(&o)
     );
     for name in ["child", "feat"] {
-        let o = wsctl(&["branch", "delete", name]);
+        let o = wsctl(&["branch", "delete", name, "--yes"]);
         assert!(o.status.success(), "{}", text(&o));
     }
     let calls = invocations(&s.log);
@@ -537,7 +537,7 @@ fn snapshots_rollback_and_migrate_are_timeline_operations() {
     assert!(created.len() >= 3, "main's compute restarted per rollback");
 
     // A snapshot under another timeline cannot go; a leaf snapshot can.
-    let o = wsctl(&["snapshot", "delete", "keep"]);
+    let o = wsctl(&["snapshot", "delete", "keep", "--yes"]);
     assert!(
         !o.status.success() && text(&o).contains("base of another timeline"),
         "{}",
@@ -545,7 +545,7 @@ fn snapshots_rollback_and_migrate_are_timeline_operations() {
     );
     let o = wsctl(&["snapshot", "create", "leaf"]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = wsctl(&["snapshot", "delete", "leaf"]);
+    let o = wsctl(&["snapshot", "delete", "leaf", "--yes"]);
     assert!(o.status.success(), "{}", text(&o));
     let o = wsctl(&["snapshot", "list"]);
     assert!(
@@ -928,7 +928,7 @@ fn tenant_answers_503_and_attaching_mean_wait_and_412_is_read_from_the_body() {
         .send()
         .unwrap();
     assert!(r.status().is_success());
-    let o = s.wsctl(&["snapshot", "delete", "keep"]);
+    let o = s.wsctl(&["snapshot", "delete", "keep", "--yes"]);
     let out = text(&o);
     assert!(
         !o.status.success()

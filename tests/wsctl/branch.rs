@@ -103,9 +103,37 @@ fn rollback_restores_every_table_row_for_row_and_can_be_undone() {
         .next()
         .unwrap()
         .to_string();
+    // It says so in a line to copy.
+    let undo = format!("undo: wsctl rollback --to {before}\n");
+    assert!(text(&o).contains(&undo), "no {undo:?} in {}", text(&o));
     let o = s.wsctl(&["rollback", "--to", &before]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(checksums(&s), after_writes);
+}
+
+/// Deleting cannot be undone: without a terminal to ask on, only `--yes` deletes.
+#[test]
+fn deletes_need_yes_when_not_on_a_terminal() {
+    let s = super::stack();
+    assert!(s.up().status.success());
+    assert!(s.wsctl(&["branch", "create", "gone"]).status.success());
+    assert!(s.wsctl(&["snapshot", "create", "old"]).status.success());
+    for (kind, name) in [("branch", "gone"), ("snapshot", "old")] {
+        // `output()` gives the child a closed stdin: not a terminal.
+        let o = s.wsctl(&[kind, "delete", name]);
+        assert!(!o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("pass --yes"), "{}", text(&o));
+        let list = text(&s.wsctl(&[kind, "list"]));
+        assert!(
+            list.contains(name),
+            "{kind} {name} was deleted anyway: {list}"
+        );
+
+        let o = s.wsctl(&[kind, "delete", name, "--yes"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let list = text(&s.wsctl(&[kind, "list"]));
+        assert!(!list.contains(name), "{kind} {name} is still there: {list}");
+    }
 }
 
 #[test]
@@ -181,14 +209,17 @@ fn branch_operations_under_concurrent_writes_lose_no_acknowledged_write() {
     assert!(s.wsctl(&["snapshot", "create"]).status.success());
     let o = s.wsctl(&["branch", "create", "b3", "--from", "b1"]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = s.wsctl(&["branch", "delete", "b1"]);
+    let o = s.wsctl(&["branch", "delete", "b1", "--yes"]);
     assert!(
         !o.status.success() && text(&o).contains("has children"),
         "{}",
         text(&o)
     );
     for name in ["b3", "b1", "b2"] {
-        assert!(s.wsctl(&["branch", "delete", name]).status.success());
+        assert!(s
+            .wsctl(&["branch", "delete", name, "--yes"])
+            .status
+            .success());
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
@@ -236,7 +267,7 @@ fn switch_serves_the_branch_and_rules_are_enforced() {
             .unwrap()
     };
     assert_eq!(total(&s), 2);
-    let o = s.wsctl(&["branch", "delete", "preview"]);
+    let o = s.wsctl(&["branch", "delete", "preview", "--yes"]);
     assert!(
         !o.status.success() && text(&o).contains("switch main"),
         "{}",
@@ -245,7 +276,10 @@ fn switch_serves_the_branch_and_rules_are_enforced() {
     assert!(s.wsctl(&["branch", "switch", MAIN]).status.success());
     assert_eq!(total(&s), 1, "main did not see the branch's write");
     for (args, needle) in [
-        (vec!["branch", "delete", "main"], "main cannot be deleted"),
+        (
+            vec!["branch", "delete", "main", "--yes"],
+            "main cannot be deleted",
+        ),
         (vec!["branch", "create", "Bad_Name"], "not a valid name"),
         (
             vec!["branch", "create", "x", "--at", "2026-01-01T00:00:00Z"],
@@ -323,7 +357,7 @@ fn a_branch_can_have_its_own_preview_api() {
             .any(|x| x["name"] == "workspace-api-preview" && x["alive"] == true),
         "{st}"
     );
-    let o = s.wsctl(&["branch", "delete", "preview"]);
+    let o = s.wsctl(&["branch", "delete", "preview", "--yes"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         http().get(format!("{url}/healthz")).send().is_err(),

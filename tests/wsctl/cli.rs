@@ -375,10 +375,10 @@ fn tables_json_and_errors_speak_the_users_names() {
 
     for args in [
         &["snapshot", "create", "s1"][..],
-        &["snapshot", "delete", "nope"],
+        &["snapshot", "delete", "nope", "--yes"],
         &["branch", "create", long],
         &["rollback", "--to", "nope"],
-        &["branch", "delete", "nope"],
+        &["branch", "delete", "nope", "--yes"],
     ] {
         let o = s.wsctl(args);
         assert!(!o.status.success(), "{args:?}");

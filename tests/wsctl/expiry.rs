@@ -46,7 +46,7 @@ fn protected_branches_need_force_and_expired_ones_go_with_their_preview() {
     let s = super::stack();
     assert!(s.up_sweeping().status.success());
 
-    let o = s.wsctl(&["branch", "delete", "main", "--force"]);
+    let o = s.wsctl(&["branch", "delete", "main", "--force", "--yes"]);
     assert!(
         !o.status.success()
             && text(&o).contains("main cannot be deleted (main is always protected)"),
@@ -55,7 +55,7 @@ fn protected_branches_need_force_and_expired_ones_go_with_their_preview() {
     );
     let o = s.wsctl(&["branch", "create", "keep", "--protect"]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = s.wsctl(&["branch", "delete", "keep"]);
+    let o = s.wsctl(&["branch", "delete", "keep", "--yes"]);
     assert!(
         !o.status.success() && text(&o).contains("branch keep is protected — pass --force"),
         "{}",
@@ -135,7 +135,7 @@ fn protected_branches_need_force_and_expired_ones_go_with_their_preview() {
         .map(|e| e["event"].as_str().unwrap())
         .collect();
     assert_eq!(events, ["created", "expired"], "{history}");
-    let o = s.wsctl(&["branch", "delete", "keep", "--force"]);
+    let o = s.wsctl(&["branch", "delete", "keep", "--force", "--yes"]);
     assert!(o.status.success(), "{}", text(&o));
 }
 
@@ -156,7 +156,7 @@ fn automatic_snapshots_are_pruned_to_the_retention_but_never_the_newest_or_a_pro
     assert_eq!(autos.len(), 4, "{autos:?}");
     let (oldest, newest) = (autos[0].clone(), autos[3].clone());
     assert!(s.wsctl(&["snapshot", "protect", &oldest]).status.success());
-    let o = s.wsctl(&["snapshot", "delete", &oldest]);
+    let o = s.wsctl(&["snapshot", "delete", &oldest, "--yes"]);
     assert!(
         !o.status.success() && text(&o).contains("is protected"),
         "{}",

@@ -43,7 +43,7 @@ fn a_stack_is_named_and_wrong_names_are_refused() {
     let o = Command::new(wsctl_bin())
         .arg("--state-dir")
         .arg(&s.dir)
-        .args(["branch", "delete", "main", "--force"])
+        .args(["branch", "delete", "main", "--force", "--yes"])
         .env("WSCTL_STACK", "billing")
         .output()
         .unwrap();

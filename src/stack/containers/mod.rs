@@ -27,6 +27,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 mod files;
+mod host_console;
 mod watcher;
 
 pub use files::{compute_config, generated, pageserver_toml, write_files};

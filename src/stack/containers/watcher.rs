@@ -1,6 +1,7 @@
 //! The watcher process that holds the stack's lock while the compose project is up, and the
 //! steps it runs: ordered start, migrations, status mirroring, API re-creation, shutdown.
 
+use super::host_console::HostConsole;
 use super::*;
 use crate::stack::hold::{Hold, Holder};
 
@@ -10,6 +11,7 @@ pub struct Watcher {
     state: StackState,
     c: ContainerState,
     hold: Hold,
+    console: HostConsole,
 }
 
 impl Watcher {
@@ -24,6 +26,7 @@ impl Watcher {
             state,
             c,
             hold,
+            console: HostConsole::default(),
         })
     }
 
@@ -49,6 +52,7 @@ impl Watcher {
                         down_since: None,
                     })
                     .collect();
+                self.hold.status.services.extend(self.console.status());
             }
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "could not list containers"),
         }
@@ -109,7 +113,8 @@ impl Watcher {
         let admin = crate::stack::supervisor::pg_config(&self.dir, &self.state, "postgres")?;
         crate::stack::postgres::wait_ready(&admin, Duration::from_secs(60)).await?;
         prepare_database(&self.dir, &self.state).await?;
-        self.up_all().await
+        self.up_all().await?;
+        self.console.start(&self.dir, &self.state).await
     }
 
     /// Every service the state asks for, and none it no longer does.
@@ -204,6 +209,7 @@ impl Holder for Watcher {
     }
     /// `compose down`; the volumes stay.
     async fn stop(&mut self) -> anyhow::Result<()> {
+        self.console.stop().await;
         self.c
             .compose(&self.dir, &self.state, &["down", "--remove-orphans"])
     }
@@ -211,6 +217,7 @@ impl Holder for Watcher {
         Watcher::reload(self).await
     }
     async fn tick(&mut self) {
+        self.console.supervise();
         self.refresh();
     }
     fn tick_every(&self) -> Duration {
