@@ -367,6 +367,10 @@ pub struct ImportArgs {
     /// Write the import even when its target is not on this machine (refused otherwise)
     #[arg(long)]
     pub remote_ok: bool,
+    /// The source schema that holds workspace_items [default: `workspace` if it has it, else
+    /// the one schema that does]
+    #[arg(long, value_name = "NAME")]
+    pub schema: Option<String>,
 }
 
 #[derive(Subcommand)]
