@@ -218,6 +218,24 @@ pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
     if let BranchCmd::History { name, json } = &cmd {
         return ops_cmds::history(dir, name.as_deref(), *json);
     }
+    if let BranchCmd::Promote { name } = &cmd {
+        let done = crate::engine::import::promote(dir, name).await?;
+        println!(
+            "Main now holds import branch {name}. Snapshot {s} holds main as it was — \
+             `wsctl rollback --to {s}` undoes it. Health suite: {}.",
+            if done.health.passed() {
+                "passed"
+            } else {
+                "FAILED"
+            },
+            s = done.snapshot
+        );
+        if !done.health.passed() {
+            print!("{}", done.health.to_table());
+            return Ok(1);
+        }
+        return Ok(0);
+    }
     let mut b = engine::open_running(dir).await?;
     match cmd {
         BranchCmd::Create {
@@ -253,7 +271,7 @@ pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
         BranchCmd::Unprotect { name } => {
             return ops_cmds::protect(dir, &mut *b, Kind::Branch, &name, false, false).await
         }
-        BranchCmd::History { .. } => {}
+        BranchCmd::History { .. } | BranchCmd::Promote { .. } => {}
     }
     Ok(0)
 }

@@ -447,6 +447,12 @@ pub enum BranchCmd {
         /// The branch to serve (main to go back)
         name: String,
     },
+    /// Make a verified import branch main without importing again (main is snapshotted first;
+    /// `wsctl rollback` undoes it)
+    Promote {
+        /// The import branch (import-<time>) a plain `wsctl import` left
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]

@@ -389,3 +389,68 @@ impl Run<'_> {
         Ok(0)
     }
 }
+
+/// A verified import branch made main by `wsctl branch promote`.
+pub struct Promoted {
+    /// The snapshot that holds main as it was.
+    pub snapshot: String,
+    pub health: crate::health::Report,
+}
+
+/// Makes import branch `name` main through the same cutover `import --cutover` runs (main is
+/// snapshotted first, so `wsctl rollback` undoes it) — only when a report in `imports/` says
+/// the branch was verified and not already cut over. Nothing is imported again.
+pub async fn promote(dir: &StateDir, name: &str) -> anyhow::Result<Promoted> {
+    super::require_running(dir)?;
+    let imports = dir.root.join("imports");
+    let _lock = Lock::try_acquire(&imports.join("lock"))?
+        .context("a `wsctl import` is running on this stack — wait for it to finish")?;
+    let (path, mut report) = find_report(&imports, name)?.with_context(|| {
+        format!(
+            "branch {name} is not a kept import: no report in {} names it — promote takes \
+             the branch a plain `wsctl import` left (see `wsctl branch list`)",
+            imports.display()
+        )
+    })?;
+    if report["verified"] != serde_json::json!(true) {
+        anyhow::bail!(
+            "import branch {name} failed verification (report: {}) — it cannot become main; \
+             fix the source and import again",
+            path.display()
+        );
+    }
+    if let Some(snap) = report["cutover_snapshot"].as_str() {
+        anyhow::bail!(
+            "import branch {name} was already made main (snapshot {snap} holds main before it)"
+        );
+    }
+    let source = report["source"].as_str().unwrap_or(name).to_string();
+    let snapshot = cutover(dir, name, &source).await?;
+    report["cutover_snapshot"] = serde_json::json!(snapshot);
+    crate::stack::state::write_atomic(&path, &serde_json::to_vec_pretty(&report)?, 0o600)?;
+    let health = crate::health::run(dir, &require_state(dir)?).await;
+    Ok(Promoted { snapshot, health })
+}
+
+/// The report of the run that left import branch `name`, if one did.
+fn find_report(imports: &Path, name: &str) -> anyhow::Result<Option<(PathBuf, serde_json::Value)>> {
+    let Ok(entries) = std::fs::read_dir(imports) else {
+        return Ok(None);
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        if v["branch"] == serde_json::json!(name) && v["dry_run"] != serde_json::json!(true) {
+            return Ok(Some((path, v)));
+        }
+    }
+    Ok(None)
+}

@@ -656,3 +656,60 @@ fn import_finds_the_schema_prints_rejects_and_refuses_its_own_database() {
     assert_eq!(backups(), before, "{out}");
     assert!(import_dbs(&s).is_empty());
 }
+
+/// Issue 15 item 8e: a kept, verified import branch becomes main by `branch promote`, without
+/// a second import, and the snapshot it takes undoes it; promoting it again is refused.
+#[test]
+fn a_verified_import_branch_is_promoted_to_main_and_undone() {
+    let s = super::stack();
+    assert!(s.up().status.success());
+    let url = source(
+        &s,
+        "topromote",
+        SERIAL_SCHEMA,
+        "INSERT INTO workspace.workspace_categories (name, display_name) VALUES ('dashboard', 'D');
+         INSERT INTO workspace.workspace_items (title, category, priority, status)
+           SELECT 'p' || g, 'dashboard', 'low', 'new' FROM generate_series(1, 7) g;",
+    );
+    let main_before = checksums(&s);
+    let o = s.wsctl(&["import", "--from", &url, "--no-backup"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let branch = report(&o)["branch"].as_str().unwrap().to_string();
+    assert_eq!(
+        checksums(&s),
+        main_before,
+        "a plain import leaves main alone"
+    );
+
+    let o = s.wsctl(&["branch", "promote", "no-such-import"]);
+    assert!(
+        !o.status.success() && text(&o).contains("is not a kept import"),
+        "{}",
+        text(&o)
+    );
+    let o = s.wsctl(&["branch", "promote", &branch]);
+    let out = text(&o);
+    assert!(
+        o.status.success() && out.contains("Health suite: passed"),
+        "{out}"
+    );
+    assert_eq!(
+        items_digest(&s, "workspace", &[]),
+        items_digest(&s, "topromote", &[]),
+        "main now holds the import"
+    );
+    let o = s.wsctl(&["branch", "promote", &branch]);
+    assert!(
+        !o.status.success() && text(&o).contains("already made main"),
+        "{}",
+        text(&o)
+    );
+    let snap = out
+        .split("rollback --to ")
+        .nth(1)
+        .and_then(|t| t.split('`').next())
+        .unwrap_or_else(|| panic!("no snapshot in {out}"));
+    let o = s.wsctl(&["rollback", "--to", snap]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(checksums(&s), main_before);
+}
