@@ -439,7 +439,7 @@ fn find_report(imports: &Path, name: &str) -> anyhow::Result<Option<(PathBuf, se
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.extension().is_none_or(|e| e != "json") {
+        if path.extension().map_or(true, |e| e != "json") {
             continue;
         }
         let Ok(bytes) = std::fs::read(&path) else {
