@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
 pub const MAIN: &str = "main";
-const BRANCH_PREFIX: &str = "ws_branch_";
+pub const BRANCH_PREFIX: &str = "ws_branch_";
 const SNAPSHOT_PREFIX: &str = "ws_snap_";
 
 /// A branch or snapshot name: 1–40 of `[a-z0-9-]`, starting with a letter.

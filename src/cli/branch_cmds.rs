@@ -10,6 +10,7 @@ use crate::backend::{Backend, Branches, Counts};
 use crate::branch::lifecycle::{parse_expiry, Lifecycle};
 use crate::branch::{Kind, Meta, Name, MAIN};
 use crate::engine::branches::{self as engine, Switched};
+use crate::engine::database::Access;
 use crate::engine::lifecycle;
 use crate::stack::state::{BackendKind, StateDir};
 
@@ -94,11 +95,61 @@ pub(super) fn print_snapshots(metas: &[Meta], life: &Lifecycle, json: bool) -> a
     Ok(())
 }
 
-fn print_branches(branches: &Branches, life: &Lifecycle, json: bool) -> anyhow::Result<()> {
+/// Each branch's connection string, preview API and whether the API serves it, as JSON
+/// fields merged into its row.
+type AccessOf<'a> = &'a dyn Fn(&str) -> Access;
+
+fn with_access(mut row: serde_json::Value, access: AccessOf, name: &str) -> serde_json::Value {
+    if let (Some(obj), Ok(serde_json::Value::Object(a))) =
+        (row.as_object_mut(), serde_json::to_value(access(name)))
+    {
+        obj.extend(a);
+    }
+    row
+}
+
+/// The access table under a listing: how to reach each branch.
+fn print_access<'a>(names: impl Iterator<Item = &'a str>, access: AccessOf) {
+    let mut t = Table::new([
+        "BRANCH",
+        "API SERVES",
+        "CONNECTION (no password)",
+        "PREVIEW API",
+    ]);
+    for name in names {
+        let a = access(name);
+        t.row([
+            name.to_string(),
+            if a.served { "yes" } else { "-" }.to_string(),
+            a.connection,
+            a.api_url.unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    print!("{}", t.render());
+}
+
+fn print_branches(
+    branches: &Branches,
+    life: &Lifecycle,
+    json: bool,
+    access: AccessOf,
+) -> anyhow::Result<()> {
     let (main_timeline, port, branches) = match branches {
-        Branches::Copies(metas) if json => return print_json_metas(metas, life),
+        Branches::Copies(metas) if json => {
+            let rows: Vec<serde_json::Value> = metas
+                .iter()
+                .map(|m| {
+                    let row = with_policy(serde_json::to_value(m), life, m.kind, &m.name);
+                    with_access(row, access, &m.name)
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+            return Ok(());
+        }
         Branches::Copies(metas) => {
             print!("{}", branch_table(metas, life).render());
+            println!();
+            print_access(metas.iter().map(|m| m.name.as_str()), access);
             if metas.len() == 1 {
                 println!("No branches besides main yet: `wsctl branch create NAME` makes one.");
             }
@@ -113,12 +164,16 @@ fn print_branches(branches: &Branches, life: &Lifecycle, json: bool) -> anyhow::
     if json {
         let rows: Vec<serde_json::Value> = branches
             .iter()
-            .map(|b| with_policy(serde_json::to_value(b), life, Kind::Branch, &b.name))
+            .map(|b| {
+                let row = with_policy(serde_json::to_value(b), life, Kind::Branch, &b.name);
+                with_access(row, access, &b.name)
+            })
             .collect();
+        let main = json!({"timeline_id": main_timeline, "pg_port": port, "protected": true});
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "main": {"timeline_id": main_timeline, "pg_port": port, "protected": true},
+                "main": with_access(main, access, MAIN),
                 "branches": rows,
             }))?
         );
@@ -148,6 +203,9 @@ fn print_branches(branches: &Branches, life: &Lifecycle, json: bool) -> anyhow::
         ]);
     }
     print!("{}", t.render());
+    println!();
+    let names = std::iter::once(MAIN).chain(branches.iter().map(|b| b.name.as_str()));
+    print_access(names, access);
     if branches.is_empty() {
         println!("No branches besides main yet: `wsctl branch create NAME` makes one.");
     }
@@ -219,6 +277,24 @@ pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
     if let BranchCmd::History { name, json } = &cmd {
         return ops_cmds::history(dir, name.as_deref(), *json);
     }
+    if let BranchCmd::Promote { name } = &cmd {
+        let done = crate::engine::import::promote(dir, name).await?;
+        println!(
+            "Main now holds import branch {name}. Snapshot {s} holds main as it was — \
+             `wsctl rollback --to {s}` undoes it. Health suite: {}.",
+            if done.health.passed() {
+                "passed"
+            } else {
+                "FAILED"
+            },
+            s = done.snapshot
+        );
+        if !done.health.passed() {
+            print!("{}", done.health.to_table());
+            return Ok(1);
+        }
+        return Ok(0);
+    }
     let mut b = engine::open_running(dir).await?;
     match cmd {
         BranchCmd::Create {
@@ -230,7 +306,9 @@ pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
             json,
         } => create(dir, &mut *b, (name, from, at), (api, life, json)).await?,
         BranchCmd::List { json } => {
-            print_branches(&b.branches().await?, &b.state().lifecycle, json)?
+            let state = b.state().clone();
+            let access = |name: &str| crate::engine::database::access(dir, &state, name);
+            print_branches(&b.branches().await?, &state.lifecycle, json, &access)?
         }
         BranchCmd::Delete { name, force, yes } => {
             let what = format!("deletes branch {name}, its data and its preview API");
@@ -258,7 +336,7 @@ pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
         BranchCmd::Unprotect { name } => {
             return ops_cmds::protect(dir, &mut *b, Kind::Branch, &name, false, false).await
         }
-        BranchCmd::History { .. } => {}
+        BranchCmd::History { .. } | BranchCmd::Promote { .. } => {}
     }
     Ok(0)
 }

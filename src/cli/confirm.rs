@@ -4,7 +4,8 @@
 
 use std::io::{IsTerminal, Write};
 
-/// Whether to go ahead with `what` (e.g. "deletes branch feature and its data").
+/// Whether to go ahead with `what` (e.g. "deletes branch feature and its data"; the refusal
+/// reads "this {what} and cannot be undone").
 /// `Err` when stdin is not a terminal and `yes` is false; `Ok(false)` when the user said no.
 pub fn irreversible(what: &str, question: &str, yes: bool) -> anyhow::Result<bool> {
     if yes {

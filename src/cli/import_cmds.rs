@@ -81,6 +81,7 @@ pub async fn import(dir: &StateDir, args: ImportArgs) -> anyhow::Result<i32> {
         report: args.report,
         batch_rows: args.batch_rows,
         remote_ok: args.remote_ok,
+        schema: args.schema,
     };
     if args.json {
         let done = import::import(dir, &opts, &Json).await?;
@@ -93,12 +94,32 @@ pub async fn import(dir: &StateDir, args: ImportArgs) -> anyhow::Result<i32> {
         return Ok(done.code);
     }
     let done = import::import(dir, &opts, &Terminal).await?;
+    print_rejected(&done.report);
+    if let Some(b) = &done.report.backup {
+        println!("Backup: {} ({} bytes)", b.path.display(), b.bytes);
+    }
     println!("{}", done.report.outcome);
     println!("Report: {}", done.report_path.display());
     if let Some(snap) = &done.report.cutover_snapshot {
         println!("undo: wsctl rollback --to {snap}");
     }
     Ok(done.code)
+}
+
+/// How many rows were rejected and the first few with their reasons (all are in the report).
+fn print_rejected(report: &Report) {
+    const SHOWN: usize = 5;
+    let all = &report.rejected;
+    if all.is_empty() {
+        return;
+    }
+    println!("Rejected: {} source rows", all.len());
+    for r in all.iter().take(SHOWN) {
+        println!("  {} {}: {}", r.table, r.source_key, r.reason);
+    }
+    if all.len() > SHOWN {
+        println!("  … and {} more in the report", all.len() - SHOWN);
+    }
 }
 
 fn print_tables(report: &Report) {

@@ -368,6 +368,10 @@ pub struct ImportArgs {
     /// Write the import even when its target is not on this machine (refused otherwise)
     #[arg(long)]
     pub remote_ok: bool,
+    /// The source schema that holds workspace_items [default: `workspace` if it has it, else
+    /// the one schema that does]
+    #[arg(long, value_name = "NAME")]
+    pub schema: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -445,6 +449,12 @@ pub enum BranchCmd {
     /// Make the stack's API serve NAME (restarts the API)
     Switch {
         /// The branch to serve (main to go back)
+        name: String,
+    },
+    /// Make a verified import branch main without importing again (main is snapshotted first;
+    /// `wsctl rollback` undoes it)
+    Promote {
+        /// The import branch (import-<time>) a plain `wsctl import` left
         name: String,
     },
 }

@@ -157,25 +157,13 @@ pub async fn sweep(dir: &StateDir) -> anyhow::Result<i32> {
 
 /// `down --destroy` (and the first half of `up --clean`).
 pub async fn destroy(dir: &StateDir, yes: bool) -> anyhow::Result<i32> {
-    use std::io::{IsTerminal, Write};
     if dir.root.exists() {
         dir.check_purgeable()?;
     }
-    if !yes && dir.root.exists() {
-        if !std::io::stdin().is_terminal() {
-            anyhow::bail!(
-                "--destroy deletes every database, container, volume and file of this stack; \
-                 pass --yes to confirm when not on a terminal"
-            );
-        }
-        print!("Destroy the stack in {}? Type 'yes': ", dir.root.display());
-        std::io::stdout().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if answer.trim() != "yes" {
-            println!("Nothing deleted.");
-            return Ok(1);
-        }
+    let question = format!("Destroy the stack in {}?", dir.root.display());
+    let what = "--destroy deletes every database, container, volume and file of this stack";
+    if dir.root.exists() && !super::confirm::irreversible(what, &question, yes)? {
+        return Ok(1);
     }
     let done = crate::engine::destroy::destroy(dir).await?;
     if let Some(e) = &done.stop_error {

@@ -1,9 +1,9 @@
 //! up, down, status, logs, init, psql, url, test, and the hidden supervise.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 use super::print::{database_url_without_password, print_urls};
 use super::UpArgs;
@@ -101,18 +101,10 @@ pub async fn down(dir: &StateDir, purge: bool, yes: bool) -> anyhow::Result<i32>
     if purge && dir.root.exists() {
         dir.check_purgeable()?;
     }
-    if purge && !yes {
-        if !std::io::stdin().is_terminal() {
-            bail!("--purge deletes every database and file of this stack; pass --yes to confirm when not on a terminal");
-        }
-        print!("Delete all data in {}? Type 'yes': ", dir.root.display());
-        std::io::stdout().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if answer.trim() != "yes" {
-            println!("Nothing deleted.");
-            return Ok(1);
-        }
+    let question = format!("Delete all data in {}?", dir.root.display());
+    let what = "--purge deletes every database and file of this stack";
+    if purge && !super::confirm::irreversible(what, &question, yes)? {
+        return Ok(1);
     }
     let runtime = crate::runtime::for_dir(dir);
     match runtime.down(dir).await? {

@@ -37,7 +37,8 @@ fn subject(command: &Command) -> Option<Option<String>> {
             | BranchCmd::Delete { name, .. }
             | BranchCmd::Protect { name, .. }
             | BranchCmd::Unprotect { name }
-            | BranchCmd::Switch { name },
+            | BranchCmd::Switch { name }
+            | BranchCmd::Promote { name },
         ) => branch(name),
         Command::Snapshot(SnapshotCmd::Create { name, .. }) => {
             snapshot(name.as_deref().unwrap_or("(new)"))

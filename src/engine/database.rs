@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use super::require_running;
-use crate::stack::state::{BackendKind, StateDir};
+use crate::stack::state::{BackendKind, StackState, StateDir};
 use crate::stack::supervisor;
 
 /// What `init` did.
@@ -226,5 +226,37 @@ mod tests {
             assert!(e.contains("--remote-ok"), "{e}");
             assert!(check(remote, true).is_ok());
         }
+    }
+}
+
+/// How to reach a branch, as `status` and `branch list` show it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Access {
+    /// Its connection string, without the password (`wsctl url --branch` has it).
+    pub connection: String,
+    /// Its preview API, when it has one (main: the stack's API).
+    pub api_url: Option<String>,
+    /// Whether the stack's API serves it.
+    pub served: bool,
+}
+
+pub fn access(dir: &StateDir, state: &StackState, name: &str) -> Access {
+    let api_url = if name == crate::branch::MAIN {
+        Some(format!("http://127.0.0.1:{}", state.api_port))
+    } else {
+        state
+            .previews
+            .iter()
+            .find(|p| p.branch == name)
+            .map(|p| format!("http://127.0.0.1:{}", p.port))
+    };
+    Access {
+        connection: supervisor::branch_url_shown(dir, state, name),
+        api_url,
+        served: state
+            .active_branch
+            .as_deref()
+            .unwrap_or(crate::branch::MAIN)
+            == name,
     }
 }

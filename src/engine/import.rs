@@ -31,6 +31,8 @@ pub struct ImportOptions {
     pub batch_rows: usize,
     /// Write even when the import's target is not on this machine.
     pub remote_ok: bool,
+    /// The source schema holding the tables; found when `None`.
+    pub schema: Option<String>,
 }
 
 /// How an import tells its front end what it is doing.
@@ -77,6 +79,31 @@ async fn delete_branch(dir: &StateDir, name: &str) -> anyhow::Result<()> {
 /// Makes the import branch main; returns the snapshot that holds main as it was.
 async fn cutover(dir: &StateDir, name: &str, source: &str) -> anyhow::Result<String> {
     open_running(dir).await?.cutover(name, source).await
+}
+
+/// An import reads its source while it copies main into a branch: from main (or one of its
+/// branches) itself that copy cannot start, so such a source is refused before anything —
+/// a backup file included — is created.
+fn refuse_own_database(state: &StackState, cfg: &tokio_postgres::Config) -> anyhow::Result<()> {
+    use tokio_postgres::config::Host;
+    let local = cfg.get_hosts().iter().all(|h| match h {
+        Host::Tcp(name) => ["localhost", "127.0.0.1", "::1"].contains(&name.as_str()),
+        Host::Unix(_) => true,
+    });
+    let mut ports = vec![state.pg_port, state.api_pg_port()];
+    if let Some(n) = &state.neon {
+        ports.extend(n.branches.iter().map(|b| b.pg_port));
+    }
+    let port = cfg.get_ports().first().copied().unwrap_or(5432);
+    let db = cfg.get_dbname().unwrap_or_default();
+    let ours = db == state.database || db.starts_with(crate::branch::BRANCH_PREFIX);
+    if local && ports.contains(&port) && ours {
+        anyhow::bail!(
+            "--from is this stack's own database ({db} on port {port}) — an import reads an \
+             older Workspace database; point --from at that one (nothing was created)"
+        );
+    }
+    Ok(())
 }
 
 /// The branch an interrupted import left behind, if any.
@@ -149,10 +176,11 @@ pub async fn import(
             report,
             report_path,
         }),
-        Err(e) => Err(e.context(format!(
-            "import failed; main is unchanged (report: {})",
+        // The reason first, on its own line; where to look next after it.
+        Err(e) => Err(anyhow::anyhow!(
+            "{e:#}\nimport failed; main is unchanged (report: {})",
             report_path.display()
-        ))),
+        )),
     }
 }
 
@@ -232,9 +260,11 @@ impl Run<'_> {
         }
         let name = import::describe(&cfg);
         report.source = name.clone();
+        refuse_own_database(self.state, &cfg)?;
         let client = crate::db::connect_user(&cfg).await?;
+        let schema = import::source::find_schema(&client, self.opts.schema.as_deref()).await?;
         let snapshot = import::begin_source(&client).await?;
-        let layout = import::source::inspect(&client).await?;
+        let layout = import::source::inspect(&client, &schema).await?;
         let total = import::source_rows(&client, &layout).await?;
         self.r.say(&format!(
             "Source {name}: {:?} layout, {total} rows in categories and items.",
@@ -358,4 +388,69 @@ impl Run<'_> {
         );
         Ok(0)
     }
+}
+
+/// A verified import branch made main by `wsctl branch promote`.
+pub struct Promoted {
+    /// The snapshot that holds main as it was.
+    pub snapshot: String,
+    pub health: crate::health::Report,
+}
+
+/// Makes import branch `name` main through the same cutover `import --cutover` runs (main is
+/// snapshotted first, so `wsctl rollback` undoes it) — only when a report in `imports/` says
+/// the branch was verified and not already cut over. Nothing is imported again.
+pub async fn promote(dir: &StateDir, name: &str) -> anyhow::Result<Promoted> {
+    super::require_running(dir)?;
+    let imports = dir.root.join("imports");
+    let _lock = Lock::try_acquire(&imports.join("lock"))?
+        .context("a `wsctl import` is running on this stack — wait for it to finish")?;
+    let (path, mut report) = find_report(&imports, name)?.with_context(|| {
+        format!(
+            "branch {name} is not a kept import: no report in {} names it — promote takes \
+             the branch a plain `wsctl import` left (see `wsctl branch list`)",
+            imports.display()
+        )
+    })?;
+    if report["verified"] != serde_json::json!(true) {
+        anyhow::bail!(
+            "import branch {name} failed verification (report: {}) — it cannot become main; \
+             fix the source and import again",
+            path.display()
+        );
+    }
+    if let Some(snap) = report["cutover_snapshot"].as_str() {
+        anyhow::bail!(
+            "import branch {name} was already made main (snapshot {snap} holds main before it)"
+        );
+    }
+    let source = report["source"].as_str().unwrap_or(name).to_string();
+    let snapshot = cutover(dir, name, &source).await?;
+    report["cutover_snapshot"] = serde_json::json!(snapshot);
+    crate::stack::state::write_atomic(&path, &serde_json::to_vec_pretty(&report)?, 0o600)?;
+    let health = crate::health::run(dir, &require_state(dir)?).await;
+    Ok(Promoted { snapshot, health })
+}
+
+/// The report of the run that left import branch `name`, if one did.
+fn find_report(imports: &Path, name: &str) -> anyhow::Result<Option<(PathBuf, serde_json::Value)>> {
+    let Ok(entries) = std::fs::read_dir(imports) else {
+        return Ok(None);
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().map_or(true, |e| e != "json") {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        if v["branch"] == serde_json::json!(name) && v["dry_run"] != serde_json::json!(true) {
+            return Ok(Some((path, v)));
+        }
+    }
+    Ok(None)
 }

@@ -80,16 +80,22 @@ pub struct Layout {
     pub variant: Variant,
     pub categories: TableMap,
     pub items: TableMap,
-    /// Tables in the source's `workspace` schema that are not imported (audit log, …).
+    /// The source schema the tables are in (`workspace`, or what `--schema` or the search found).
+    pub schema: String,
+    /// Tables in the source's schema that are not imported (audit log, …).
     pub other_tables: Vec<String>,
 }
 
-async fn columns(client: &Client, table: &str) -> anyhow::Result<Vec<(String, String)>> {
+async fn columns(
+    client: &Client,
+    schema: &str,
+    table: &str,
+) -> anyhow::Result<Vec<(String, String)>> {
     Ok(client
         .query(
             "SELECT column_name::text, udt_name::text FROM information_schema.columns
-              WHERE table_schema = 'workspace' AND table_name = $1 ORDER BY ordinal_position",
-            &[&table],
+              WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+            &[&schema, &table],
         )
         .await?
         .iter()
@@ -106,12 +112,43 @@ fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
-pub async fn inspect(client: &Client) -> anyhow::Result<Layout> {
+/// The schema to read: `wanted` when given, else `workspace` when it holds the items table,
+/// else the one schema that does; none or several is an error naming the candidates.
+pub async fn find_schema(client: &Client, wanted: Option<&str>) -> anyhow::Result<String> {
+    if let Some(schema) = wanted {
+        return Ok(schema.to_string());
+    }
+    let found: Vec<String> = client
+        .query(
+            "SELECT table_schema::text FROM information_schema.tables
+              WHERE table_name = 'workspace_items' AND table_type = 'BASE TABLE' ORDER BY 1",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    match found.as_slice() {
+        [] => bail!(
+            "the source has no table workspace_items in any schema — point --from at the old \
+             Workspace database"
+        ),
+        [one] => Ok(one.clone()),
+        many if many.iter().any(|s| s == "workspace") => Ok("workspace".into()),
+        many => bail!(
+            "the source has workspace_items in several schemas ({}) — pass --schema NAME",
+            many.join(", ")
+        ),
+    }
+}
+
+/// The source's tables in `schema` and how they map onto ours.
+pub async fn inspect(client: &Client, schema: &str) -> anyhow::Result<Layout> {
     let tables: Vec<String> = client
         .query(
             "SELECT table_name::text FROM information_schema.tables
-              WHERE table_schema = 'workspace' AND table_type = 'BASE TABLE' ORDER BY 1",
-            &[],
+              WHERE table_schema = $1 AND table_type = 'BASE TABLE' ORDER BY 1",
+            &[&schema],
         )
         .await?
         .iter()
@@ -119,8 +156,8 @@ pub async fn inspect(client: &Client) -> anyhow::Result<Layout> {
         .collect();
     if !tables.iter().any(|t| t == "workspace_items") {
         bail!(
-            "the source has no table workspace.workspace_items (tables in schema workspace: {}) — \
-             point --from at the old Workspace database",
+            "the source has no table {schema}.workspace_items (tables in schema {schema}: {}) — \
+             point --from at the old Workspace database, or --schema at the schema that holds it",
             if tables.is_empty() {
                 "none".to_string()
             } else {
@@ -128,7 +165,7 @@ pub async fn inspect(client: &Client) -> anyhow::Result<Layout> {
             }
         );
     }
-    let items = columns(client, "workspace_items").await?;
+    let items = columns(client, schema, "workspace_items").await?;
 
     let missing: Vec<&str> = ["title", "category", "priority", "status"]
         .into_iter()
@@ -136,7 +173,7 @@ pub async fn inspect(client: &Client) -> anyhow::Result<Layout> {
         .collect();
     if !missing.is_empty() || pick(&items, &["id"]).is_none() {
         bail!(
-            "workspace.workspace_items in the source lacks {} — this is not a Workspace schema \
+            "{schema}.workspace_items in the source lacks {} — this is not a Workspace schema \
              wsctl knows (see the README's import section)",
             if missing.is_empty() {
                 "id".to_string()
@@ -148,13 +185,15 @@ pub async fn inspect(client: &Client) -> anyhow::Result<Layout> {
     let cat_table = ["workspace_categories", "categories"]
         .into_iter()
         .find(|t| tables.iter().any(|x| x == t))
-        .context(
-            "the source has no categories table (workspace.workspace_categories or \
-             workspace.categories) — the items' categories cannot be imported without it",
-        )?;
-    let cats = columns(client, cat_table).await?;
+        .with_context(|| {
+            format!(
+                "the source has no categories table ({schema}.workspace_categories or \
+                 {schema}.categories) — the items' categories cannot be imported without it"
+            )
+        })?;
+    let cats = columns(client, schema, cat_table).await?;
     if pick(&cats, &["name"]).is_none() {
-        bail!("workspace.{cat_table} in the source has no name column");
+        bail!("{schema}.{cat_table} in the source has no name column");
     }
     let variant = match pick(&items, &["id"]).map(|(_, t)| t.as_str()) {
         Some("uuid") => Variant::Uuid,
@@ -165,8 +204,8 @@ pub async fn inspect(client: &Client) -> anyhow::Result<Layout> {
         None => unreachable!("checked above"),
     };
 
-    let categories = category_map(&cats, cat_table);
-    let items = item_map(&items, variant);
+    let categories = category_map(&cats, schema, cat_table);
+    let items = item_map(&items, schema, variant);
     let other_tables = tables
         .into_iter()
         .filter(|t| t != "workspace_items" && t != cat_table)
@@ -175,6 +214,7 @@ pub async fn inspect(client: &Client) -> anyhow::Result<Layout> {
         variant,
         categories,
         items,
+        schema: schema.to_string(),
         other_tables,
     })
 }
@@ -194,7 +234,7 @@ fn map_column(
 }
 
 /// How the source's categories table (`cats`, named `cat_table`) maps onto ours.
-fn category_map(cats: &[(String, String)], cat_table: &str) -> TableMap {
+fn category_map(cats: &[(String, String)], schema: &str, cat_table: &str) -> TableMap {
     let mut used = Vec::new();
     let mut notes = Vec::new();
     let mut cat_cols = Vec::new();
@@ -230,7 +270,7 @@ fn category_map(cats: &[(String, String)], cat_table: &str) -> TableMap {
         .filter(|c| !used.contains(c))
         .collect();
     TableMap {
-        source_table: format!("workspace.{}", quote(cat_table)),
+        source_table: format!("{}.{}", quote(schema), quote(cat_table)),
         target_table: "workspace_categories",
         columns: cat_cols,
         unmapped: cat_unmapped,
@@ -241,7 +281,7 @@ fn category_map(cats: &[(String, String)], cat_table: &str) -> TableMap {
 }
 
 /// How the source's workspace_items (`items`) map onto ours.
-fn item_map(items: &[(String, String)], variant: Variant) -> TableMap {
+fn item_map(items: &[(String, String)], schema: &str, variant: Variant) -> TableMap {
     let mut used = Vec::new();
     let mut notes = Vec::new();
     let mut item_cols = Vec::new();
@@ -303,7 +343,7 @@ fn item_map(items: &[(String, String)], variant: Variant) -> TableMap {
         .filter(|c| !used.contains(c))
         .collect();
     TableMap {
-        source_table: "workspace.workspace_items".into(),
+        source_table: format!("{}.workspace_items", quote(schema)),
         target_table: "workspace_items",
         columns: item_cols,
         unmapped: item_unmapped,

@@ -142,10 +142,18 @@ fn url_for(dir: &StateDir, state: &StackState, password: &str, port: u16, db: &s
             .collect::<String>(),
         false => "127.0.0.1".to_string(),
     };
-    format!(
-        "postgres://{}:{password}@{host}:{port}/{db}",
-        state.superuser
-    )
+    // An empty password leaves it out (a URL to show, not to use as is).
+    let auth = match password {
+        "" => state.superuser.clone(),
+        p => format!("{}:{p}", state.superuser),
+    };
+    format!("postgres://{auth}@{host}:{port}/{db}")
+}
+
+/// A branch's connection string without the password, for listings.
+pub fn branch_url_shown(dir: &StateDir, state: &StackState, name: &str) -> String {
+    let (db, port) = state.branch_target(name);
+    url_for(dir, state, "", port, &db)
 }
 
 /// The native postgres backend talks over its private socket; Neon computes and containers

@@ -357,6 +357,35 @@ fn a_branch_can_have_its_own_preview_api() {
             .any(|x| x["name"] == "workspace-api-preview" && x["alive"] == true),
         "{st}"
     );
+    // branch list says how to reach each branch, and which one the API serves.
+    let o = s.wsctl(&["branch", "list", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let row = |n: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == n)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {n} in {rows}"))
+    };
+    let password = std::fs::read_to_string(s.dir.join("secrets/pg-password")).unwrap();
+    let (main, preview) = (row("main"), row("preview"));
+    assert_eq!(preview["api_url"], url.as_str(), "{rows}");
+    assert_eq!(main["api_url"], s.api().as_str(), "{rows}");
+    assert_eq!(
+        (main["served"].clone(), preview["served"].clone()),
+        (true.into(), false.into())
+    );
+    let conn = preview["connection"].as_str().unwrap();
+    assert!(
+        conn.starts_with("postgres://") && conn.ends_with("/ws_branch_preview"),
+        "{conn}"
+    );
+    assert!(!rows.to_string().contains(password.trim()), "{rows}");
+    let list = text(&s.wsctl(&["branch", "list"]));
+    assert!(list.contains(&url) && list.contains("API SERVES"), "{list}");
+    assert!(!list.contains(password.trim()), "{list}");
+
     let o = s.wsctl(&["branch", "delete", "preview", "--yes"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(

@@ -611,3 +611,123 @@ fn import_json_is_one_document_on_stdout_with_the_report() {
         "the source's password is not in the output"
     );
 }
+
+/// Issue 15 item 8: tables outside schema `workspace` are found (or named with --schema),
+/// rejected rows and the backup are printed, a failure's reason comes first, and the stack's
+/// own database is refused before anything — a backup file included — is created.
+#[test]
+fn import_finds_the_schema_prints_rejects_and_refuses_its_own_database() {
+    let s = super::stack();
+    assert!(s.up().status.success());
+    let legacy = SERIAL_SCHEMA.replace("workspace.", "legacy.").replace(
+        "CREATE SCHEMA workspace;",
+        "CREATE SCHEMA legacy; CREATE SCHEMA other;",
+    );
+    let url = source(
+        &s,
+        "inlegacy",
+        &legacy,
+        "INSERT INTO legacy.workspace_categories (name, display_name) VALUES ('dashboard', 'D');
+         INSERT INTO legacy.workspace_items (title, category, priority, status) VALUES
+           ('ok', 'dashboard', 'low', 'new'), ('bad', 'dashboard', 'urgent', 'new');",
+    );
+    let o = s.wsctl(&["import", "--from", &url, "--dry-run"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("Rejected: 1 source rows"), "{out}");
+    assert!(
+        out.contains("workspace_items 2: ") && out.contains("urgent"),
+        "{out}"
+    );
+    let backup = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Backup: "))
+        .unwrap_or_else(|| panic!("no backup line in {out}"));
+    let path = backup.split(" (").next().unwrap();
+    assert!(std::path::Path::new(path).exists(), "{out}");
+    assert_eq!(report(&o)["layout"]["schema"], "legacy");
+
+    // A schema that lacks the tables: the reason leads, on its own line.
+    let o = s.wsctl(&["import", "--from", &url, "--schema", "other", "--dry-run"]);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    let first = out
+        .lines()
+        .find(|l| l.starts_with("wsctl: "))
+        .unwrap_or_default();
+    assert!(
+        first.contains("no table other.workspace_items") && !first.contains("import failed"),
+        "{out}"
+    );
+    assert!(out.contains("\nimport failed; main is unchanged"), "{out}");
+
+    // The stack's own database: refused up front, no backup left behind.
+    let own = String::from_utf8(s.wsctl(&["url"]).stdout).unwrap();
+    let backups = || std::fs::read_dir(s.dir.join("backups")).map_or(0, Iterator::count);
+    let before = backups();
+    let o = s.wsctl(&["import", "--from", own.trim()]);
+    let out = text(&o);
+    assert!(
+        !o.status.success() && out.contains("this stack's own database"),
+        "{out}"
+    );
+    assert_eq!(backups(), before, "{out}");
+    assert!(import_dbs(&s).is_empty());
+}
+
+/// Issue 15 item 8e: a kept, verified import branch becomes main by `branch promote`, without
+/// a second import, and the snapshot it takes undoes it; promoting it again is refused.
+#[test]
+fn a_verified_import_branch_is_promoted_to_main_and_undone() {
+    let s = super::stack();
+    assert!(s.up().status.success());
+    let url = source(
+        &s,
+        "topromote",
+        SERIAL_SCHEMA,
+        "INSERT INTO workspace.workspace_categories (name, display_name) VALUES ('dashboard', 'D');
+         INSERT INTO workspace.workspace_items (title, category, priority, status)
+           SELECT 'p' || g, 'dashboard', 'low', 'new' FROM generate_series(1, 7) g;",
+    );
+    let main_before = checksums(&s);
+    let o = s.wsctl(&["import", "--from", &url, "--no-backup"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let branch = report(&o)["branch"].as_str().unwrap().to_string();
+    assert_eq!(
+        checksums(&s),
+        main_before,
+        "a plain import leaves main alone"
+    );
+
+    let o = s.wsctl(&["branch", "promote", "no-such-import"]);
+    assert!(
+        !o.status.success() && text(&o).contains("is not a kept import"),
+        "{}",
+        text(&o)
+    );
+    let o = s.wsctl(&["branch", "promote", &branch]);
+    let out = text(&o);
+    assert!(
+        o.status.success() && out.contains("Health suite: passed"),
+        "{out}"
+    );
+    assert_eq!(
+        items_digest(&s, "workspace", &[]),
+        items_digest(&s, "topromote", &[]),
+        "main now holds the import"
+    );
+    let o = s.wsctl(&["branch", "promote", &branch]);
+    assert!(
+        !o.status.success() && text(&o).contains("already made main"),
+        "{}",
+        text(&o)
+    );
+    let snap = out
+        .split("rollback --to ")
+        .nth(1)
+        .and_then(|t| t.split('`').next())
+        .unwrap_or_else(|| panic!("no snapshot in {out}"));
+    let o = s.wsctl(&["rollback", "--to", snap]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(checksums(&s), main_before);
+}
