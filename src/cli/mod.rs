@@ -189,6 +189,7 @@ pub enum Command {
     /// List every stack of this user on this machine: name, directory, backend, runtime,
     /// running or not, URLs
     Ls {
+        /// Print JSON instead of a table
         #[arg(long)]
         json: bool,
     },
