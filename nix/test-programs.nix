@@ -26,7 +26,13 @@
       "sleep"
       "head"
       "rm"
+      # tests/wsctl/lifecycle.rs: Ctrl-C during a first start (`timeout -s INT`).
+      "timeout"
     ];
+    # tests/wsctl/cli.rs: `wsctl --version` names the checkout's commit.
+    git = [ "git" ];
+    # tests/console drive the browser through WebDriver (chromedriver starts chromium).
+    chromedriver = [ "chromedriver" ];
     # The watchdog's `sh -c`.
     bash = [ "sh" ];
   };
@@ -34,5 +40,6 @@
   # Named in the sources but never run by the tests in the check, and why.
   notRun = {
     pg_config = "wsctl asks it for the bin dir only when WSCTL_PG_BIN is unset; the check sets it";
+    xdg-open = "only `wsctl console --open` runs it; no test passes --open";
   };
 }
