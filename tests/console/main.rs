@@ -2,6 +2,7 @@
 //! (chromedriver) against a real stack on real PostgreSQL. Screenshots of each page go to
 //! target/console-screenshots/.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -81,6 +82,11 @@ pub struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // chromedriver's chromium would outlive it (re-parented to init): end its whole group.
+        if let Ok(pid) = i32::try_from(self.driver.id()) {
+            // SAFETY: a plain kill(2) of the process group this test started.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -91,6 +97,7 @@ impl Browser {
         let port = common::free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
