@@ -225,7 +225,19 @@ fn logs_are_prefixed_readable_cut_and_followed_from_the_end() {
         "{}",
         text(&o)
     );
-    // -f starts from the last 10 lines of each log, then follows.
+    // -f starts from the last 10 lines of each log, then follows: give postgres's log more
+    // than 10 (a quiet stack's logs may all be shorter).
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(s.dir.join("logs/postgres.log"))
+            .unwrap();
+        for k in 0..15 {
+            writeln!(f, "marker line {k}").unwrap();
+        }
+    }
+    let all = lines(&["logs"]);
     let o = Command::new("timeout")
         .args(["-s", "INT", "2", wsctl_bin(), "--state-dir"])
         .arg(&s.dir)
