@@ -561,6 +561,46 @@ mod tests {
         assert!(NEON_COMPOSE.contains("\"authorization: Bearer ${WS_UPCALL_TOKEN}\""));
     }
 
+    /// Every `${VAR:?…}` a compose file names must be in the env file wsctl writes for it, or
+    /// compose refuses to start (CI's `docker-compose config` found WS_UPCALL_TOKEN missing
+    /// from its own hand-written list once).
+    #[test]
+    fn compose_env_sets_every_mandatory_variable() {
+        for backend in [BackendKind::Postgres, BackendKind::Neon] {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = StateDir::resolve(Some(&tmp.path().join("state"))).unwrap();
+            dir.create().unwrap();
+            let st = state(backend);
+            write_files(&dir, &st).unwrap();
+            let files = Files::new(&dir);
+            let env = std::fs::read_to_string(files.env()).unwrap();
+            let compose = std::fs::read_to_string(files.compose(backend)).unwrap();
+            let mandatory: Vec<&str> = compose
+                .split("${")
+                .skip(1)
+                .filter_map(|rest| rest.split_once(":?").map(|(name, _)| name))
+                .filter(|name| {
+                    name.bytes()
+                        .all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit())
+                })
+                .collect();
+            assert!(
+                mandatory.contains(&"WS_PG_PASSWORD"),
+                "{backend:?}: {mandatory:?}"
+            );
+            for name in mandatory {
+                let set = env.lines().any(|l| {
+                    l.strip_prefix(name)
+                        .is_some_and(|v| v.len() > 1 && v.starts_with('='))
+                });
+                assert!(
+                    set,
+                    "{backend:?}: compose needs {name}, the env file lacks it"
+                );
+            }
+        }
+    }
+
     #[test]
     fn expected_services_follow_the_state() {
         let p = expected_services(&state(BackendKind::Postgres));
