@@ -110,22 +110,8 @@ fn with_access(mut row: serde_json::Value, access: AccessOf, name: &str) -> serd
 
 /// The access table under a listing: how to reach each branch.
 fn print_access<'a>(names: impl Iterator<Item = &'a str>, access: AccessOf) {
-    let mut t = Table::new([
-        "BRANCH",
-        "API SERVES",
-        "CONNECTION (no password)",
-        "PREVIEW API",
-    ]);
-    for name in names {
-        let a = access(name);
-        t.row([
-            name.to_string(),
-            if a.served { "yes" } else { "-" }.to_string(),
-            a.connection,
-            a.api_url.unwrap_or_else(|| "-".into()),
-        ]);
-    }
-    print!("{}", t.render());
+    let rows: Vec<_> = names.map(|n| (n.to_string(), access(n))).collect();
+    print!("{}", super::print::access_table(rows).render());
 }
 
 fn print_branches(

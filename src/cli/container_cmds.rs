@@ -9,7 +9,12 @@ use crate::stack::containers;
 use crate::stack::state::StateDir;
 
 /// `wsctl status` of a stack in containers.
-pub(super) fn print_status(dir: &StateDir, json: bool, s: &ComposeStatus) -> anyhow::Result<i32> {
+pub(super) fn print_status(
+    dir: &StateDir,
+    json: bool,
+    s: &ComposeStatus,
+    branches: &anyhow::Result<Vec<crate::engine::database::BranchAccess>>,
+) -> anyhow::Result<i32> {
     let (state, c, running, phase) = (&s.state, &s.c, s.running, s.phase);
     let (list, watcher_pid) = (&s.list, s.watcher_pid);
     if json {
@@ -23,6 +28,7 @@ pub(super) fn print_status(dir: &StateDir, json: bool, s: &ComposeStatus) -> any
                 })
             })
             .collect();
+        let (branch_list, branches_error) = super::print::branch_access_json(branches);
         let out = serde_json::json!({
             "running": running,
             "phase": phase,
@@ -33,6 +39,8 @@ pub(super) fn print_status(dir: &StateDir, json: bool, s: &ComposeStatus) -> any
             "pg_port": state.pg_port,
             "database_url": super::print::database_url_without_password(state),
             "services": services,
+            "branches": branch_list,
+            "branches_error": branches_error,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(if running { 0 } else { 3 });
@@ -65,6 +73,9 @@ pub(super) fn print_status(dir: &StateDir, json: bool, s: &ComposeStatus) -> any
         ]);
     }
     print!("{}", t.render());
+    println!();
+    super::print::print_branch_access(branches);
+    println!();
     super::print::print_urls(dir, state);
     Ok(0)
 }

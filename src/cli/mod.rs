@@ -567,7 +567,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Down { all: true, .. } => ops_cmds::down_all().await,
         Command::Ls { json } => ops_cmds::ls(json),
         Command::Down { purge, yes, .. } => stack_cmds::down(&dir, purge, yes).await,
-        Command::Status { json } => stack_cmds::status(&dir, json),
+        Command::Status { json } => stack_cmds::status(&dir, json).await,
         Command::Logs {
             service,
             follow,

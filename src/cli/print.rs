@@ -25,6 +25,49 @@ pub fn print_urls(dir: &StateDir, state: &StackState) {
     println!("State          {}", dir.root.display());
 }
 
+/// How to reach each branch: whether the API serves it, its connection string (no
+/// password) and its preview API. `branch list` and `status` print it.
+pub fn access_table(
+    rows: impl IntoIterator<Item = (String, crate::engine::database::Access)>,
+) -> Table {
+    let mut t = Table::new([
+        "BRANCH",
+        "API SERVES",
+        "CONNECTION (no password)",
+        "PREVIEW API",
+    ]);
+    for (name, a) in rows {
+        t.row([
+            name,
+            if a.served { "yes" } else { "-" }.to_string(),
+            a.connection,
+            a.api_url.unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    t
+}
+
+/// The branch table in `status`, or why it is missing (the database is restarting).
+pub fn print_branch_access(branches: &anyhow::Result<Vec<crate::engine::database::BranchAccess>>) {
+    match branches {
+        Ok(list) => {
+            let rows = list.iter().map(|b| (b.name.clone(), b.access.clone()));
+            print!("{}", access_table(rows).render());
+        }
+        Err(e) => println!("Branches: not listed — {e:#}"),
+    }
+}
+
+/// The `branches` field of `status --json`: the list, or null and `branches_error`.
+pub fn branch_access_json(
+    branches: &anyhow::Result<Vec<crate::engine::database::BranchAccess>>,
+) -> (serde_json::Value, serde_json::Value) {
+    match branches {
+        Ok(list) => (serde_json::json!(list), serde_json::Value::Null),
+        Err(e) => (serde_json::Value::Null, serde_json::json!(format!("{e:#}"))),
+    }
+}
+
 /// A plain text table: a header row, then rows, each column as wide as its widest cell (so
 /// long names never push the others out of line), two spaces apart, no trailing blanks.
 /// Widths count characters, not bytes (`→`, `é`). Every list the CLI prints goes through it,

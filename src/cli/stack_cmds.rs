@@ -131,18 +131,33 @@ pub async fn down(dir: &StateDir, purge: bool, yes: bool) -> anyhow::Result<i32>
     Ok(0)
 }
 
-pub fn status(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
-    let n = match crate::runtime::for_dir(dir).status(dir)? {
+type BranchList = anyhow::Result<Vec<database::BranchAccess>>;
+
+pub async fn status(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
+    let report = crate::runtime::for_dir(dir).status(dir)?;
+    // How to reach each branch, asked of the database only when the stack runs.
+    let branches: BranchList = match &report {
+        StatusReport::Native(n) if n.running && n.state.is_some() => {
+            let state = n.state.clone().expect("checked");
+            database::branch_access(dir, state).await
+        }
+        StatusReport::Compose(s) if s.running => {
+            database::branch_access(dir, s.state.clone()).await
+        }
+        _ => Err(anyhow::anyhow!("the stack is not running")),
+    };
+    let n = match report {
         StatusReport::Native(n) => n,
-        StatusReport::Compose(s) => return super::container_cmds::print_status(dir, json, &s),
+        StatusReport::Compose(s) => {
+            return super::container_cmds::print_status(dir, json, &s, &branches)
+        }
     };
     let degraded: Vec<serde_json::Value> = n
         .degraded()
         .iter()
         .map(|s| serde_json::json!({"name": s.name, "down_since": s.down_since, "restarts": s.restarts}))
         .collect();
-    let (state, running, status) = (n.state, n.running, n.status);
-    let code = if !running {
+    let code = if !n.running {
         NOT_RUNNING_EXIT
     } else if degraded.is_empty() {
         0
@@ -150,46 +165,72 @@ pub fn status(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
         DEGRADED_EXIT
     };
     if json {
-        let services: Vec<serde_json::Value> = status
-            .iter()
-            .flat_map(|s| s.services.iter())
-            .map(|s| {
-                serde_json::json!({
-                    "name": s.name, "pid": s.pid, "alive": s.pid.is_some_and(process::alive),
-                    "restarts": s.restarts, "last_exit": s.last_exit, "log": s.log,
-                    "down_since": s.down_since,
-                })
-            })
-            .collect();
-        let phase = match (running, degraded.is_empty()) {
-            (false, _) => serde_json::json!(Phase::Stopped),
-            (true, false) => serde_json::json!("degraded"),
-            (true, true) => serde_json::json!(status.as_ref().map(|s| s.phase)),
-        };
-        let out = serde_json::json!({
-            "running": running,
-            "phase": phase,
-            "degraded": degraded,
-            "state_dir": dir.root,
-            "backend": state.as_ref().map(|s| s.backend),
-            "api_url": state.as_ref().map(|s| format!("http://127.0.0.1:{}", s.api_port)),
-            "pg_port": state.as_ref().map(|s| s.pg_port),
-            // Without the password, as the text output gives it (`wsctl url` has it).
-            "database_url": state.as_ref().map(database_url_without_password),
-            "services": if running { services } else { Vec::new() },
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&native_json(dir, &n, degraded, &branches))?
+        );
         return Ok(code);
     }
-    let Some(state) = state else {
+    let Some(state) = &n.state else {
         println!("No stack in {}.", dir.root.display());
         return Ok(NOT_RUNNING_EXIT);
     };
-    if !running {
+    if !n.running {
         println!("The stack is stopped ({}).", dir.root.display());
         return Ok(NOT_RUNNING_EXIT);
     }
-    let status = status.unwrap_or_default();
+    print_native_text(&n.status.clone().unwrap_or_default(), &degraded);
+    println!();
+    super::print::print_branch_access(&branches);
+    println!();
+    print_urls(dir, state);
+    if let Some(line) = state.neon.as_ref().map(crate::stack::neon::exposed_ports) {
+        println!("{line}");
+    }
+    Ok(code)
+}
+
+fn native_json(
+    dir: &StateDir,
+    n: &crate::runtime::NativeStatus,
+    degraded: Vec<serde_json::Value>,
+    branches: &BranchList,
+) -> serde_json::Value {
+    let (state, running, status) = (&n.state, n.running, &n.status);
+    let services: Vec<serde_json::Value> = status
+        .iter()
+        .flat_map(|s| s.services.iter())
+        .map(|s| {
+            serde_json::json!({
+                "name": s.name, "pid": s.pid, "alive": s.pid.is_some_and(process::alive),
+                "restarts": s.restarts, "last_exit": s.last_exit, "log": s.log,
+                "down_since": s.down_since,
+            })
+        })
+        .collect();
+    let phase = match (running, degraded.is_empty()) {
+        (false, _) => serde_json::json!(Phase::Stopped),
+        (true, false) => serde_json::json!("degraded"),
+        (true, true) => serde_json::json!(status.as_ref().map(|s| s.phase)),
+    };
+    let (branch_list, branches_error) = super::print::branch_access_json(branches);
+    serde_json::json!({
+        "running": running,
+        "phase": phase,
+        "degraded": degraded,
+        "state_dir": dir.root,
+        "backend": state.as_ref().map(|s| s.backend),
+        "api_url": state.as_ref().map(|s| format!("http://127.0.0.1:{}", s.api_port)),
+        "pg_port": state.as_ref().map(|s| s.pg_port),
+        // Without the password, as the text output gives it (`wsctl url` has it).
+        "database_url": state.as_ref().map(database_url_without_password),
+        "services": if running { services } else { Vec::new() },
+        "branches": if running { branch_list } else { serde_json::json!([]) },
+        "branches_error": if running { branches_error } else { serde_json::Value::Null },
+    })
+}
+
+fn print_native_text(status: &crate::stack::state::Status, degraded: &[serde_json::Value]) {
     if degraded.is_empty() {
         println!(
             "Stack {:?} (supervisor pid {})",
@@ -197,7 +238,7 @@ pub fn status(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
         );
     } else {
         println!("Stack degraded (supervisor pid {})", status.supervisor_pid);
-        for d in &degraded {
+        for d in degraded {
             let since = d["down_since"]
                 .as_str()
                 .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
@@ -224,11 +265,6 @@ pub fn status(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
         ]);
     }
     print!("{}", t.render());
-    print_urls(dir, &state);
-    if let Some(line) = state.neon.as_ref().map(crate::stack::neon::exposed_ports) {
-        println!("{line}");
-    }
-    Ok(code)
 }
 
 pub async fn logs(
@@ -240,13 +276,6 @@ pub async fn logs(
     json: bool,
 ) -> anyhow::Result<i32> {
     use crate::runtime::log_lines::{self, LogFiles, LogOptions};
-    let files = match crate::runtime::for_dir(dir).logs(dir, service.as_deref(), follow)? {
-        Logs::Files(files) => files,
-        Logs::Command { mut cmd, what } => {
-            let status = cmd.status().with_context(|| format!("running {what}"))?;
-            return Ok(status.code().unwrap_or(1));
-        }
-    };
     let opts = LogOptions {
         // Following starts near the end, as `tail -f` does, not with whole histories.
         tail: tail.or(follow.then_some(10)),
@@ -254,6 +283,15 @@ pub async fn logs(
             .map(|s| log_lines::parse_since(&s, chrono::Utc::now()))
             .transpose()?,
         raw: json,
+    };
+    let files = match crate::runtime::for_dir(dir).logs(dir, service.as_deref(), follow, tail)? {
+        Logs::Files(files) => files,
+        Logs::Compose {
+            cmd,
+            what,
+            project,
+            services,
+        } => return compose_logs(*cmd, &what, &project, &services, &opts).await,
     };
     let mut logs = LogFiles::new(files, opts);
     let width = logs.width();
@@ -274,6 +312,50 @@ pub async fn logs(
         }
         out.flush()?;
     }
+}
+
+/// Prints `compose logs` as the native logs read: `name | line`, readable unless `--json`,
+/// only lines from `--since` on (a line without a time goes with the one before it).
+async fn compose_logs(
+    cmd: std::process::Command,
+    what: &str,
+    project: &str,
+    services: &[String],
+    opts: &crate::runtime::log_lines::LogOptions,
+) -> anyhow::Result<i32> {
+    use crate::runtime::{compose_logs, log_lines};
+    use tokio::io::AsyncBufReadExt;
+    let mut cmd = tokio::process::Command::from(cmd);
+    cmd.stdout(std::process::Stdio::piped()).kill_on_drop(true);
+    let mut child = cmd.spawn().with_context(|| format!("running {what}"))?;
+    let stdout = child.stdout.take().context("compose logs has no stdout")?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let width = services.iter().map(|s| s.len()).max().unwrap_or(8);
+    let mut keep = true;
+    while let Some(raw) = lines.next_line().await? {
+        let Some(line) = compose_logs::parse(&raw, project) else {
+            continue;
+        };
+        if let (Some(since), Some(t)) = (opts.since, line.time) {
+            keep = t >= since;
+        }
+        if !keep {
+            continue;
+        }
+        let text = if opts.raw {
+            line.text
+        } else {
+            log_lines::readable(&line.text)
+        };
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", log_lines::prefixed(width, &line.service, &text))?;
+        out.flush()?;
+    }
+    let status = child
+        .wait()
+        .await
+        .with_context(|| format!("running {what}"))?;
+    Ok(status.code().unwrap_or(1))
 }
 
 pub async fn init(

@@ -240,6 +240,41 @@ pub struct Access {
     pub served: bool,
 }
 
+/// One branch and how to reach it, as `status` lists them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BranchAccess {
+    pub name: String,
+    #[serde(flatten)]
+    pub access: Access,
+}
+
+/// Every branch of the running stack in `dir` (main first) and how to reach it. Status must
+/// answer while the database restarts, so this gives up after two seconds; the error says why.
+pub async fn branch_access(dir: &StateDir, state: StackState) -> anyhow::Result<Vec<BranchAccess>> {
+    let list = async {
+        let mut b = crate::backend::open(dir, state.clone()).await?;
+        b.branches().await
+    };
+    let branches = tokio::time::timeout(std::time::Duration::from_secs(2), list)
+        .await
+        .map_err(|_| anyhow::anyhow!("the database did not answer within 2 s"))??;
+    let names: Vec<String> = match branches {
+        crate::backend::Branches::Copies(metas) => metas.into_iter().map(|m| m.name).collect(),
+        crate::backend::Branches::Timelines { branches, .. } => {
+            std::iter::once(crate::branch::MAIN.to_string())
+                .chain(branches.into_iter().map(|b| b.name))
+                .collect()
+        }
+    };
+    Ok(names
+        .into_iter()
+        .map(|name| BranchAccess {
+            access: access(dir, &state, &name),
+            name,
+        })
+        .collect())
+}
+
 pub fn access(dir: &StateDir, state: &StackState, name: &str) -> Access {
     let api_url = if name == crate::branch::MAIN {
         Some(format!("http://127.0.0.1:{}", state.api_port))

@@ -72,21 +72,37 @@ impl Runtime for Compose {
     }
 
     /// `compose logs`; the watcher's own log stays a file (`wsctl logs supervisor`).
-    fn logs(&self, dir: &StateDir, service: Option<&str>, follow: bool) -> anyhow::Result<Logs> {
+    fn logs(
+        &self,
+        dir: &StateDir,
+        service: Option<&str>,
+        follow: bool,
+        tail: Option<usize>,
+    ) -> anyhow::Result<Logs> {
         if service == Some("supervisor") {
-            return Native.logs(dir, service, follow);
+            return Native.logs(dir, service, follow, tail);
         }
         let mut cmd = self.c.compose_cmd(dir, &self.state);
-        cmd.args(["logs", "--no-color"]);
+        // Times on every line, so `--since` and the readable form work as natively.
+        cmd.args(["logs", "--no-color", "--timestamps"]);
         if follow {
             cmd.arg("--follow");
+        }
+        // Following starts near the end, as natively; compose counts per container.
+        if let Some(n) = tail.or(follow.then_some(10)) {
+            cmd.arg(format!("--tail={n}"));
         }
         if let Some(s) = service {
             cmd.arg(containers::compose_service(s));
         }
-        Ok(Logs::Command {
-            cmd,
+        Ok(Logs::Compose {
+            cmd: Box::new(cmd),
             what: self.c.compose.join(" "),
+            project: self.c.project.clone(),
+            services: service.map_or_else(
+                || containers::expected_services(&self.state),
+                |s| vec![s.to_string()],
+            ),
         })
     }
 }

@@ -4,6 +4,7 @@
 //! what differs is behind [`Runtime`]. Nothing here prints.
 
 pub mod compose;
+pub mod compose_logs;
 pub mod lifecycle;
 pub mod log_lines;
 pub mod native;
@@ -85,10 +86,13 @@ pub struct ComposeStatus {
 pub enum Logs {
     /// Log files, in order (native services, and the supervisor or watcher itself).
     Files(Vec<PathBuf>),
-    /// A command that prints them (`compose logs`); `what` names it in errors.
-    Command {
-        cmd: std::process::Command,
+    /// `compose logs --timestamps` of the project (see compose_logs); `what` names the
+    /// command in errors, `services` are the names its lines can carry.
+    Compose {
+        cmd: Box<std::process::Command>,
         what: String,
+        project: String,
+        services: Vec<String>,
     },
 }
 
@@ -99,7 +103,14 @@ pub trait Runtime: Send + Sync {
     /// After `down`: deletes the stack's data.
     fn purge(&self, dir: &StateDir) -> anyhow::Result<Purged>;
     fn status(&self, dir: &StateDir) -> anyhow::Result<StatusReport>;
-    fn logs(&self, dir: &StateDir, service: Option<&str>, follow: bool) -> anyhow::Result<Logs>;
+    /// `tail`: the last N lines of each service (the native runtime's reader applies it).
+    fn logs(
+        &self,
+        dir: &StateDir,
+        service: Option<&str>,
+        follow: bool,
+        tail: Option<usize>,
+    ) -> anyhow::Result<Logs>;
 }
 
 /// The runtime of the stack in `dir`: compose when state.json names a compose project. A

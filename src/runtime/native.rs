@@ -60,7 +60,13 @@ impl Runtime for Native {
         })))
     }
 
-    fn logs(&self, dir: &StateDir, service: Option<&str>, _follow: bool) -> anyhow::Result<Logs> {
+    fn logs(
+        &self,
+        dir: &StateDir,
+        service: Option<&str>,
+        _follow: bool,
+        _tail: Option<usize>,
+    ) -> anyhow::Result<Logs> {
         let files: Vec<PathBuf> = match service {
             Some(name) => {
                 let path = dir.log(name);

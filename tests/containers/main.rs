@@ -106,6 +106,40 @@ fn volumes(project: &str) -> Vec<String> {
         .collect()
 }
 
+/// `status` names how to reach main, and `logs` reads as natively: `name | line`, --tail per
+/// service, --since, --json raw.
+fn branches_and_logs_read_as_natively(s: &Stack, status: &Value, password: &str) {
+    // status names how to reach main, in containers too.
+    let branches = status["branches"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{status}"));
+    assert_eq!(branches[0]["name"], "main", "{status}");
+    assert_eq!(branches[0]["served"], true, "{status}");
+    assert_eq!(branches[0]["api_url"], s.api().as_str(), "{status}");
+    assert!(!status.to_string().contains(password), "{status}");
+
+    let logs = |args: &[&str]| {
+        let mut all = vec!["logs"];
+        all.extend_from_slice(args);
+        let o = s.wsctl(&all);
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let api = logs(&["workspace-api", "--tail", "3"]);
+    let lines: Vec<&str> = api.lines().collect();
+    assert!(!lines.is_empty() && lines.len() <= 3, "{api}");
+    assert!(
+        lines.iter().all(|l| l.starts_with("workspace-api | ")),
+        "{api}"
+    );
+    assert!(!api.contains("{\""), "readable by default: {api}");
+    let raw = logs(&["workspace-api", "--tail", "3", "--json"]);
+    assert!(raw.lines().any(|l| l.contains("| {\"")), "{raw}");
+    assert!(logs(&["--since", "2100-01-01T00:00:00Z"]).is_empty());
+    let all = logs(&["--since", "1h"]);
+    assert!(all.lines().any(|l| l.starts_with("postgres ")), "{all}");
+}
+
 #[test]
 fn containers_up_test_down_up_keeps_data() {
     if !can_run() {
@@ -165,6 +199,8 @@ fn containers_up_test_down_up_keeps_data() {
     let health = http().get(format!("{console}/health")).send().unwrap();
     assert!(health.status().is_success(), "{}", health.status());
     assert!(names.contains(&"console"), "{status}");
+
+    branches_and_logs_read_as_natively(&s, &status, password);
 
     let o = s.wsctl(&["test", "--json"]);
     assert!(o.status.success(), "{}", text(&o));

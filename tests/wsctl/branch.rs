@@ -385,6 +385,31 @@ fn a_branch_can_have_its_own_preview_api() {
     let list = text(&s.wsctl(&["branch", "list"]));
     assert!(list.contains(&url) && list.contains("API SERVES"), "{list}");
     assert!(!list.contains(password.trim()), "{list}");
+    // status lists the same reach: each branch, its connection, its preview, what is served.
+    let st = s.status();
+    let reach = st["branches"].as_array().unwrap_or_else(|| panic!("{st}"));
+    let names: Vec<_> = reach.iter().map(|b| b["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["main", "preview"], "{st}");
+    assert_eq!(reach[1]["api_url"], url.as_str(), "{st}");
+    assert_eq!(reach[1]["connection"], conn, "{st}");
+    assert_eq!(
+        (reach[0]["served"].clone(), reach[1]["served"].clone()),
+        (true.into(), false.into())
+    );
+    let status_text = text(&s.wsctl(&["status"]));
+    assert!(
+        status_text.contains("API SERVES")
+            && status_text.contains(&url)
+            && status_text.contains(conn),
+        "{status_text}"
+    );
+    assert!(!status_text.contains(password.trim()), "{status_text}");
+    let o = s.wsctl(&["branch", "switch", "preview"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let st = s.status();
+    assert_eq!(st["branches"][1]["served"], true, "{st}");
+    let o = s.wsctl(&["branch", "switch", "main"]);
+    assert!(o.status.success(), "{}", text(&o));
 
     let o = s.wsctl(&["branch", "delete", "preview", "--yes"]);
     assert!(o.status.success(), "{}", text(&o));
