@@ -293,7 +293,7 @@ pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
         } => create(dir, &mut *b, (name, from, at), (api, life, json)).await?,
         BranchCmd::List { json } => {
             let state = b.state().clone();
-            let access = |name: &str| crate::engine::database::access(dir, &state, name);
+            let access = |name: &str| crate::engine::database::access(&state, name);
             print_branches(&b.branches().await?, &state.lifecycle, json, &access)?
         }
         BranchCmd::Delete { name, force, yes } => {

@@ -269,13 +269,13 @@ pub async fn branch_access(dir: &StateDir, state: StackState) -> anyhow::Result<
     Ok(names
         .into_iter()
         .map(|name| BranchAccess {
-            access: access(dir, &state, &name),
+            access: access(&state, &name),
             name,
         })
         .collect())
 }
 
-pub fn access(dir: &StateDir, state: &StackState, name: &str) -> Access {
+pub fn access(state: &StackState, name: &str) -> Access {
     let api_url = if name == crate::branch::MAIN {
         Some(format!("http://127.0.0.1:{}", state.api_port))
     } else {
@@ -286,7 +286,7 @@ pub fn access(dir: &StateDir, state: &StackState, name: &str) -> Access {
             .map(|p| format!("http://127.0.0.1:{}", p.port))
     };
     Access {
-        connection: supervisor::branch_url_shown(dir, state, name),
+        connection: supervisor::branch_url_shown(state, name),
         api_url,
         served: state
             .active_branch

@@ -150,10 +150,12 @@ fn url_for(dir: &StateDir, state: &StackState, password: &str, port: u16, db: &s
     format!("postgres://{auth}@{host}:{port}/{db}")
 }
 
-/// A branch's connection string without the password, for listings.
-pub fn branch_url_shown(dir: &StateDir, state: &StackState, name: &str) -> String {
+/// A branch's connection string without the password, for listings: over TCP, as the
+/// PostgreSQL line of `up` and `status` shows main (the private socket `wsctl url` uses is
+/// only for this machine's root and the database account).
+pub fn branch_url_shown(state: &StackState, name: &str) -> String {
     let (db, port) = state.branch_target(name);
-    url_for(dir, state, "", port, &db)
+    format!("postgres://{}@127.0.0.1:{port}/{db}", state.superuser)
 }
 
 /// The native postgres backend talks over its private socket; Neon computes and containers
