@@ -399,6 +399,7 @@ pub async fn rollback(dir: &StateDir, to: Option<String>, json: bool) -> anyhow:
                 "took_ms": r.rollback.took.as_secs_f64() * 1000.0,
                 "tables": tables,
                 "health": report.to_json(),
+                "undo": format!("wsctl rollback --to {}", r.rollback.before.name),
             }))?
         );
     } else {

@@ -89,6 +89,8 @@ pub async fn import(dir: &StateDir, args: ImportArgs) -> anyhow::Result<i32> {
             "exit_code": done.code,
             "report_path": done.report_path,
             "report": done.report,
+            // As the text output's last line: how to return to main as it was before cutover.
+            "undo": done.report.cutover_snapshot.as_ref().map(|s| format!("wsctl rollback --to {s}")),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(done.code);

@@ -282,6 +282,34 @@ fn status_columns_stay_aligned(s: &Stack, long: &str) {
     }
 }
 
+/// `rollback --json`: what was restored, the snapshot of the state it left (with the undo
+/// command), the health suite and the per-table report.
+fn check_rollback_json(r: &Value) {
+    assert_eq!(r["restored"]["name"], "s1");
+    assert!(
+        r["before"]["name"].as_str().unwrap().starts_with("auto-"),
+        "{r}"
+    );
+    assert_eq!(r["health"]["passed"], true, "{r}");
+    assert_eq!(
+        r["undo"],
+        format!(
+            "wsctl rollback --to {}",
+            r["before"]["name"].as_str().unwrap()
+        )
+        .as_str(),
+        "{r}"
+    );
+    assert!(
+        r["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["table"] == "workspace_items"),
+        "{r}"
+    );
+}
+
 #[test]
 fn tables_json_and_errors_speak_the_users_names() {
     let s = super::stack();
@@ -350,21 +378,7 @@ fn tables_json_and_errors_speak_the_users_names() {
         text(&o)
     );
 
-    let r = json_of(&s.wsctl(&["rollback", "--to", "s1", "--json"]));
-    assert_eq!(r["restored"]["name"], "s1");
-    assert!(
-        r["before"]["name"].as_str().unwrap().starts_with("auto-"),
-        "{r}"
-    );
-    assert_eq!(r["health"]["passed"], true, "{r}");
-    assert!(
-        r["tables"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["table"] == "workspace_items"),
-        "{r}"
-    );
+    check_rollback_json(&json_of(&s.wsctl(&["rollback", "--to", "s1", "--json"])));
     // main is as old as the stack, however often its database was replaced.
     let main_row = |o: &Output| stdout(o).lines().nth(1).unwrap_or_default().to_string();
     assert_eq!(

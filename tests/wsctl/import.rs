@@ -610,6 +610,26 @@ fn import_json_is_one_document_on_stdout_with_the_report() {
         !String::from_utf8_lossy(&o.stdout).contains(password.trim()),
         "the source's password is not in the output"
     );
+    assert_eq!(out["undo"], Value::Null, "a dry run changes nothing: {out}");
+    // A cutover says how to undo it, as the text output's last line does.
+    let o = s.wsctl(&[
+        "import",
+        "--from",
+        &url,
+        "--cutover",
+        "--json",
+        "--no-backup",
+    ]);
+    let out: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: stdout is not one JSON document: {}", text(&o)));
+    let snap = out["report"]["cutover_snapshot"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(
+        out["undo"],
+        format!("wsctl rollback --to {snap}").as_str(),
+        "{out}"
+    );
 }
 
 /// Issue 15 item 8: tables outside schema `workspace` are found (or named with --schema),
