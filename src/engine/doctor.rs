@@ -280,23 +280,27 @@ fn disk_space(path: &Path) -> Finding {
     )
 }
 
-fn postmaster_left_behind(dir: &StateDir, state: &StackState) -> Option<Finding> {
-    if state.backend != BackendKind::Postgres || state.containers.is_some() {
-        return None;
+fn postmaster_left_behind(dir: &StateDir, state: &StackState) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for data in state.postmaster_dirs(dir) {
+        let Some(owner) = std::fs::metadata(&data).ok().map(|m| m.uid()) else {
+            continue;
+        };
+        // Only a process that is provably this data directory's postmaster (see process.rs).
+        let Some(pid) = crate::stack::process::postmaster_pid(&data, owner) else {
+            continue;
+        };
+        out.push(
+            Finding::problem(
+                "postmaster",
+                Severity::Error,
+                format!("a PostgreSQL (pid {pid}) of {} runs without a supervisor", data.display()),
+                format!("`wsctl doctor --fix` stops it (fast shutdown, data is kept), then `wsctl up`; or `kill -INT {pid}`"),
+            )
+            .repairable(Repair::StopPostmaster(pid)),
+        );
     }
-    let data = dir.pg_data();
-    let owner = std::fs::metadata(&data).ok()?.uid();
-    // Only a process that is provably this data directory's postmaster (see process.rs).
-    let pid = crate::stack::process::postmaster_pid(&data, owner)?;
-    Some(
-        Finding::problem(
-            "postmaster",
-            Severity::Error,
-            format!("a PostgreSQL (pid {pid}) of {} runs without a supervisor", data.display()),
-            format!("`wsctl doctor --fix` stops it (fast shutdown, data is kept), then `wsctl up`; or `kill -INT {pid}`"),
-        )
-        .repairable(Repair::StopPostmaster(pid)),
-    )
+    out
 }
 
 fn ports_held(state: &StackState) -> Vec<Finding> {

@@ -25,17 +25,14 @@ impl Runtime for Native {
             });
         }
         // Nothing supervises; a PostgreSQL may still be left from a crash.
-        let owner = match postgres::RunAs::unprivileged()? {
-            Some(user) => user.uid,
-            // SAFETY: geteuid has no preconditions.
-            None => unsafe { libc::geteuid() },
+        let data_dirs = match dir.load().ok().flatten() {
+            Some(state) => state.postmaster_dirs(dir),
+            None => vec![dir.pg_data()],
         };
-        if let Some(pid) = process::postmaster_pid(&dir.pg_data(), owner) {
-            process::signal(pid, libc::SIGINT);
-            process::wait_gone(pid, Duration::from_secs(15));
-            return Ok(Down::LeftoverPostmaster { pid });
+        match stop_leftovers(&data_dirs)?.first() {
+            Some(&pid) => Ok(Down::LeftoverPostmaster { pid }),
+            None => Ok(Down::NotRunning),
         }
-        Ok(Down::NotRunning)
     }
 
     fn purge(&self, dir: &StateDir) -> anyhow::Result<Purged> {
@@ -112,8 +109,31 @@ impl Runtime for Native {
     }
 }
 
+/// Stops the postmasters of these data directories that run without a supervisor (see
+/// [`process::stop_leftover_postmaster`]); returns their pids.
+fn stop_leftovers(data_dirs: &[PathBuf]) -> anyhow::Result<Vec<u32>> {
+    let owner = match postgres::RunAs::unprivileged()? {
+        Some(user) => user.uid,
+        // SAFETY: geteuid has no preconditions.
+        None => unsafe { libc::geteuid() },
+    };
+    Ok(data_dirs
+        .iter()
+        .filter_map(|d| process::stop_leftover_postmaster(d, owner, Duration::from_secs(15)))
+        .collect())
+}
+
 /// Finds the binaries the plan names, checks ports and paths, and writes state.json.
 pub fn prepare(dir: &StateDir, plan: &Plan) -> anyhow::Result<StackState> {
+    // A postmaster of this stack that outlived a killed supervisor holds its port: the stack
+    // is not running (up holds the lock), so it is stopped, not reported as a busy port.
+    if let Some(previous) = &plan.previous {
+        // Held while stopping, so a supervisor another `up` just started is never taken for
+        // an orphan (it holds the lock before it starts a postmaster).
+        if let Some(_free) = crate::stack::state::Lock::try_acquire(&dir.lock_file())? {
+            stop_leftovers(&previous.postmaster_dirs(dir))?;
+        }
+    }
     let state = match plan.backend {
         BackendKind::Postgres => {
             let bins = postgres::PgBinaries::discover(plan.pg_bin.as_deref())?;

@@ -150,6 +150,22 @@ pub fn postmaster_pid(data: &Path, owner: u32) -> Option<u32> {
     }
 }
 
+/// Stops a postmaster of `data` that nothing supervises any more (its supervisor was killed:
+/// a plain PostgreSQL, or a Neon compute's postgres, which outlives its compute_ctl). A second
+/// one on the same data directory and port would be refused, and compute_ctl removes the
+/// directory under a running one. SIGINT is a fast shutdown; SIGKILL after `patience`.
+/// Returns the pid it stopped.
+pub fn stop_leftover_postmaster(data: &Path, owner: u32, patience: Duration) -> Option<u32> {
+    let pid = postmaster_pid(data, owner)?;
+    tracing::warn!(pid, data = %data.display(), "stopping a PostgreSQL left running by an earlier supervisor");
+    signal(pid, libc::SIGINT);
+    if !wait_gone(pid, patience) {
+        signal(pid, libc::SIGKILL);
+        wait_gone(pid, Duration::from_secs(5));
+    }
+    Some(pid)
+}
+
 fn is_postmaster_of(pid: u32, data: &Path, owner: u32) -> bool {
     let proc_dir = PathBuf::from(format!("/proc/{pid}"));
     let Ok(meta) = std::fs::metadata(&proc_dir) else {

@@ -85,6 +85,22 @@ pub struct StackState {
 }
 
 impl StackState {
+    /// The data directories of every postmaster a native stack runs: the postgres backend's,
+    /// or each Neon compute's pgdata. Containers run theirs inside the engine: none.
+    pub fn postmaster_dirs(&self, dir: &StateDir) -> Vec<PathBuf> {
+        if self.containers.is_some() {
+            return Vec::new();
+        }
+        match &self.neon {
+            None => vec![dir.pg_data()],
+            Some(n) => n
+                .endpoints(self.pg_port)
+                .into_iter()
+                .map(|ep| dir.root.join("neon").join(ep.service).join("pgdata"))
+                .collect(),
+        }
+    }
+
     /// What the stack's API processes get in their environment on top of the rest.
     pub fn api_env(&self) -> Vec<(String, String)> {
         self.rate_limit_max

@@ -310,16 +310,7 @@ impl Supervisor {
         // A postmaster left from a killed supervisor would refuse a second one; stop it. The
         // pid comes from a file the database account writes, so it is checked first.
         let owner = run_as.map_or_else(current_uid, |u| u.uid);
-        if let Some(pid) = process::postmaster_pid(&self.dir.pg_data(), owner) {
-            tracing::warn!(
-                pid,
-                "stopping a PostgreSQL left running by an earlier supervisor"
-            );
-            process::signal(pid, libc::SIGINT);
-            if !process::wait_gone(pid, Duration::from_secs(15)) {
-                process::signal(pid, libc::SIGKILL);
-            }
-        }
+        process::stop_leftover_postmaster(&self.dir.pg_data(), owner, Duration::from_secs(15));
         // Recreated each time: a stale socket or lock file of a killed server goes with it.
         let _ = std::fs::remove_dir_all(self.dir.pg_socket_dir());
         trust::own_dir(&self.dir.pg_socket_dir(), 0o700, run_as)?;
@@ -781,6 +772,9 @@ impl Supervisor {
     ) -> anyhow::Result<()> {
         let dir = self.dir.root.join("neon").join(&ep.service);
         trust::own_dir(&dir, 0o700, run_as)?;
+        // The postgres of a compute_ctl killed with an earlier supervisor may still run.
+        let owner = run_as.map_or_else(current_uid, |u| u.uid);
+        process::stop_leftover_postmaster(&dir.join("pgdata"), owner, Duration::from_secs(15));
         let mut config = neon::compute_config(neon, &ep.timeline_id, ep.pg_port, &neon::jwk());
         let token = neon_auth::token(&self.dir, Some(&neon.tenant_id), neon_auth::Scope::Tenant)?;
         let password = self.dir.read_secret("pg-password")?;

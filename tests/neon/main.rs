@@ -771,6 +771,76 @@ fn computes_are_stopped_with_pg_ctl_before_another_takes_their_port() {
     );
 }
 
+/// A supervisor and its compute_ctl killed together (SIGKILL, the OOM killer) leave the
+/// compute's postgres running: it is compute_ctl's child, not the supervisor's. `doctor` names
+/// it, `down` stops it, and `up` stops one itself before compute_ctl removes its pgdata.
+#[test]
+fn a_compute_postgres_left_by_a_killed_supervisor_is_found_and_stopped() {
+    use workspace_stack::stack::process::{alive, signal};
+    let _turn = one_at_a_time();
+    let s = NeonStack::new("wsctl-neon-orphan-");
+    let orphan = |s: &NeonStack| {
+        let o = s.up(&[]);
+        assert!(o.status.success(), "{}", text(&o));
+        let pm = main_postmaster(s).expect("main's postmaster runs");
+        let sup = status_json(s)["supervisor_pid"].as_u64().unwrap() as u32;
+        let ctl = service_pid(s, "compute").unwrap();
+        // The other services end on their death signal (SIGTERM, a graceful shutdown).
+        let services: Vec<u32> = status_json(s)["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|x| x["pid"].as_u64().map(|p| p as u32))
+            .collect();
+        assert!(signal(ctl, libc::SIGKILL) && signal(sup, libc::SIGKILL));
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while alive(sup) || services.iter().any(|&p| alive(p)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "supervisor {sup} or one of its services {services:?} lives on"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(
+            alive(pm),
+            "the compute's postgres {pm} outlives its compute_ctl"
+        );
+        pm
+    };
+    let pm = orphan(&s);
+    let o = s.wsctl(&["doctor", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
+    let found = v["findings"].as_array().unwrap().iter().any(|f| {
+        f["check"] == "postmaster"
+            && f["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains(&format!("pid {pm}"))
+    });
+    assert!(
+        found && !o.status.success(),
+        "doctor does not name postmaster {pm}: {v:#}"
+    );
+    let o = s.wsctl(&["down"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !alive(pm),
+        "down leaves the compute's postgres {pm} running"
+    );
+
+    let pm = orphan(&s);
+    let o = s.up(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !alive(pm),
+        "up leaves the old compute postgres {pm} running"
+    );
+    assert_ne!(main_postmaster(&s), Some(pm));
+    let o = s.wsctl(&["test"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(s.wsctl(&["down"]).status.success());
+}
+
 /// Runs `branch create NAME --at AT` and returns (success, output).
 fn branch_at(s: &NeonStack, name: &str, at: &str) -> (bool, String) {
     let o = s.wsctl(&["branch", "create", name, "--at", at]);
