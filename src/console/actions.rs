@@ -121,7 +121,17 @@ pub async fn create_branch(
         } else {
             &f.from
         };
-        let created = b.create_branch(f.name.trim(), from, None).await?;
+        // As `wsctl branch create`: recorded in the branch's history.
+        let opts = crate::engine::lifecycle::CreateOptions::default();
+        let created = crate::engine::lifecycle::create_branch(
+            &console.dir,
+            &mut *b,
+            f.name.trim(),
+            from,
+            None,
+            opts,
+        )
+        .await?;
         let preview = match f.api.is_some() {
             true => Some(engine::add_preview(&console.dir, b.state_mut(), &created.name).await?),
             false => None,
@@ -159,7 +169,10 @@ pub async fn delete_branch(
 ) -> HttpResponse {
     let work = async {
         let mut b = engine::open_running(&console.dir).await?;
-        let timeline = b.delete_branch(&f.name).await?;
+        // As `wsctl branch delete` without --force: a protected branch stays, and the
+        // deletion is in the branch's history.
+        let timeline =
+            crate::engine::lifecycle::delete_branch(&console.dir, &mut *b, &f.name, false).await?;
         Ok(html! {
             p #result { "Deleted branch " strong { (f.name) } @if let Some(t) = timeline { " (timeline " code { (t) } ")" } "." }
             (back("/branches", "Back to the branches"))

@@ -139,6 +139,62 @@ fn malformed_input_is_a_4xx(http: &Client, origin: &str, cookie: &str, csrf: &st
     assert_eq!(r.status(), 409);
 }
 
+/// The console's actions go through the same rules as the CLI's: a protected branch is not
+/// deleted without --force (which the console has not), and a branch made in the console is in
+/// `branch history` like one made with `wsctl branch create`.
+#[test]
+fn console_actions_keep_protection_and_history() {
+    let s = console_stack();
+    let origin = s.console_origin();
+    let http = client();
+    let o = s.wsctl(&["branch", "create", "kept", "--protect"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r = http.get(s.console_url()).send().unwrap();
+    let set = r.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    let cookie = set.split(';').next().unwrap().to_string();
+    let html = http
+        .get(format!("{origin}/branches"))
+        .header(COOKIE, &cookie)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a CSRF field")
+        .to_string();
+    let post = |path: &str, form: &[(&str, &str)]| {
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(form);
+        http.post(format!("{origin}{path}"))
+            .header(COOKIE, &cookie)
+            .header(ORIGIN, &origin)
+            .form(&all)
+            .send()
+            .unwrap()
+    };
+    let r = post("/actions/delete", &[("name", "kept")]);
+    let status = r.status();
+    let body = r.text().unwrap();
+    assert!(status.is_client_error(), "{status}: {body}");
+    assert!(body.contains("protected"), "{body}");
+    let list = text(&s.wsctl(&["branch", "list"]));
+    assert!(
+        list.contains("kept"),
+        "a protected branch was deleted: {list}"
+    );
+
+    let r = post(
+        "/actions/branch",
+        &[("name", "fromconsole"), ("from", "main")],
+    );
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    let history = text(&s.wsctl(&["branch", "history", "fromconsole"]));
+    assert!(history.contains("created"), "{history}");
+}
+
 #[test]
 fn no_console_skips_it() {
     let s = common::Stack::new("console-test-");
