@@ -286,12 +286,25 @@ pub async fn inherit_data(store: &Path, spec: &Value, timeline: &str) {
         return;
     };
     let tenant = spec["tenant_id"].as_str().unwrap_or_default();
+    // A pageserver with NeonJWT auth answers a tenant's timeline to that tenant's token
+    // (pageserver/src/auth.rs:4-14), the one compute_ctl gets as `storage_auth_token`. Without
+    // it the answer is 401 and the compute would start empty.
+    let token = spec["storage_auth_token"].as_str().map(str::to_string);
+    let http = reqwest::Client::new();
     let mut current = timeline.to_string();
     for _ in 0..32 {
         let url = format!("{base}/v1/tenant/{tenant}/timeline/{current}");
-        let Ok(r) = reqwest::get(&url).await else {
+        let mut req = http.get(&url);
+        if let Some(t) = &token {
+            req = req.bearer_auth(t);
+        }
+        let Ok(r) = req.send().await else {
             return;
         };
+        if !r.status().is_success() {
+            eprintln!("compute_ctl stand-in: {url} answered {}", r.status());
+            return;
+        }
         let Ok(info) = r.json::<Value>().await else {
             return;
         };

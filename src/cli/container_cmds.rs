@@ -27,6 +27,14 @@ pub(super) fn print_status(
                     "health": x.health, "restarts": x.restarts,
                 })
             })
+            .chain(s.host.iter().map(|h| {
+                let alive = h.pid.is_some_and(crate::stack::process::alive);
+                serde_json::json!({
+                    "name": h.name, "container": null, "pid": h.pid, "alive": alive,
+                    "state": if alive { "running on the host" } else { "down" },
+                    "restarts": h.restarts, "log": h.log,
+                })
+            }))
             .collect();
         let (branch_list, branches_error) = super::print::branch_access_json(branches);
         let out = serde_json::json!({
@@ -70,6 +78,15 @@ pub(super) fn print_status(
             x.describe(),
             x.pid.map_or("-".into(), |p| p.to_string()),
             x.restarts.to_string(),
+        ]);
+    }
+    for h in &s.host {
+        let alive = h.pid.is_some_and(crate::stack::process::alive);
+        t.row([
+            h.name.clone(),
+            if alive { "running on the host" } else { "down" }.to_string(),
+            h.pid.map_or("-".into(), |p| p.to_string()),
+            h.restarts.to_string(),
         ]);
     }
     print!("{}", t.render());

@@ -61,6 +61,18 @@ impl Runtime for Compose {
             Some(Phase::Stopped)
         };
         let list = self.c.containers()?;
+        let status = dir.load_status().filter(|_| running);
+        let in_containers: Vec<String> = list
+            .iter()
+            .map(|x| containers::native_service(&x.service))
+            .collect();
+        let host = status
+            .map(|s| s.services)
+            .unwrap_or_default()
+            .into_iter()
+            // A host service logs to its own file; the containers' entries name the watcher's.
+            .filter(|s| !in_containers.contains(&s.name) && s.log == dir.log(&s.name))
+            .collect();
         Ok(StatusReport::Compose(Box::new(ComposeStatus {
             state: (*self.state).clone(),
             c: self.c.clone(),
@@ -68,6 +80,7 @@ impl Runtime for Compose {
             phase,
             list,
             watcher_pid: dir.load_status().map_or(0, |s| s.supervisor_pid),
+            host,
         })))
     }
 
@@ -79,7 +92,8 @@ impl Runtime for Compose {
         follow: bool,
         tail: Option<usize>,
     ) -> anyhow::Result<Logs> {
-        if service == Some("supervisor") {
+        // The watcher and the console run on the host and log to files.
+        if matches!(service, Some("supervisor" | "console")) {
             return Native.logs(dir, service, follow, tail);
         }
         let mut cmd = self.c.compose_cmd(dir, &self.state);

@@ -80,6 +80,9 @@ pub struct ComposeStatus {
     pub list: Vec<Container>,
     /// The watcher's pid from status.json (0 when there is none).
     pub watcher_pid: u32,
+    /// What the watcher runs on the host beside the containers (the console), from
+    /// status.json.
+    pub host: Vec<crate::stack::state::ServiceStatus>,
 }
 
 /// Where `wsctl logs` reads from.
