@@ -115,7 +115,7 @@ pub async fn create_branch(
     f: web::Form<NewBranch>,
 ) -> HttpResponse {
     let work = async {
-        let mut b = engine::open_running(&console.dir).await?;
+        let mut b = engine::open_for_change(&console.dir).await?;
         let from = if f.from.is_empty() {
             crate::branch::MAIN
         } else {
@@ -123,7 +123,7 @@ pub async fn create_branch(
         };
         let created = b.create_branch(f.name.trim(), from, None).await?;
         let preview = match f.api.is_some() {
-            true => Some(engine::add_preview(&console.dir, b.state_mut(), &created.name).await?),
+            true => Some(engine::add_preview(&console.dir, &mut *b, &created.name).await?),
             false => None,
         };
         Ok(html! {
@@ -142,7 +142,7 @@ pub async fn switch(
     f: web::Form<Named>,
 ) -> HttpResponse {
     let work = async {
-        let mut b = engine::open_running(&console.dir).await?;
+        let mut b = engine::open_for_change(&console.dir).await?;
         let msg = match engine::switch(&console.dir, &mut *b, &f.name).await? {
             Switched::Already => format!("The API already serves branch {}.", f.name),
             Switched::Now => format!("The API now serves branch {}.", f.name),
@@ -158,7 +158,7 @@ pub async fn delete_branch(
     f: web::Form<Named>,
 ) -> HttpResponse {
     let work = async {
-        let mut b = engine::open_running(&console.dir).await?;
+        let mut b = engine::open_for_change(&console.dir).await?;
         let timeline = b.delete_branch(&f.name).await?;
         Ok(html! {
             p #result { "Deleted branch " strong { (f.name) } @if let Some(t) = timeline { " (timeline " code { (t) } ")" } "." }
@@ -178,7 +178,7 @@ pub async fn snapshot(
             .filter(|n| !n.is_empty())
             .map(Name::parse)
             .transpose()?;
-        let mut b = engine::open_running(&console.dir).await?;
+        let mut b = engine::open_for_change(&console.dir).await?;
         let snap = b.snapshot(name).await?;
         Ok(html! {
             p #result { "Snapshot " strong { (snap.meta.name) } " of main taken " (view::time(&snap.meta.created_at)) (format!(" in {:.2} s.", snap.took.as_secs_f64())) }
@@ -230,7 +230,7 @@ pub async fn rollback(
     f: web::Form<RollbackTo>,
 ) -> HttpResponse {
     let work = async {
-        let mut b = engine::open_running(&console.dir).await?;
+        let mut b = engine::open_for_change(&console.dir).await?;
         let r = engine::rollback(&mut *b, Some(f.to.clone())).await?;
         let report = crate::health::run(&console.dir, b.state()).await;
         Ok(rollback_report(&req, &console, &r, &report.checks))
@@ -244,7 +244,7 @@ pub async fn migrate_check(
     f: web::Form<Plain>,
 ) -> HttpResponse {
     let work = async {
-        let mut b = engine::open_running(&console.dir).await?;
+        let mut b = engine::open_for_change(&console.dir).await?;
         let c = b.migrate_check().await?;
         Ok(html! {
             p #result {

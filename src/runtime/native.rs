@@ -10,7 +10,7 @@ use super::plan::Plan;
 use super::{Down, Logs, NativeStatus, Purged, Runtime, StatusReport};
 use crate::stack::control::stop_supervisor;
 use crate::stack::neon::{NeonBinaries, NeonState};
-use crate::stack::state::{BackendKind, Lock, StackState, StateDir};
+use crate::stack::state::{BackendKind, Lock, StackState, StateDir, StateLock};
 use crate::stack::{ports, postgres, process};
 
 pub struct Native;
@@ -113,7 +113,11 @@ impl Runtime for Native {
 }
 
 /// Finds the binaries the plan names, checks ports and paths, and writes state.json.
-pub fn prepare(dir: &StateDir, plan: &Plan) -> anyhow::Result<StackState> {
+pub fn prepare(
+    dir: &StateDir,
+    plan: &Plan,
+    lock: Option<&StateLock>,
+) -> anyhow::Result<StackState> {
     let state = match plan.backend {
         BackendKind::Postgres => {
             let bins = postgres::PgBinaries::discover(plan.pg_bin.as_deref())?;
@@ -141,7 +145,7 @@ pub fn prepare(dir: &StateDir, plan: &Plan) -> anyhow::Result<StackState> {
         check_reachable(&dir.root, user)?;
     }
     check_socket_path(dir, state.pg_port)?;
-    super::plan::save(dir, &state)?;
+    super::plan::save(dir, &state, lock)?;
     Ok(state)
 }
 
