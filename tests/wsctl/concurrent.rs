@@ -1,0 +1,89 @@
+//! Several wsctl processes changing one stack at once: each one's change must reach
+//! state.json (state.lock makes them take turns instead of overwriting each other).
+
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use super::{text, wsctl_bin};
+
+/// Six `branch create` processes at once: the odd ones with a preview API (their preview is
+/// saved in state.json), the even ones protected (their policy is). Before state.lock each
+/// saved the state.json it had read at its start, dropping the others' previews and records.
+#[test]
+fn concurrent_branch_creates_all_reach_state_json() {
+    let s = super::stack();
+    let o = s.up();
+    assert!(o.status.success(), "{}", text(&o));
+    let names: Vec<String> = (1..=6).map(|i| format!("b{i}")).collect();
+    let children: Vec<_> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let extra = if i % 2 == 0 { "--api" } else { "--protect" };
+            Command::new(wsctl_bin())
+                .arg("--state-dir")
+                .arg(&s.dir)
+                .args(["branch", "create", name, extra])
+                .env_remove("WSCTL_STATE_DIR")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (name, child) in names.iter().zip(children) {
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "branch create {name}: {}", text(&o));
+    }
+
+    let o = s.wsctl(&["branch", "list", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rows: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let listed = |n: &str| rows.as_array().unwrap().iter().any(|r| r["name"] == n);
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(s.dir.join("state.json")).unwrap()).unwrap();
+    let created = |n: &str| {
+        state["lifecycle"]["history"]
+            .as_array()
+            .is_some_and(|h| h.iter().any(|e| e["name"] == n && e["event"] == "created"))
+    };
+    let previewed = |n: &str| {
+        state["previews"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|x| x["branch"] == n))
+    };
+    let protected = |n: &str| state["lifecycle"]["branches"][n]["protected"] == true;
+    let mut lost = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let kept = if i % 2 == 0 {
+            previewed(name)
+        } else {
+            protected(name)
+        };
+        if !(listed(name) && created(name) && kept) {
+            lost.push(name.as_str());
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{} of {} branch creates lost their change to state.json: {lost:?}\n{state:#}",
+        lost.len(),
+        names.len()
+    );
+    // Every preview the state names runs.
+    let st = s.status();
+    for name in names.iter().step_by(2) {
+        assert!(
+            st["services"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["name"] == format!("workspace-api-{name}") && x["alive"] == true),
+            "no preview API for {name}: {st}"
+        );
+    }
+    // Nobody holds the lock now, and its file names no holder.
+    let lock = std::fs::read_to_string(s.dir.join("state.lock")).unwrap();
+    assert!(lock.is_empty(), "{lock}");
+}
