@@ -32,9 +32,14 @@ fn concurrent_branch_creates_all_reach_state_json() {
                 .unwrap()
         })
         .collect();
+    // Collected rather than asserted one by one, so a failure says how many of six failed
+    // and how many of the rest lost their change.
+    let mut failed = Vec::new();
     for (name, child) in names.iter().zip(children) {
         let o = child.wait_with_output().unwrap();
-        assert!(o.status.success(), "branch create {name}: {}", text(&o));
+        if !o.status.success() {
+            failed.push(format!("branch create {name}: {}", text(&o)));
+        }
     }
 
     let o = s.wsctl(&["branch", "list", "--json"]);
@@ -56,6 +61,9 @@ fn concurrent_branch_creates_all_reach_state_json() {
     let protected = |n: &str| state["lifecycle"]["branches"][n]["protected"] == true;
     let mut lost = Vec::new();
     for (i, name) in names.iter().enumerate() {
+        if failed.iter().any(|f| f.starts_with(&format!("branch create {name}:"))) {
+            continue;
+        }
         let kept = if i % 2 == 0 {
             previewed(name)
         } else {
@@ -66,10 +74,14 @@ fn concurrent_branch_creates_all_reach_state_json() {
         }
     }
     assert!(
-        lost.is_empty(),
-        "{} of {} branch creates lost their change to state.json: {lost:?}\n{state:#}",
+        failed.is_empty() && lost.is_empty(),
+        "{} of {} branch creates failed; {} of the {} that succeeded lost their change to \
+         state.json: {lost:?}\n{}\n{state:#}",
+        failed.len(),
+        names.len(),
         lost.len(),
-        names.len()
+        names.len() - failed.len(),
+        failed.join("\n")
     );
     // Every preview the state names runs.
     let st = s.status();
