@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use super::{text, wsctl_bin};
+use super::{text, wsctl_bin, Stack};
 
 /// Six `branch create` processes at once: the odd ones with a preview API (their preview is
 /// saved in state.json), the even ones protected (their policy is). Before state.lock each
@@ -61,7 +61,10 @@ fn concurrent_branch_creates_all_reach_state_json() {
     let protected = |n: &str| state["lifecycle"]["branches"][n]["protected"] == true;
     let mut lost = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        if failed.iter().any(|f| f.starts_with(&format!("branch create {name}:"))) {
+        if failed
+            .iter()
+            .any(|f| f.starts_with(&format!("branch create {name}:")))
+        {
             continue;
         }
         let kept = if i % 2 == 0 {
@@ -98,4 +101,102 @@ fn concurrent_branch_creates_all_reach_state_json() {
     // Nobody holds the lock now, and its file names no holder.
     let lock = std::fs::read_to_string(s.dir.join("state.lock")).unwrap();
     assert!(lock.is_empty(), "{lock}");
+}
+
+/// A writer waits for the holder, gives up at WSCTL_STATE_LOCK_TIMEOUT naming it, and a holder
+/// killed with -9 holds nothing: the kernel released its flock, its stale pid misleads no one.
+#[test]
+fn a_stopped_holder_is_named_and_a_killed_one_releases_the_lock() {
+    let s = super::stack();
+    let o = s.up();
+    assert!(o.status.success(), "{}", text(&o));
+    let lock = s.dir.join("state.lock");
+    let (mut holder, pid) = stopped_holder(&s, &lock);
+    let waited = std::time::Instant::now();
+    let o = Command::new(wsctl_bin())
+        .arg("--state-dir")
+        .arg(&s.dir)
+        .args(["branch", "create", "blocked"])
+        .env("WSCTL_STATE_LOCK_TIMEOUT", "2")
+        .output()
+        .unwrap();
+    let err = text(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        waited.elapsed() >= std::time::Duration::from_secs(2),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("pid {pid}: `wsctl"))
+            && err.contains("branch create held")
+            && err.contains("WSCTL_STATE_LOCK_TIMEOUT"),
+        "{err}"
+    );
+    // Readers do not wait for it.
+    let o = Command::new(wsctl_bin())
+        .arg("--state-dir")
+        .arg(&s.dir)
+        .args(["branch", "list", "--json"])
+        .env("WSCTL_STATE_LOCK_TIMEOUT", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    holder.wait().unwrap();
+    assert!(
+        std::fs::read_to_string(&lock)
+            .unwrap()
+            .contains(&format!("{pid}")),
+        "the killed holder's record is still there (nothing cleared it)"
+    );
+    let o = Command::new(wsctl_bin())
+        .arg("--state-dir")
+        .arg(&s.dir)
+        .args(["branch", "create", "after"])
+        .env("WSCTL_STATE_LOCK_TIMEOUT", "5")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(s.dir.join("state.json")).unwrap()).unwrap();
+    assert!(
+        state["lifecycle"]["history"]
+            .as_array()
+            .is_some_and(|h| h.iter().any(|e| e["name"] == "after")),
+        "{state:#}"
+    );
+}
+
+/// A `wsctl branch create held… --api` stopped (SIGSTOP) while it holds state.lock. The
+/// holder records itself once it has the flock and empties the file as it lets go, so its
+/// pid in the file after the stop means it is stopped holding it; else it is let finish and
+/// another one tried.
+fn stopped_holder(s: &Stack, lock: &std::path::Path) -> (std::process::Child, i32) {
+    for attempt in 0..10 {
+        let mut child = Command::new(wsctl_bin())
+            .arg("--state-dir")
+            .arg(&s.dir)
+            .args(["branch", "create", &format!("held{attempt}"), "--api"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let holds = || std::fs::read_to_string(lock).is_ok_and(|t| t.contains(&format!("{pid}")));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !holds()
+            && std::time::Instant::now() < deadline
+            && child.try_wait().unwrap().is_none()
+        {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        if holds() {
+            return (child, pid);
+        }
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        child.wait().unwrap();
+    }
+    panic!("no wsctl was caught holding state.lock in ten tries");
 }
