@@ -113,22 +113,32 @@ fn a_stopped_holder_is_named_and_a_killed_one_releases_the_lock() {
     let lock = s.dir.join("state.lock");
     let (mut holder, pid) = stopped_holder(&s, &lock);
     let waited = std::time::Instant::now();
-    let o = Command::new(wsctl_bin())
+    let mut blocked = Command::new(wsctl_bin());
+    blocked
         .arg("--state-dir")
         .arg(&s.dir)
         .args(["branch", "create", "blocked"])
-        .env("WSCTL_STATE_LOCK_TIMEOUT", "2")
-        .output()
-        .unwrap();
-    let err = text(&o);
-    assert!(!o.status.success(), "{err}");
+        .env("WSCTL_STATE_LOCK_TIMEOUT", "3");
+    // On a terminal, as a user would run it: the wait is announced there.
+    let (ok, err) = on_terminal(blocked);
+    assert!(!ok, "{err}");
     assert!(
-        waited.elapsed() >= std::time::Duration::from_secs(2),
+        waited.elapsed() >= std::time::Duration::from_secs(3),
         "{err}"
     );
+    let named = format!(
+        "pid {pid}: `wsctl --state-dir {} branch create held",
+        s.dir.display()
+    );
+    assert_eq!(
+        err.matches("waiting for another wsctl operation on the stack in")
+            .count(),
+        1,
+        "said once: {err}"
+    );
     assert!(
-        err.contains(&format!("pid {pid}: `wsctl"))
-            && err.contains("branch create held")
+        err.contains(&format!("({named}"))
+            && err.contains("has held")
             && err.contains("WSCTL_STATE_LOCK_TIMEOUT"),
         "{err}"
     );
@@ -199,4 +209,38 @@ fn stopped_holder(s: &Stack, lock: &std::path::Path) -> (std::process::Child, i3
         child.wait().unwrap();
     }
     panic!("no wsctl was caught holding state.lock in ten tries");
+}
+
+/// Runs `cmd` with its stderr on a pseudo-terminal; whether it succeeded, and what it wrote
+/// there.
+fn on_terminal(mut cmd: Command) -> (bool, String) {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two descriptors we then own.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both are open and ours alone.
+    let (mut master, slave) = unsafe {
+        (
+            std::fs::File::from_raw_fd(master),
+            std::fs::File::from_raw_fd(slave),
+        )
+    };
+    let status = {
+        cmd.stdout(Stdio::null()).stderr(slave);
+        cmd.status().unwrap()
+    };
+    drop(cmd); // closes the last slave descriptor: reading ends at what it wrote
+    let mut out = Vec::new();
+    let _ = master.read_to_end(&mut out); // ends in EIO once the slave is closed
+    (status.success(), String::from_utf8_lossy(&out).into_owned())
 }
