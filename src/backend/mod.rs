@@ -16,7 +16,7 @@ use anyhow::bail;
 use crate::branch::{Meta, MigrateOutcome, Name, Rollback};
 use crate::stack::control::{reload_supervisor, wait_service};
 use crate::stack::neon::NeonBranch;
-use crate::stack::state::{BackendKind, StackState, StateDir};
+use crate::stack::state::{BackendKind, StackState, StateDir, StateLock};
 
 /// Per table of the workspace schema: rows and a checksum of their contents.
 pub type Counts = Vec<(String, i64, String)>;
@@ -62,6 +62,9 @@ pub trait Backend: Send + Sync {
     fn kind(&self) -> BackendKind;
     fn state(&self) -> &StackState;
     fn state_mut(&mut self) -> &mut StackState;
+    /// The lock on state.json this backend was opened with (`engine::branches::open_for_change`);
+    /// an error for one opened for reading.
+    fn lock(&self) -> anyhow::Result<&StateLock>;
     async fn branches(&mut self) -> anyhow::Result<Branches>;
     async fn has_branch(&mut self, name: &str) -> anyhow::Result<bool>;
     /// `at`: a point in time (an LSN or a timestamp); only neon has history to branch from.
@@ -99,10 +102,26 @@ pub trait Backend: Send + Sync {
 }
 
 /// The backend of a running stack: an admin connection (postgres) or its pageserver (neon).
-pub async fn open(dir: &StateDir, state: StackState) -> anyhow::Result<Box<dyn Backend + '_>> {
+/// `lock`: state.json's lock, held since before `state` was loaded, for a backend that
+/// changes state.json; `None` for one that only reads (saving through it is an error).
+pub async fn open(
+    dir: &StateDir,
+    state: StackState,
+    lock: Option<StateLock>,
+) -> anyhow::Result<Box<dyn Backend + '_>> {
     Ok(match state.backend {
-        BackendKind::Postgres => Box::new(postgres::Postgres::open(dir, state).await?),
-        BackendKind::Neon => Box::new(neon::Neon::open(dir, state)?),
+        BackendKind::Postgres => Box::new(postgres::Postgres::open(dir, state, lock).await?),
+        BackendKind::Neon => Box::new(neon::Neon::open(dir, state, lock)?),
+    })
+}
+
+/// What `Backend::lock` returns: the lock, or why this backend cannot change state.json.
+fn held(lock: &Option<StateLock>) -> anyhow::Result<&StateLock> {
+    lock.as_ref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "internal error: a backend opened for reading was asked to change state.json \
+             (open it with engine::branches::open_for_change)"
+        )
     })
 }
 
@@ -129,13 +148,14 @@ pub fn ensure_deletable<'a>(
 pub async fn remove_preview(
     dir: &StateDir,
     state: &mut StackState,
+    lock: &StateLock,
     branch: &str,
 ) -> anyhow::Result<()> {
     let Some(preview) = state.previews.iter().find(|p| p.branch == branch).cloned() else {
         return Ok(());
     };
     state.previews.retain(|p| p.branch != branch);
-    dir.save(state)?;
+    dir.save(state, lock)?;
     reload_supervisor(dir)?;
     wait_service(
         dir,

@@ -15,32 +15,44 @@ use crate::db::migrations;
 use crate::stack::control::{reload_supervisor, wait_service};
 use crate::stack::neon::{self, NeonBranch, NeonSnapshot, NeonState, Pageserver};
 use crate::stack::neon_auth;
-use crate::stack::state::{BackendKind, StackState, StateDir};
+use crate::stack::state::{BackendKind, StackState, StateDir, StateLock};
 use crate::stack::supervisor::pg_config_on;
 
 /// A running neon stack, its state and its pageserver.
 pub struct Neon<'a> {
     dir: &'a StateDir,
     state: StackState,
+    /// state.json's lock, when opened for change.
+    lock: Option<StateLock>,
     n: NeonState,
     ps: Pageserver,
 }
 
 impl<'a> Neon<'a> {
-    pub fn open(dir: &'a StateDir, state: StackState) -> anyhow::Result<Neon<'a>> {
+    pub fn open(
+        dir: &'a StateDir,
+        state: StackState,
+        lock: Option<StateLock>,
+    ) -> anyhow::Result<Neon<'a>> {
         let n = state
             .neon
             .clone()
             .context("state.json has no neon section")?;
         let token = neon_auth::token(dir, None, neon_auth::Scope::PageServerApi)?;
         let ps = Pageserver::new(n.pageserver_http_port).with_token(token);
-        Ok(Neon { dir, state, n, ps })
+        Ok(Neon {
+            dir,
+            state,
+            lock,
+            n,
+            ps,
+        })
     }
 
     /// Records the change in state.json and has the supervisor act on it.
     fn commit(&mut self) -> anyhow::Result<()> {
         self.state.neon = Some(self.n.clone());
-        self.dir.save(&self.state)?;
+        self.dir.save(&self.state, super::held(&self.lock)?)?;
         reload_supervisor(self.dir)
     }
 
@@ -147,7 +159,7 @@ impl<'a> Neon<'a> {
             .filter(|c| c.parent == name)
             .map(|c| c.name.as_str());
         ensure_deletable(&self.state, name, children)?;
-        remove_preview(self.dir, &mut self.state, name).await?;
+        remove_preview(self.dir, &mut self.state, super::held(&self.lock)?, name).await?;
         self.n.branches.retain(|x| x.name != name);
         self.commit()?;
         let service = format!("compute-{name}");
@@ -347,6 +359,10 @@ impl Backend for Neon<'_> {
 
     fn state_mut(&mut self) -> &mut StackState {
         &mut self.state
+    }
+
+    fn lock(&self) -> anyhow::Result<&StateLock> {
+        super::held(&self.lock)
     }
 
     async fn branches(&mut self) -> anyhow::Result<Branches> {

@@ -9,20 +9,31 @@ use super::{
 };
 use crate::branch::{self, Kind, Meta, MigrateOutcome, Name, Rollback, MAIN};
 use crate::db::migrations;
-use crate::stack::state::{BackendKind, StackState, StateDir};
+use crate::stack::state::{BackendKind, StackState, StateDir, StateLock};
 use crate::stack::supervisor::pg_config;
 
 /// A running postgres stack and an admin connection to its cluster.
 pub struct Postgres<'a> {
     dir: &'a StateDir,
     state: StackState,
+    /// state.json's lock, when opened for change.
+    lock: Option<StateLock>,
     admin: tokio_postgres::Client,
 }
 
 impl<'a> Postgres<'a> {
-    pub async fn open(dir: &'a StateDir, state: StackState) -> anyhow::Result<Postgres<'a>> {
+    pub async fn open(
+        dir: &'a StateDir,
+        state: StackState,
+        lock: Option<StateLock>,
+    ) -> anyhow::Result<Postgres<'a>> {
         let admin = crate::db::connect(&pg_config(dir, &state, "postgres")?).await?;
-        Ok(Postgres { dir, state, admin })
+        Ok(Postgres {
+            dir,
+            state,
+            lock,
+            admin,
+        })
     }
 
     /// Main and the branches (not the snapshots) that exist.
@@ -51,6 +62,10 @@ impl Backend for Postgres<'_> {
 
     fn state_mut(&mut self) -> &mut StackState {
         &mut self.state
+    }
+
+    fn lock(&self) -> anyhow::Result<&StateLock> {
+        super::held(&self.lock)
     }
 
     async fn branches(&mut self) -> anyhow::Result<Branches> {
@@ -129,7 +144,7 @@ impl Backend for Postgres<'_> {
             .filter(|m| m.parent == name)
             .map(|m| m.name.as_str());
         ensure_deletable(&self.state, name, children)?;
-        remove_preview(self.dir, &mut self.state, name).await?;
+        remove_preview(self.dir, &mut self.state, super::held(&self.lock)?, name).await?;
         branch::drop_database(&self.admin, &branch::branch_db(&self.state.database, name)).await?;
         Ok(None)
     }

@@ -204,7 +204,7 @@ async fn add_preview(
     branch: &str,
     json: bool,
 ) -> anyhow::Result<Option<String>> {
-    let preview = engine::add_preview(dir, b.state_mut(), branch).await?;
+    let preview = engine::add_preview(dir, b, branch).await?;
     let url = format!("http://127.0.0.1:{}", preview.port);
     if !json {
         println!("Preview API for {branch}: {url}");
@@ -281,7 +281,11 @@ pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    let mut b = engine::open_running(dir).await?;
+    // Listing and diffing only read: they must not wait for a writer.
+    let mut b = match &cmd {
+        BranchCmd::List { .. } | BranchCmd::Diff { .. } => engine::open_for_reading(dir).await?,
+        _ => engine::open_for_change(dir).await?,
+    };
     match cmd {
         BranchCmd::Create {
             name,
@@ -329,7 +333,10 @@ pub async fn branch(dir: &StateDir, cmd: BranchCmd) -> anyhow::Result<i32> {
 
 pub async fn snapshot(dir: &StateDir, cmd: SnapshotCmd) -> anyhow::Result<i32> {
     use super::ops_cmds;
-    let mut b = engine::open_running(dir).await?;
+    let mut b = match &cmd {
+        SnapshotCmd::List { .. } => engine::open_for_reading(dir).await?,
+        _ => engine::open_for_change(dir).await?,
+    };
     match cmd {
         SnapshotCmd::Create { name, json } => {
             let name = name.as_deref().map(Name::parse).transpose()?;
@@ -379,7 +386,7 @@ pub async fn snapshot(dir: &StateDir, cmd: SnapshotCmd) -> anyhow::Result<i32> {
 }
 
 pub async fn rollback(dir: &StateDir, to: Option<String>, json: bool) -> anyhow::Result<i32> {
-    let mut b = engine::open_running(dir).await?;
+    let mut b = engine::open_for_change(dir).await?;
     let r = engine::rollback(&mut *b, to).await?;
     let report = crate::health::run(dir, b.state()).await;
     if json {

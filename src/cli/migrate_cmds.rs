@@ -81,7 +81,7 @@ fn new(files: &Path, name: &str) -> anyhow::Result<i32> {
 }
 
 async fn check_on_copy(dir: &StateDir) -> anyhow::Result<i32> {
-    let mut b = engine::open_running(dir).await?;
+    let mut b = engine::open_for_change(dir).await?;
     let pending = plan::pending(dir, &*b).await?;
     if pending.is_empty() {
         println!(
@@ -114,7 +114,7 @@ async fn check_on_copy(dir: &StateDir) -> anyhow::Result<i32> {
 }
 
 async fn apply(dir: &StateDir) -> anyhow::Result<i32> {
-    let mut b = engine::open_running(dir).await?;
+    let mut b = engine::open_for_change(dir).await?;
     let pending = plan::pending(dir, &*b).await?;
     if pending.is_empty() {
         // No snapshot: there is nothing to undo.

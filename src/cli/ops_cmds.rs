@@ -140,7 +140,7 @@ pub async fn prune(
 
 /// The sweeper the supervisor starts: expired branches and snapshots, then retention.
 pub async fn sweep(dir: &StateDir) -> anyhow::Result<i32> {
-    let mut b = engine::open_running(dir).await?;
+    let mut b = engine::open_for_change(dir).await?;
     let done = lifecycle::sweep(dir, &mut *b).await?;
     let now = chrono::Utc::now().to_rfc3339();
     for name in &done.expired {

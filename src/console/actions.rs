@@ -115,7 +115,7 @@ pub async fn create_branch(
     f: web::Form<NewBranch>,
 ) -> HttpResponse {
     let work = async {
-        let mut b = engine::open_running(&console.dir).await?;
+        let mut b = engine::open_for_change(&console.dir).await?;
         let from = if f.from.is_empty() {
             crate::branch::MAIN
         } else {
@@ -133,7 +133,7 @@ pub async fn create_branch(
         )
         .await?;
         let preview = match f.api.is_some() {
-            true => Some(engine::add_preview(&console.dir, b.state_mut(), &created.name).await?),
+            true => Some(engine::add_preview(&console.dir, &mut *b, &created.name).await?),
             false => None,
         };
         Ok(html! {
@@ -152,7 +152,7 @@ pub async fn switch(
     f: web::Form<Named>,
 ) -> HttpResponse {
     let work = async {
-        let mut b = engine::open_running(&console.dir).await?;
+        let mut b = engine::open_for_change(&console.dir).await?;
         let msg = match engine::switch(&console.dir, &mut *b, &f.name).await? {
             Switched::Already => format!("The API already serves branch {}.", f.name),
             Switched::Now => format!("The API now serves branch {}.", f.name),
@@ -168,7 +168,7 @@ pub async fn delete_branch(
     f: web::Form<Named>,
 ) -> HttpResponse {
     let work = async {
-        let mut b = engine::open_running(&console.dir).await?;
+        let mut b = engine::open_for_change(&console.dir).await?;
         // As `wsctl branch delete` without --force: a protected branch stays, and the
         // deletion is in the branch's history.
         let timeline =
@@ -191,7 +191,7 @@ pub async fn snapshot(
             .filter(|n| !n.is_empty())
             .map(Name::parse)
             .transpose()?;
-        let mut b = engine::open_running(&console.dir).await?;
+        let mut b = engine::open_for_change(&console.dir).await?;
         let snap = b.snapshot(name).await?;
         Ok(html! {
             p #result { "Snapshot " strong { (snap.meta.name) } " of main taken " (view::time(&snap.meta.created_at)) (format!(" in {:.2} s.", snap.took.as_secs_f64())) }
@@ -243,7 +243,7 @@ pub async fn rollback(
     f: web::Form<RollbackTo>,
 ) -> HttpResponse {
     let work = async {
-        let mut b = engine::open_running(&console.dir).await?;
+        let mut b = engine::open_for_change(&console.dir).await?;
         let r = engine::rollback(&mut *b, Some(f.to.clone())).await?;
         let report = crate::health::run(&console.dir, b.state()).await;
         Ok(rollback_report(&req, &console, &r, &report.checks))
@@ -257,7 +257,7 @@ pub async fn migrate_check(
     f: web::Form<Plain>,
 ) -> HttpResponse {
     let work = async {
-        let mut b = engine::open_running(&console.dir).await?;
+        let mut b = engine::open_for_change(&console.dir).await?;
         let c = b.migrate_check().await?;
         Ok(html! {
             p #result {

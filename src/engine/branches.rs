@@ -5,12 +5,26 @@ use anyhow::bail;
 use crate::backend::{self, Backend, Counts};
 use crate::branch::{Name, Rollback, MAIN};
 use crate::stack::control::{reload_supervisor, wait_service};
-use crate::stack::state::{Preview, StackState, StateDir};
+use crate::stack::state::{Preview, StackState, StateDir, StateLock};
 
-/// The backend of the running stack in `dir`.
-pub async fn open_running(dir: &StateDir) -> anyhow::Result<Box<dyn Backend + '_>> {
+/// The backend of the running stack in `dir`, for an operation that changes it: holds
+/// state.json's lock (waiting for another wsctl's operation to end) until the backend is
+/// dropped, and reads state.json under it, so what it saves has no one else's change missing.
+pub async fn open_for_change(dir: &StateDir) -> anyhow::Result<Box<dyn Backend + '_>> {
+    if !dir.state_file().exists() {
+        // Nothing to lock (and no state directory to make the lock file in).
+        super::require_running(dir)?;
+    }
+    let lock = dir.lock_state_async().await?;
     let state = super::require_running(dir)?;
-    backend::open(dir, state).await
+    backend::open(dir, state, Some(lock)).await
+}
+
+/// The backend of the running stack in `dir`, to list and look: takes no lock, so it never
+/// waits for a writer; anything that would save state.json through it fails.
+pub async fn open_for_reading(dir: &StateDir) -> anyhow::Result<Box<dyn Backend + '_>> {
+    let state = super::require_running(dir)?;
+    backend::open(dir, state, None).await
 }
 
 /// Whether `switch` changed the branch the API serves.
@@ -25,7 +39,7 @@ pub async fn switch(dir: &StateDir, b: &mut dyn Backend, name: &str) -> anyhow::
         bail!("no branch named {name}");
     }
     b.state_mut().active_branch = (name != MAIN).then(|| name.to_string());
-    switch_to(dir, b.state(), name).await
+    switch_to(dir, b.state(), b.lock()?, name).await
 }
 
 /// What a rollback restored, and main's tables before and after it.
@@ -49,7 +63,12 @@ pub async fn rollback(b: &mut dyn Backend, to: Option<String>) -> anyhow::Result
 
 /// Saves the new active branch, has the supervisor restart the API on it, and waits until the
 /// API is ready there.
-pub async fn switch_to(dir: &StateDir, state: &StackState, name: &str) -> anyhow::Result<Switched> {
+pub async fn switch_to(
+    dir: &StateDir,
+    state: &StackState,
+    lock: &StateLock,
+    name: &str,
+) -> anyhow::Result<Switched> {
     let api_pid = || {
         dir.load_status()
             .and_then(|s| s.services.into_iter().find(|x| x.name == "workspace-api"))
@@ -62,7 +81,7 @@ pub async fn switch_to(dir: &StateDir, state: &StackState, name: &str) -> anyhow
         return Ok(Switched::Already);
     }
     let before = api_pid();
-    dir.save(state)?;
+    dir.save(state, lock)?;
     reload_supervisor(dir)?;
     let url = format!("http://127.0.0.1:{}/ready", state.api_port);
     let http = reqwest::Client::builder()
@@ -90,15 +109,15 @@ pub async fn switch_to(dir: &StateDir, state: &StackState, name: &str) -> anyhow
 /// Starts a preview API for `branch` on a free port and waits until it is healthy.
 pub async fn add_preview(
     dir: &StateDir,
-    state: &mut StackState,
+    b: &mut dyn Backend,
     branch: &str,
 ) -> anyhow::Result<Preview> {
     let preview = Preview {
         branch: branch.to_string(),
         port: crate::stack::ports::free_port()?,
     };
-    state.previews.push(preview.clone());
-    dir.save(state)?;
+    b.state_mut().previews.push(preview.clone());
+    dir.save(b.state(), b.lock()?)?;
     reload_supervisor(dir)?;
     wait_service(
         dir,

@@ -11,7 +11,8 @@ pub use crate::stack::console::SERVICE;
 
 /// `up`'s choice for the console: none with `--no-console` (and, for now, for a compose
 /// project, where `wsctl console --serve` runs it on the host instead); else --console-port,
-/// workspace-stack.toml's `console_port`, the last run's port, or a free one. Saves state.json.
+/// workspace-stack.toml's `console_port`, the last run's port, or a free one. Saves it to
+/// state.json (under its lock, as state.json is now).
 pub fn settle(
     dir: &StateDir,
     state: &mut StackState,
@@ -31,7 +32,11 @@ pub fn settle(
         dir.secret(TOKEN)?;
         Some(port)
     };
-    dir.save(state)
+    let port = state.console_port;
+    dir.update(|current| {
+        current.console_port = port;
+        Ok(())
+    })
 }
 
 /// The first port free now, from a place in 20000–29999 that the state directory's path

@@ -123,7 +123,7 @@ async fn with_branch(
 ) -> anyhow::Result<crate::stack::state::StackState> {
     let state = require_running(dir)?;
     if let Some(name) = branch.filter(|b| *b != crate::branch::MAIN) {
-        let mut backend = crate::backend::open(dir, state.clone()).await?;
+        let mut backend = crate::backend::open(dir, state.clone(), None).await?;
         if !backend.has_branch(name).await? {
             anyhow::bail!("no branch named {name} — `wsctl branch list` shows them");
         }
@@ -252,7 +252,7 @@ pub struct BranchAccess {
 /// answer while the database restarts, so this gives up after two seconds; the error says why.
 pub async fn branch_access(dir: &StateDir, state: StackState) -> anyhow::Result<Vec<BranchAccess>> {
     let list = async {
-        let mut b = crate::backend::open(dir, state.clone()).await?;
+        let mut b = crate::backend::open(dir, state.clone(), None).await?;
         b.branches().await
     };
     let branches = tokio::time::timeout(std::time::Duration::from_secs(2), list)

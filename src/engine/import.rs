@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::Context;
 use tokio_postgres::Client;
 
-use super::branches::open_running;
+use super::branches::open_for_change;
 use super::require_state;
 use crate::branch::Name;
 use crate::import::{self, Layout, Report};
@@ -69,16 +69,19 @@ async fn create_branch(
     name: &Name,
     source: &str,
 ) -> anyhow::Result<tokio_postgres::Config> {
-    open_running(dir).await?.import_target(name, source).await
+    open_for_change(dir)
+        .await?
+        .import_target(name, source)
+        .await
 }
 
 async fn delete_branch(dir: &StateDir, name: &str) -> anyhow::Result<()> {
-    open_running(dir).await?.drop_import(name).await
+    open_for_change(dir).await?.drop_import(name).await
 }
 
 /// Makes the import branch main; returns the snapshot that holds main as it was.
 async fn cutover(dir: &StateDir, name: &str, source: &str) -> anyhow::Result<String> {
-    open_running(dir).await?.cutover(name, source).await
+    open_for_change(dir).await?.cutover(name, source).await
 }
 
 /// An import reads its source while it copies main into a branch: from main (or one of its

@@ -28,8 +28,9 @@ fn what(kind: Kind) -> &'static str {
     }
 }
 
-/// Applies `f` to the lifecycle in state.json as it is on disk now (another wsctl may have
-/// changed it since the backend was opened), saves it, and hands the result to the backend.
+/// Applies `f` to the lifecycle in state.json as it is on disk now, saves it under the
+/// backend's lock (held since it was opened, so nobody else changed it meanwhile), and hands
+/// the result to the backend.
 pub fn update(
     dir: &StateDir,
     b: &mut dyn Backend,
@@ -37,7 +38,7 @@ pub fn update(
 ) -> anyhow::Result<()> {
     let mut current = super::require_state(dir)?;
     f(&mut current.lifecycle);
-    dir.save(&current)?;
+    dir.save(&current, b.lock()?)?;
     b.state_mut().lifecycle = current.lifecycle;
     Ok(())
 }

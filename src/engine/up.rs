@@ -220,12 +220,19 @@ pub async fn prepare(
             "another `wsctl up` is starting the stack and it ended in {phase:?} — see `wsctl logs`"
         );
     }
+    // Held from reading the previous run's state.json to writing the new one. A directory
+    // that does not exist yet has no state to lose; `plan::save` locks once it made it.
+    let lock = match dir.root.is_dir() {
+        true => Some(dir.lock_state_async().await?),
+        false => None,
+    };
     let plan = plan(dir, opts)?;
     let state = if plan.containers {
-        runtime::compose::prepare(dir, &plan)?
+        runtime::compose::prepare(dir, &plan, lock.as_ref())?
     } else {
-        runtime::native::prepare(dir, &plan)?
+        runtime::native::prepare(dir, &plan, lock.as_ref())?
     };
+    drop(lock);
     // The registry only feeds `wsctl ls` and `down --all`: a home directory that cannot take
     // it must not keep the stack from starting.
     let _ = super::registry::record(&dir.root);

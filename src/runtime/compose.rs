@@ -11,7 +11,9 @@ use crate::stack::containers;
 use crate::stack::control::stop_supervisor;
 use crate::stack::neon::NeonState;
 use crate::stack::ports;
-use crate::stack::state::{BackendKind, ContainerState, Lock, Phase, StackState, StateDir};
+use crate::stack::state::{
+    BackendKind, ContainerState, Lock, Phase, StackState, StateDir, StateLock,
+};
 
 pub struct Compose {
     pub state: Box<StackState>,
@@ -122,7 +124,11 @@ impl Runtime for Compose {
 }
 
 /// Checks the engine, its images and the ports, and writes state.json and the compose files.
-pub fn prepare(dir: &StateDir, plan: &Plan) -> anyhow::Result<StackState> {
+pub fn prepare(
+    dir: &StateDir,
+    plan: &Plan,
+    lock: Option<&StateLock>,
+) -> anyhow::Result<StackState> {
     let backend = plan.backend;
     if let Some(p) = plan.previous.as_ref().filter(|p| p.backend != backend) {
         bail!(
@@ -158,7 +164,7 @@ pub fn prepare(dir: &StateDir, plan: &Plan) -> anyhow::Result<StackState> {
         }
     }
     let state = plan.state(None, None, neon, Some(c));
-    super::plan::save(dir, &state)?;
+    super::plan::save(dir, &state, lock)?;
     // A failed start leaves its phase behind; `up` must not read it as this start's outcome.
     let _ = std::fs::remove_file(dir.status_file());
     containers::write_files(dir, &state)?;

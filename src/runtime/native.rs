@@ -10,7 +10,7 @@ use super::plan::Plan;
 use super::{Down, Logs, NativeStatus, Purged, Runtime, StatusReport};
 use crate::stack::control::stop_supervisor;
 use crate::stack::neon::{NeonBinaries, NeonState};
-use crate::stack::state::{BackendKind, Lock, StackState, StateDir};
+use crate::stack::state::{BackendKind, Lock, StackState, StateDir, StateLock};
 use crate::stack::{ports, postgres, process};
 
 pub struct Native;
@@ -124,7 +124,11 @@ fn stop_leftovers(data_dirs: &[PathBuf]) -> anyhow::Result<Vec<u32>> {
 }
 
 /// Finds the binaries the plan names, checks ports and paths, and writes state.json.
-pub fn prepare(dir: &StateDir, plan: &Plan) -> anyhow::Result<StackState> {
+pub fn prepare(
+    dir: &StateDir,
+    plan: &Plan,
+    lock: Option<&StateLock>,
+) -> anyhow::Result<StackState> {
     // A postmaster of this stack that outlived a killed supervisor holds its port: the stack
     // is not running (up holds the lock), so it is stopped, not reported as a busy port.
     if let Some(previous) = &plan.previous {
@@ -161,7 +165,7 @@ pub fn prepare(dir: &StateDir, plan: &Plan) -> anyhow::Result<StackState> {
         check_reachable(&dir.root, user)?;
     }
     check_socket_path(dir, state.pg_port)?;
-    super::plan::save(dir, &state)?;
+    super::plan::save(dir, &state, lock)?;
     Ok(state)
 }
 

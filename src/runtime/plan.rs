@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 
 use crate::stack::neon::{NeonState, Placement, S3Storage};
-use crate::stack::state::{BackendKind, ContainerState, StackState, StateDir};
+use crate::stack::state::{BackendKind, ContainerState, StackState, StateDir, StateLock};
 
 /// The Neon placement flags (remote storage, listen and advertised hosts), as given.
 #[derive(Debug, Clone, Default)]
@@ -113,11 +113,16 @@ impl Plan {
     }
 }
 
-/// The state directory with its password, and state.json in it.
-pub fn save(dir: &StateDir, state: &StackState) -> anyhow::Result<()> {
+/// The state directory with its password, and state.json in it. `lock`: state.json's lock,
+/// which `up` took before it read the previous run's state.json; a first `up` has no
+/// directory to lock before this (and no earlier state to lose), so it locks here.
+pub fn save(dir: &StateDir, state: &StackState, lock: Option<&StateLock>) -> anyhow::Result<()> {
     dir.create()?;
     dir.secret("pg-password")?;
-    dir.save(state)
+    match lock {
+        Some(lock) => dir.save(state, lock),
+        None => dir.save(state, &dir.lock_state()?),
+    }
 }
 
 /// A stack's name: workspace-stack.toml's `name`, else the previous run's, else the project

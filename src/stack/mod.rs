@@ -12,6 +12,7 @@ pub mod ports;
 pub mod postgres;
 pub mod process;
 pub mod state;
+pub mod state_lock;
 pub mod supervisor;
 pub mod sweep;
 pub mod trust;

@@ -3,6 +3,7 @@
 //! ```text
 //! .workspace-stack/
 //!   state.json          backend, ports, ids — no secrets (written atomically)
+//!   state.lock          flock held by the one wsctl changing state.json (its pid, command)
 //!   secrets/            0700; pg-password, upcall-token, neon-auth-key.pem (0600)
 //!   supervisor.lock     flock held by the running supervisor; free = nothing running
 //!   supervisor.pid
@@ -26,6 +27,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
+
+pub use super::state_lock::StateLock;
 
 pub const DEFAULT_DIR: &str = ".workspace-stack";
 pub const CONFIG_FILE: &str = "workspace-stack.toml";
@@ -231,6 +234,7 @@ impl StateDir {
     /// the directory is not (only) a wsctl state directory.
     const KNOWN: &'static [&'static str] = &[
         "state.json",
+        "state.lock",
         "status.json",
         "health.json",
         "supervisor.lock",
@@ -288,6 +292,10 @@ impl StateDir {
     pub fn lock_file(&self) -> PathBuf {
         self.root.join("supervisor.lock")
     }
+    /// Held by whoever changes state.json (`stack::state_lock`), not by the supervisor.
+    pub fn state_lock_file(&self) -> PathBuf {
+        self.root.join("state.lock")
+    }
     pub fn pid_file(&self) -> PathBuf {
         self.root.join("supervisor.pid")
     }
@@ -328,12 +336,55 @@ impl StateDir {
         })
     }
 
-    pub fn save(&self, state: &StackState) -> anyhow::Result<()> {
+    /// Waits until no other wsctl changes this stack's state.json, then holds that off until
+    /// the lock is dropped. Load state.json after this: what was read before may be stale.
+    pub fn lock_state(&self) -> anyhow::Result<StateLock> {
+        StateLock::acquire(&self.state_lock_file(), &self.describe())
+    }
+
+    /// [`StateDir::lock_state`] for async callers.
+    pub async fn lock_state_async(&self) -> anyhow::Result<StateLock> {
+        StateLock::acquire_async(&self.state_lock_file(), &self.describe()).await
+    }
+
+    fn describe(&self) -> String {
+        format!("the stack in {}", self.root.display())
+    }
+
+    /// Replaces state.json. Only the holder of its lock writes it: `lock` proves this process
+    /// holds it (a change made without would be lost to a concurrent writer).
+    pub fn save(&self, state: &StackState, lock: &StateLock) -> anyhow::Result<()> {
+        if lock.path() != self.state_lock_file() {
+            bail!(
+                "internal error: saving {} under the lock of {}",
+                self.state_file().display(),
+                lock.path().display()
+            );
+        }
         write_atomic(
             &self.state_file(),
             &serde_json::to_vec_pretty(state)?,
             0o644,
         )
+    }
+
+    /// A small change to the stack's state.json as it is now: locks, loads, applies `f`,
+    /// saves, unlocks. Not for a process that already holds the lock (flock would wait for
+    /// itself): that one saves with its own.
+    pub fn update<T>(
+        &self,
+        f: impl FnOnce(&mut StackState) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let lock = self.lock_state()?;
+        let mut state = self.load()?.with_context(|| {
+            format!(
+                "no stack in {} — run `wsctl up` first (or pass --state-dir)",
+                self.root.display()
+            )
+        })?;
+        let out = f(&mut state)?;
+        self.save(&state, &lock)?;
+        Ok(out)
     }
 
     /// A secret by name, generated on first use and stored 0600. Two concurrent `up`s must

@@ -12,6 +12,7 @@ mod common;
 
 mod branch;
 mod cli;
+mod concurrent;
 mod diff;
 mod doctor;
 mod expiry;

@@ -48,7 +48,7 @@ fn from_meta(m: Meta, state: &StackState) -> Node {
 
 /// Main, its branches and its snapshots, as the engine lists them.
 pub async fn nodes(console: &Console) -> anyhow::Result<(StackState, Vec<Node>)> {
-    let mut b = crate::engine::branches::open_running(&console.dir).await?;
+    let mut b = crate::engine::branches::open_for_reading(&console.dir).await?;
     let branches = b.branches().await?;
     let snapshots = b.snapshots().await?;
     let state = b.state().clone();
