@@ -22,6 +22,15 @@ fn snapshots(s: &common::Stack) -> String {
 
 use super::common;
 
+/// The per-session token a console page carries in its forms.
+fn csrf_of(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a CSRF field")
+        .to_string()
+}
+
 #[test]
 fn requests_without_the_cookie_or_from_elsewhere_are_refused() {
     let s = console_stack();
@@ -66,12 +75,7 @@ fn requests_without_the_cookie_or_from_elsewhere_are_refused() {
         .unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().unwrap();
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("a CSRF field")
-        .to_string();
+    let csrf = csrf_of(&html);
     let post = |cookie: Option<&str>, from: Option<&str>, csrf: &str, name: &str| {
         let mut r = http
             .post(format!("{origin}/actions/snapshot"))
@@ -159,12 +163,7 @@ fn console_actions_keep_protection_and_history() {
         .unwrap()
         .text()
         .unwrap();
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("a CSRF field")
-        .to_string();
+    let csrf = csrf_of(&html);
     let post = |path: &str, form: &[(&str, &str)]| {
         let mut all = vec![("csrf", csrf.as_str())];
         all.extend_from_slice(form);
