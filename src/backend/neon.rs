@@ -12,11 +12,11 @@ use super::{
 };
 use crate::branch::{self, Kind, Meta, MigrateOutcome, Name, Rollback, MAIN};
 use crate::db::migrations;
+use crate::stack::connection::pg_config_on;
 use crate::stack::control::{reload_supervisor, wait_service};
 use crate::stack::neon::{self, NeonBranch, NeonSnapshot, NeonState, Pageserver};
 use crate::stack::neon_auth;
 use crate::stack::state::{BackendKind, StackState, StateDir, StateLock};
-use crate::stack::supervisor::pg_config_on;
 
 /// A running neon stack, its state and its pageserver.
 pub struct Neon<'a> {

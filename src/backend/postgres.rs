@@ -9,8 +9,8 @@ use super::{
 };
 use crate::branch::{self, Kind, Meta, MigrateOutcome, Name, Rollback, MAIN};
 use crate::db::migrations;
+use crate::stack::connection::pg_config;
 use crate::stack::state::{BackendKind, StackState, StateDir, StateLock};
-use crate::stack::supervisor::pg_config;
 
 /// A running postgres stack and an admin connection to its cluster.
 pub struct Postgres<'a> {

@@ -37,7 +37,7 @@ impl Databases {
         }
         if !matches!(&self.client, Some(c) if !c.is_closed()) {
             let config =
-                crate::stack::supervisor::pg_config(&console.dir, &state, "postgres").ok()?;
+                crate::stack::connection::pg_config(&console.dir, &state, "postgres").ok()?;
             self.client = crate::db::connect(&config).await.ok();
         }
         let row = self

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use super::require_running;
+use crate::stack::connection;
 use crate::stack::state::{BackendKind, StackState, StateDir};
-use crate::stack::supervisor;
 
 /// What `init` did.
 pub struct Initialised {
@@ -80,7 +80,7 @@ pub async fn init(
         None => match dir.load()? {
             Some(_) => {
                 let state = require_running(dir)?;
-                (supervisor::pg_config(dir, &state, &state.database)?, true)
+                (connection::pg_config(dir, &state, &state.database)?, true)
             }
             // No stack here: the API's own settings, if the environment names a database
             // (otherwise they would quietly mean localhost:5432).
@@ -146,7 +146,7 @@ pub async fn psql(
         }
         _ => PathBuf::from("psql"),
     };
-    // The private socket, not TCP (see supervisor::database_url); containers publish TCP only.
+    // The private socket, not TCP (see connection::database_url); containers publish TCP only.
     let host = match state.containers {
         None if state.backend == BackendKind::Postgres => dir.pg_socket_dir().display().to_string(),
         _ => "127.0.0.1".to_string(),
@@ -187,8 +187,8 @@ pub async fn url(dir: &StateDir, api: bool, branch: Option<&str>) -> anyhow::Res
             ),
         },
         // The database the API serves (main, or the branch `branch switch` chose).
-        (false, None) => supervisor::database_url(dir, &state),
-        (false, Some(b)) => supervisor::branch_url(dir, &state, b),
+        (false, None) => connection::database_url(dir, &state),
+        (false, Some(b)) => connection::branch_url(dir, &state, b),
     }
 }
 
@@ -286,7 +286,7 @@ pub fn access(state: &StackState, name: &str) -> Access {
             .map(|p| format!("http://127.0.0.1:{}", p.port))
     };
     Access {
-        connection: supervisor::branch_url_shown(state, name),
+        connection: connection::branch_url_shown(state, name),
         api_url,
         served: state
             .active_branch

@@ -6,8 +6,8 @@ use anyhow::{bail, Context};
 use crate::backend::{Backend, Branches};
 use crate::branch::MAIN;
 use crate::db::{catalog, diff_sql, schema_diff};
+use crate::stack::connection::pg_config_on;
 use crate::stack::state::StateDir;
-use crate::stack::supervisor::pg_config_on;
 
 /// What `branch diff` found: the changes that turn `b` into `a`.
 pub struct BranchDiff {

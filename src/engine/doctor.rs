@@ -448,7 +448,7 @@ fn containers(state: &StackState) -> Vec<Finding> {
 async fn services(dir: &StateDir, state: &StackState) -> Vec<Finding> {
     let mut out = Vec::new();
     let db = async {
-        let config = crate::stack::supervisor::pg_config(dir, state, &state.database)?;
+        let config = crate::stack::connection::pg_config(dir, state, &state.database)?;
         let client = crate::db::connect(&config).await?;
         migrations::state(&client).await
     }

@@ -17,7 +17,7 @@ pub type Vars = Vec<(&'static str, String)>;
 pub fn env(dir: &StateDir, with_password: bool) -> anyhow::Result<Vars> {
     let state = require_state(dir)?;
     let password = dir.read_secret("pg-password")?;
-    let url = crate::stack::supervisor::database_url(dir, &state)?;
+    let url = crate::stack::connection::database_url(dir, &state)?;
     let api = format!("http://127.0.0.1:{}", state.api_port);
     if with_password {
         return Ok(vec![("DATABASE_URL", url), ("WORKSPACE_API_URL", api)]);

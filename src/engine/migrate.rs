@@ -9,8 +9,8 @@ use serde::Serialize;
 use super::require_state;
 use crate::backend::Backend;
 use crate::db::migrations::{self, Migration, MigrationStatus, SchemaState, NEWER_THAN_API};
+use crate::stack::connection::pg_config;
 use crate::stack::state::{StackState, StateDir};
-use crate::stack::supervisor::pg_config;
 
 /// `wsctl migrate status`.
 #[derive(Debug, Serialize)]

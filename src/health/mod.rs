@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::db::migrations::{self, SchemaState};
+use crate::stack::connection::pg_config;
 use crate::stack::process;
 use crate::stack::state::{write_atomic, Lock, Phase, StackState, StateDir, Status};
-use crate::stack::supervisor::pg_config;
 
 /// The budget for one create/read/update/delete round trip through the API: `WSCTL_CRUD_BUDGET_MS`,
 /// default 1 s (a healthy local stack takes ~10 ms; the margin keeps a busy machine from failing

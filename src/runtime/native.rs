@@ -1,5 +1,5 @@
 //! Native: the stack's services are local processes under `wsctl supervise`
-//! (`stack::supervisor`), their logs files in the state directory.
+//! (`stack::supervisor`), their log files in the state directory.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -2,6 +2,7 @@
 //! backends (plain PostgreSQL, and Neon's state).
 
 pub mod compute_hba;
+pub mod connection;
 pub mod console;
 pub mod containers;
 pub mod control;

@@ -61,7 +61,7 @@ impl Stack {
         };
         let state = dir.load().unwrap().unwrap();
         let config =
-            workspace_stack::stack::supervisor::pg_config(&dir, &state, &state.database).unwrap();
+            workspace_stack::stack::connection::pg_config(&dir, &state, &state.database).unwrap();
         workspace_stack::db::connect(&config).await.unwrap()
     }
 }

@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use workspace_stack::stack::connection::pg_config_on;
 use workspace_stack::stack::state::StateDir;
-use workspace_stack::stack::supervisor::pg_config_on;
 
 use super::{invocations, one_at_a_time, text, NeonStack};
 

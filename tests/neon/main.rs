@@ -452,7 +452,7 @@ fn main_checksums(s: &NeonStack) -> Vec<(String, i64, String)> {
     let dir = workspace_stack::stack::state::StateDir::resolve(Some(&s.state)).unwrap();
     let state = dir.load().unwrap().unwrap();
     let config =
-        workspace_stack::stack::supervisor::pg_config(&dir, &state, &state.database).unwrap();
+        workspace_stack::stack::connection::pg_config(&dir, &state, &state.database).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -467,7 +467,7 @@ fn main_sql(s: &NeonStack, sql: &str) {
     let dir = workspace_stack::stack::state::StateDir::resolve(Some(&s.state)).unwrap();
     let state = dir.load().unwrap().unwrap();
     let config =
-        workspace_stack::stack::supervisor::pg_config(&dir, &state, &state.database).unwrap();
+        workspace_stack::stack::connection::pg_config(&dir, &state, &state.database).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use serde_json::json;
 use workspace_stack::branch::{self, MAIN};
 use workspace_stack::db::migrations::{Migration, MIGRATIONS};
+use workspace_stack::stack::connection::pg_config;
 use workspace_stack::stack::state::StateDir;
-use workspace_stack::stack::supervisor::pg_config;
 
 use super::{http, text, Stack};
 

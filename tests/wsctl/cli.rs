@@ -520,8 +520,8 @@ impl OldApi {
 
 /// A database `ahead`, migrated to the latest version and then to a 999th from "a newer build".
 fn create_ahead_database(s: &Stack) {
+    use workspace_stack::stack::connection::pg_config;
     use workspace_stack::stack::state::StateDir;
-    use workspace_stack::stack::supervisor::pg_config;
     let dir = StateDir {
         root: s.dir.clone(),
     };

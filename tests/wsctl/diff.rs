@@ -3,8 +3,8 @@
 //! one into the other, and loud failures when a side cannot be read.
 
 use serde_json::Value;
+use workspace_stack::stack::connection::pg_config_on;
 use workspace_stack::stack::state::StateDir;
-use workspace_stack::stack::supervisor::pg_config_on;
 
 use super::branch::rt;
 use super::{text, Stack};

@@ -8,8 +8,8 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
+use workspace_stack::stack::connection::pg_config;
 use workspace_stack::stack::state::StateDir;
-use workspace_stack::stack::supervisor::pg_config;
 
 use super::branch::rt;
 use super::{text, Stack};

@@ -5,8 +5,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+use workspace_stack::stack::connection::pg_config;
 use workspace_stack::stack::state::StateDir;
-use workspace_stack::stack::supervisor::pg_config;
 
 use super::branch::{checksums, rt};
 use super::{text, wait_until, Stack};

@@ -5,7 +5,7 @@ use maud::html;
 
 use super::super::{view, Console};
 use crate::db::migrations::{self, MigrationStatus};
-use crate::stack::supervisor::pg_config;
+use crate::stack::connection::pg_config;
 
 async fn status(console: &Console) -> anyhow::Result<Vec<MigrationStatus>> {
     let state = crate::engine::require_state(&console.dir)?;

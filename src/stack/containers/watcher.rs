@@ -110,7 +110,7 @@ impl Watcher {
             None => self.up(&["postgres".into()]).await?,
             Some(n) => self.start_neon_storage(&n).await?,
         }
-        let admin = crate::stack::supervisor::pg_config(&self.dir, &self.state, "postgres")?;
+        let admin = crate::stack::connection::pg_config(&self.dir, &self.state, "postgres")?;
         crate::stack::postgres::wait_ready(&admin, Duration::from_secs(60)).await?;
         prepare_database(&self.dir, &self.state).await?;
         self.up_all().await?;
@@ -255,7 +255,7 @@ async fn attach_generation(port: u16, token: &str, tenant: &str) -> anyhow::Resu
 
 /// Creates the stack's database if missing and applies the migrations, over the published port.
 pub async fn prepare_database(dir: &StateDir, state: &StackState) -> anyhow::Result<()> {
-    use crate::stack::supervisor::pg_config;
+    use crate::stack::connection::pg_config;
     let admin = crate::db::connect(&pg_config(dir, state, "postgres")?).await?;
     let exists = admin
         .query_opt(
