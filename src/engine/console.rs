@@ -19,7 +19,7 @@ pub fn settle(
     off: bool,
     flag: Option<u16>,
 ) -> anyhow::Result<()> {
-    // In container mode too: the watcher runs it on the host (containers::host_console).
+    // In container mode too: the watcher runs it on the host (runtime::host_console).
     state.console_port = if off {
         None
     } else {

@@ -94,7 +94,7 @@ pub async fn refresh_api(dir: &StateDir, state: &StackState) -> anyhow::Result<A
         format!(
             "the Workspace API refuses the schema: {message}. Its binary is older than this \
              wsctl — install the workspace-api built with it ({}), then `wsctl down && wsctl up`",
-            crate::stack::supervisor::api_command()
+            crate::runtime::supervisor::api_command()
                 .map(|(bin, _)| bin.display().to_string())
                 .unwrap_or_else(|_| "next to wsctl".into())
         )

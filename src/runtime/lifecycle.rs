@@ -11,7 +11,7 @@ use crate::stack::state::{Lock, Phase, StackState, StateDir};
 /// Runs the stack's services in this process until SIGTERM or SIGINT (`wsctl supervise`,
 /// `up --foreground`).
 pub async fn supervise(dir: &StateDir, state: StackState) -> anyhow::Result<()> {
-    crate::stack::containers::supervise(dir.clone(), state).await
+    super::supervise(dir.clone(), state).await
 }
 
 /// Starts `wsctl supervise` in its own session, detached from this terminal.

@@ -5,10 +5,13 @@
 
 pub mod compose;
 pub mod compose_logs;
+mod host_console;
 pub mod lifecycle;
 pub mod log_lines;
 pub mod native;
 pub mod plan;
+pub mod supervisor;
+pub mod watcher;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -131,5 +134,15 @@ pub fn for_dir(dir: &StateDir) -> Box<dyn Runtime> {
             c,
         }),
         None => Box::new(native::Native),
+    }
+}
+
+/// Runs the stack's supervisor in this process: the native one, or the watcher of a compose
+/// project.
+pub async fn supervise(dir: StateDir, state: StackState) -> anyhow::Result<()> {
+    if state.containers.is_some() {
+        watcher::Watcher::new(dir, state)?.run().await
+    } else {
+        supervisor::Supervisor::new(dir, state)?.run().await
     }
 }

@@ -1,5 +1,5 @@
 //! Native: the stack's services are local processes under `wsctl supervise`
-//! (`stack::supervisor`), their log files in the state directory.
+//! (`runtime::supervisor`), their log files in the state directory.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -28,7 +28,7 @@ pub fn branch_url(dir: &StateDir, state: &StackState, name: &str) -> anyhow::Res
     Ok(url_for(dir, state, &password, port, &db))
 }
 
-pub(super) fn url_for(
+pub(crate) fn url_for(
     dir: &StateDir,
     state: &StackState,
     password: &str,

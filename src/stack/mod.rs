@@ -1,5 +1,5 @@
-//! Running the stack: the state directory, ports, processes, the supervisor, and the
-//! backends (plain PostgreSQL, and Neon's state).
+//! The running parts of a stack: the state directory, ports, processes, what the supervisor
+//! and the watcher (`runtime`) share, and PostgreSQL's and Neon's configs and state.
 
 pub mod compute_hba;
 pub mod connection;
@@ -14,7 +14,6 @@ pub mod postgres;
 pub mod process;
 pub mod state;
 pub mod state_lock;
-pub mod supervisor;
 pub mod sweep;
 pub mod trust;
 pub mod upcall;

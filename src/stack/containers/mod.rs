@@ -20,21 +20,18 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde::Serialize;
 use serde_json::{json, Value};
 
 mod files;
-mod host_console;
-mod watcher;
 
 pub use files::{compute_config, generated, pageserver_toml, write_files};
-pub use watcher::{health, prepare_database, supervise, Watcher};
 
 pub use super::state::ContainerState;
-use super::state::{write_atomic, BackendKind, ServiceStatus, StackState, StateDir};
+use super::state::{write_atomic, BackendKind, StackState, StateDir};
 
 /// The tag of every image, as the Nix flake and `compose/build-images.sh` build them.
 pub const IMAGE_TAG: &str = "0.1.0";
@@ -49,7 +46,7 @@ pub fn image_tag() -> String {
 }
 pub const POSTGRES_COMPOSE: &str = include_str!("../../../compose/postgres.yml");
 pub const NEON_COMPOSE: &str = include_str!("../../../compose/workspace-stack.yml");
-const READY_TIMEOUT: Duration = Duration::from_secs(180);
+pub const READY_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// A project name unique to the state directory: two stacks never share containers,
 /// networks or volumes.
@@ -384,6 +381,42 @@ pub fn repo_file(backend: BackendKind) -> &'static Path {
         BackendKind::Postgres => "compose/postgres.yml",
         BackendKind::Neon => "compose/workspace-stack.yml",
     })
+}
+
+/// The health suite's container check: every expected service has a running, healthy container.
+/// A container whose healthcheck has not passed yet (`starting`, e.g. a compute re-created by a
+/// rollback a moment ago) is waited for, up to `STARTING_GRACE`: the check reports the state it
+/// settles in, not the instant between.
+pub fn health(state: &StackState) -> anyhow::Result<String> {
+    const STARTING_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+    let c = state.containers.as_ref().context("not a container stack")?;
+    let deadline = std::time::Instant::now() + STARTING_GRACE;
+    let mut list = c.containers()?;
+    while std::time::Instant::now() < deadline
+        && list
+            .iter()
+            .any(|x| x.state == "running" && x.health.as_deref() == Some("starting"))
+    {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        list = c.containers()?;
+    }
+    let mut ok = Vec::new();
+    for s in expected_services(state) {
+        let name = compose_service(&s);
+        let x = list
+            .iter()
+            .find(|x| x.service == name)
+            .with_context(|| format!("{name} has no container — `wsctl up`"))?;
+        if !x.ready() {
+            bail!("{name} is {} — see `wsctl logs {s}`", x.describe());
+        }
+        ok.push(name);
+    }
+    Ok(format!(
+        "{} running and healthy ({})",
+        ok.len(),
+        ok.join(", ")
+    ))
 }
 
 #[cfg(test)]

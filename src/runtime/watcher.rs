@@ -1,9 +1,15 @@
 //! The watcher process that holds the stack's lock while the compose project is up, and the
 //! steps it runs: ordered start, migrations, status mirroring, API re-creation, shutdown.
 
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+
 use super::host_console::HostConsole;
-use super::*;
+use crate::stack::containers::*;
 use crate::stack::hold::{Hold, Holder};
+use crate::stack::state::{ServiceStatus, StackState, StateDir};
 
 /// The watcher: holds the lock while the project is up (see the module comment).
 pub struct Watcher {
@@ -278,52 +284,4 @@ pub async fn prepare_database(dir: &StateDir, state: &StackState) -> anyhow::Res
         tracing::info!(?applied, "migrations applied");
     }
     Ok(())
-}
-
-/// Runs the stack's supervisor in this process: the native one, or the watcher of a compose
-/// project.
-pub async fn supervise(dir: StateDir, state: StackState) -> anyhow::Result<()> {
-    if state.containers.is_some() {
-        Watcher::new(dir, state)?.run().await
-    } else {
-        crate::stack::supervisor::Supervisor::new(dir, state)?
-            .run()
-            .await
-    }
-}
-
-/// The health suite's container check: every expected service has a running, healthy container.
-/// A container whose healthcheck has not passed yet (`starting`, e.g. a compute re-created by a
-/// rollback a moment ago) is waited for, up to `STARTING_GRACE`: the check reports the state it
-/// settles in, not the instant between.
-pub fn health(state: &StackState) -> anyhow::Result<String> {
-    const STARTING_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
-    let c = state.containers.as_ref().context("not a container stack")?;
-    let deadline = std::time::Instant::now() + STARTING_GRACE;
-    let mut list = c.containers()?;
-    while std::time::Instant::now() < deadline
-        && list
-            .iter()
-            .any(|x| x.state == "running" && x.health.as_deref() == Some("starting"))
-    {
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        list = c.containers()?;
-    }
-    let mut ok = Vec::new();
-    for s in expected_services(state) {
-        let name = compose_service(&s);
-        let x = list
-            .iter()
-            .find(|x| x.service == name)
-            .with_context(|| format!("{name} has no container — `wsctl up`"))?;
-        if !x.ready() {
-            bail!("{name} is {} — see `wsctl logs {s}`", x.describe());
-        }
-        ok.push(name);
-    }
-    Ok(format!(
-        "{} running and healthy ({})",
-        ok.len(),
-        ok.join(", ")
-    ))
 }

@@ -10,17 +10,17 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use tokio::process::Child;
 
-use super::compute_hba;
-use super::connection::{database_url, pg_config, pg_config_on, url_for};
-use super::hold::{Hold, Holder};
-use super::neon::{self, NeonBinaries, Pageserver};
-use super::neon_auth;
-use super::postgres::{self, PgBinaries, RunAs, ServerOptions};
-use super::process::{self, ServiceSpec};
-use super::state::{write_atomic, BackendKind, ServiceStatus, StackState, StateDir};
-use super::trust;
-use super::upcall::{self, Upcalls};
 use crate::db;
+use crate::stack::compute_hba;
+use crate::stack::connection::{database_url, pg_config, pg_config_on, url_for};
+use crate::stack::hold::{Hold, Holder};
+use crate::stack::neon::{self, NeonBinaries, Pageserver};
+use crate::stack::neon_auth;
+use crate::stack::postgres::{self, PgBinaries, RunAs, ServerOptions};
+use crate::stack::process::{self, ServiceSpec};
+use crate::stack::state::{write_atomic, BackendKind, ServiceStatus, StackState, StateDir};
+use crate::stack::trust;
+use crate::stack::upcall::{self, Upcalls};
 
 fn current_uid() -> u32 {
     // SAFETY: geteuid has no preconditions.
@@ -150,7 +150,7 @@ impl Supervisor {
 
     /// Starts everything and supervises until a stop signal (`stack::hold::run`).
     pub async fn run(self) -> anyhow::Result<()> {
-        super::hold::run(self).await
+        crate::stack::hold::run(self).await
     }
 
     async fn start_all(&mut self) -> anyhow::Result<()> {
@@ -160,10 +160,11 @@ impl Supervisor {
         }
         self.prepare_database().await?;
         self.start_api().await?;
-        if let Some(spec) = super::console::spec(&self.dir, &self.state)? {
+        if let Some(spec) = crate::stack::console::spec(&self.dir, &self.state)? {
             self.spawn(spec)?;
             let port = self.state.console_port.unwrap_or_default();
-            self.wait_healthy(super::console::SERVICE, port).await?;
+            self.wait_healthy(crate::stack::console::SERVICE, port)
+                .await?;
         }
         Ok(())
     }
@@ -270,7 +271,10 @@ impl Supervisor {
         Ok(())
     }
 
-    async fn start_preview(&mut self, preview: &super::state::Preview) -> anyhow::Result<()> {
+    async fn start_preview(
+        &mut self,
+        preview: &crate::stack::state::Preview,
+    ) -> anyhow::Result<()> {
         let (db, port) = self.state.branch_target(&preview.branch);
         let password = self.dir.read_secret("pg-password")?;
         let url = url_for(&self.dir, &self.state, &password, port, &db);
