@@ -33,6 +33,20 @@ pub enum Branches {
     },
 }
 
+impl Branches {
+    /// Every branch's name, main first.
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            Branches::Copies(metas) => metas.iter().map(|m| m.name.clone()).collect(),
+            Branches::Timelines { branches, .. } => {
+                std::iter::once(crate::branch::MAIN.to_string())
+                    .chain(branches.iter().map(|b| b.name.clone()))
+                    .collect()
+            }
+        }
+    }
+}
+
 /// A branch just made.
 pub struct Created {
     pub name: String,

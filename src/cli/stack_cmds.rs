@@ -136,15 +136,13 @@ type BranchList = anyhow::Result<Vec<database::BranchAccess>>;
 pub async fn status(dir: &StateDir, json: bool) -> anyhow::Result<i32> {
     let report = crate::runtime::for_dir(dir).status(dir)?;
     // How to reach each branch, asked of the database only when the stack runs.
-    let branches: BranchList = match &report {
-        StatusReport::Native(n) if n.running && n.state.is_some() => {
-            let state = n.state.clone().expect("checked");
-            database::branch_access(dir, state).await
-        }
-        StatusReport::Compose(s) if s.running => {
-            database::branch_access(dir, s.state.clone()).await
-        }
-        _ => Err(anyhow::anyhow!("the stack is not running")),
+    let running_state = match &report {
+        StatusReport::Native(n) => n.state.as_ref().filter(|_| n.running),
+        StatusReport::Compose(s) => Some(&s.state).filter(|_| s.running),
+    };
+    let branches: BranchList = match running_state {
+        Some(state) => database::branch_access(dir, state.clone()).await,
+        None => Err(anyhow::anyhow!("the stack is not running")),
     };
     let n = match report {
         StatusReport::Native(n) => n,

@@ -258,15 +258,8 @@ pub async fn branch_access(dir: &StateDir, state: StackState) -> anyhow::Result<
     let branches = tokio::time::timeout(std::time::Duration::from_secs(2), list)
         .await
         .map_err(|_| anyhow::anyhow!("the database did not answer within 2 s"))??;
-    let names: Vec<String> = match branches {
-        crate::backend::Branches::Copies(metas) => metas.into_iter().map(|m| m.name).collect(),
-        crate::backend::Branches::Timelines { branches, .. } => {
-            std::iter::once(crate::branch::MAIN.to_string())
-                .chain(branches.into_iter().map(|b| b.name))
-                .collect()
-        }
-    };
-    Ok(names
+    Ok(branches
+        .names()
         .into_iter()
         .map(|name| BranchAccess {
             access: access(&state, &name),

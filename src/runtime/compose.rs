@@ -72,8 +72,10 @@ impl Runtime for Compose {
             .map(|s| s.services)
             .unwrap_or_default()
             .into_iter()
-            // A host service logs to its own file; the containers' entries name the watcher's.
-            .filter(|s| !in_containers.contains(&s.name) && s.log == dir.log(&s.name))
+            // The one service the watcher runs on the host.
+            .filter(|s| {
+                s.name == crate::stack::console::SERVICE && !in_containers.contains(&s.name)
+            })
             .collect();
         Ok(StatusReport::Compose(Box::new(ComposeStatus {
             state: (*self.state).clone(),
