@@ -159,8 +159,22 @@ impl Browser {
         }
     }
 
+    /// Clicks the element. A live update may replace it between finding and clicking
+    /// (StaleElementReference): then it is found again.
     pub async fn click(&self, css: &str) {
-        self.wait_for(css).await.click().await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.wait_for(css).await.click().await {
+                Ok(_) => return,
+                Err(fantoccini::error::CmdError::Standard(e))
+                    if e.error == fantoccini::error::ErrorStatus::StaleElementReference
+                        && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("clicking {css}: {e}"),
+            }
+        }
     }
 
     /// Saves a PNG of the window as target/console-screenshots/<name>.png.
